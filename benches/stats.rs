@@ -1,0 +1,2 @@
+//! Benchmarks of the statistics core (filled in with RunningStats).
+fn main() {}

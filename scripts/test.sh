@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the tests need (idempotently) and runs every test: formatting and lints, native `cargo test`
+# (core, protocol, engine, mock server), wasm-bindgen-test in headless Chromium, the release build, and the
+# end-to-end browser tests against the mock LLM server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=$SECONDS
+timed() {
+  local t=$SECONDS
+  printf '\n==> %s\n' "$*" >&2
+  "$@"
+  printf '    (%ss)\n' "$((SECONDS - t))" >&2
+}
+
+timed scripts/tools.sh --test
+export PATH="$PWD/tests/e2e/node_modules/.bin:$PATH"
+
+timed cargo fetch --locked
+timed cargo fmt --all --check
+timed cargo clippy --workspace --all-targets --locked -- -D warnings
+timed cargo clippy --lib --bins --tests --target wasm32-unknown-unknown --locked -- -D warnings
+timed cargo test --workspace --locked
+timed cargo test --target wasm32-unknown-unknown --locked --lib --test browser
+(cd . && TRUNK_OFFLINE=true timed trunk build --release --locked)
+timed cargo build -p mock-llm --locked
+timed npm test --prefix tests/e2e
+printf '\nall tests passed in %ss\n' "$((SECONDS - started))" >&2

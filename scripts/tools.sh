@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what Tokenmeter's build needs, skipping what is already there at the right version.
+#   scripts/tools.sh          build tools: wasm32 target, trunk, wasm-bindgen-cli, npm wasm-opt
+#   scripts/tools.sh --test   the same plus Debian chromium + chromedriver and playwright-core
+# Only package registries are used (crates.io, npm, Debian); nothing is downloaded from GitHub.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TRUNK_VERSION=0.21.14
+# wasm-bindgen-cli must equal the wasm-bindgen crate in Cargo.lock exactly, or Trunk tries to download it.
+WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+# Installing with trunk's own fat-LTO profile takes ~9 min on 2 cores; these settings halve it.
+FAST_INSTALL=(env CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! trunk --version 2>/dev/null | grep -qx "trunk $TRUNK_VERSION"; then
+  step "cargo install trunk $TRUNK_VERSION"
+  "${FAST_INSTALL[@]}" cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WBG_VERSION"; then
+  step "cargo install wasm-bindgen-cli $WBG_VERSION"
+  # Not --locked: its lock file pins a webpki-roots version the registry no longer serves.
+  "${FAST_INSTALL[@]}" cargo install wasm-bindgen-cli --version "$WBG_VERSION" --force
+fi
+
+# wasm-opt from npm binaryen (Debian's binaryen 108 silently breaks the module); playwright-core for e2e.
+if [ ! -x tests/e2e/node_modules/.bin/wasm-opt ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
+  step "npm ci (tests/e2e: binaryen wasm-opt, playwright-core)"
+  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    step "apt-get install chromium chromium-driver"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  fi
+fi

@@ -1,0 +1,195 @@
+//! [`FetchTransport`]: the engine's `Transport` on the browser's `fetch`, reading the body as a stream and
+//! stamping every chunk with `performance.now()` the moment its read resolves, before anything decodes it.
+//!
+//! Each request owns an `AbortController`; dropping the request future or its body aborts the fetch, which is
+//! how timeouts and a stopped run release the browser's connection.
+
+use std::time::Duration;
+
+use futures::future::LocalBoxFuture;
+use futures::stream;
+use js_sys::{Array, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, RequestMode, Response};
+
+use crate::browser::clock::PerformanceClock;
+use crate::browser::js;
+use crate::core::record::{ErrorKind, RequestError};
+use crate::core::time::Timestamp;
+use crate::engine::{Chunk, Clock, HttpResponse, Transport};
+use crate::protocol::HttpRequest;
+
+/// Resource Timing entries kept before they are cleared (the browser's default buffer holds only 250).
+const RESOURCE_TIMING_BUFFER: u32 = 5000;
+
+/// Sends requests with `fetch`, timed by a [`PerformanceClock`].
+#[derive(Debug, Clone, Copy)]
+pub struct FetchTransport {
+    clock: PerformanceClock,
+}
+
+impl FetchTransport {
+    pub fn new(clock: PerformanceClock) -> Self {
+        js::set_resource_timing_buffer_size(RESOURCE_TIMING_BUFFER);
+        FetchTransport { clock }
+    }
+}
+
+/// Aborts the fetch when dropped (a no-op once the body has been read to the end).
+struct AbortOnDrop(AbortController);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Transport for FetchTransport {
+    fn send(&self, request: HttpRequest) -> LocalBoxFuture<'static, Result<HttpResponse, RequestError>> {
+        let clock = self.clock;
+        Box::pin(async move {
+            let controller =
+                AbortController::new().map_err(|e| js_error(ErrorKind::Network, "AbortController", e))?;
+            let guard = AbortOnDrop(controller);
+            let js_request = build_request(&request, &guard.0)?;
+            let response = JsFuture::from(js::fetch_with_request(&js_request))
+                .await
+                .map_err(|e| {
+                    // fetch rejects with a TypeError for network failures and CORS rejections alike.
+                    js_error(
+                        ErrorKind::Network,
+                        "fetch failed (network error or CORS rejection)",
+                        e,
+                    )
+                })?;
+            let headers_at = clock.now();
+            let response: Response = response.unchecked_into();
+            let headers = header_pairs(&response.headers());
+            let body = match response.body() {
+                Some(body) => {
+                    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+                    body_stream(reader, clock, guard)
+                }
+                None => Box::pin(stream::empty()),
+            };
+            Ok(HttpResponse {
+                status: response.status(),
+                headers,
+                headers_at,
+                body,
+            })
+        })
+    }
+
+    fn queue_time(&self, url: &str, dispatched_at: Timestamp) -> Option<Duration> {
+        let started = self.clock.to_performance_millis(dispatched_at);
+        let entries = js::get_entries_by_name(url, "resource");
+        let entry = entries
+            .iter()
+            .filter_map(|e| e.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
+            .min_by(|a, b| {
+                (a.start_time() - started)
+                    .abs()
+                    .total_cmp(&(b.start_time() - started).abs())
+            })?;
+        if entries.length() > RESOURCE_TIMING_BUFFER / 2 {
+            js::clear_resource_timings();
+        }
+        if (entry.start_time() - started).abs() > 1.0 {
+            return None; // no entry for this request (yet)
+        }
+        queue_time_from(&entry)
+    }
+}
+
+/// Time the request waited before going on the wire, excluding DNS and connection set-up. Browsers zero these
+/// fields for cross-origin responses without `Timing-Allow-Origin`; then it is unknown.
+fn queue_time_from(entry: &web_sys::PerformanceResourceTiming) -> Option<Duration> {
+    let request_start = entry.request_start();
+    if request_start <= 0.0 {
+        return None;
+    }
+    let setup = (entry.domain_lookup_end() - entry.domain_lookup_start()).max(0.0)
+        + (entry.connect_end() - entry.connect_start()).max(0.0);
+    let blocked_ms = (request_start - entry.start_time() - setup).max(0.0);
+    Some(Duration::from_secs_f64(blocked_ms / 1e3))
+}
+
+fn build_request(
+    request: &HttpRequest,
+    controller: &AbortController,
+) -> Result<web_sys::Request, RequestError> {
+    let init = RequestInit::new();
+    init.set_method(&request.method);
+    init.set_mode(RequestMode::Cors);
+    init.set_signal(Some(&controller.signal()));
+    let headers = Headers::new().map_err(|e| js_error(ErrorKind::Network, "Headers", e))?;
+    for (name, value) in &request.headers {
+        headers
+            .append(name, value)
+            .map_err(|e| js_error(ErrorKind::Network, &format!("invalid header {name}"), e))?;
+    }
+    init.set_headers(&headers);
+    if !request.body.is_empty() {
+        init.set_body(&Uint8Array::from(request.body.as_slice()));
+    }
+    web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(|e| {
+        js_error(
+            ErrorKind::Network,
+            &format!("invalid request to {}", request.url),
+            e,
+        )
+    })
+}
+
+fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    if let Ok(Some(iter)) = js_sys::try_iter(headers) {
+        for entry in iter.flatten() {
+            let entry: Array = entry.unchecked_into();
+            if let (Some(k), Some(v)) = (entry.get(0).as_string(), entry.get(1).as_string()) {
+                pairs.push((k, v));
+            }
+        }
+    }
+    pairs
+}
+
+/// The body as a stream of stamped chunks. The time is read right after `read()` resolves, before copying.
+fn body_stream(
+    reader: ReadableStreamDefaultReader,
+    clock: PerformanceClock,
+    guard: AbortOnDrop,
+) -> futures::stream::LocalBoxStream<'static, Result<Chunk, RequestError>> {
+    Box::pin(stream::unfold(Some((reader, guard)), move |state| async move {
+        let (reader, guard) = state?;
+        match JsFuture::from(reader.read()).await {
+            Ok(result) => {
+                let received_at = clock.now();
+                let done = Reflect::get(&result, &JsValue::from_str("done"))
+                    .ok()
+                    .and_then(|d| d.as_bool());
+                if done.unwrap_or(true) {
+                    return None;
+                }
+                let value = Reflect::get(&result, &JsValue::from_str("value")).unwrap_or(JsValue::UNDEFINED);
+                let bytes = Uint8Array::new(&value).to_vec();
+                Some((Ok(Chunk { bytes, received_at }), Some((reader, guard))))
+            }
+            Err(e) => Some((
+                Err(js_error(ErrorKind::Stream, "response body broke off", e)),
+                None,
+            )),
+        }
+    }))
+}
+
+fn js_error(kind: ErrorKind, context: &str, error: JsValue) -> RequestError {
+    let detail = error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"));
+    RequestError::new(kind, format!("{context}: {detail}"))
+}

@@ -1,0 +1,9 @@
+//! Browser adapters for the engine's ports: `fetch` with a streamed body ([`fetch::FetchTransport`]) and
+//! `performance.now()` time ([`clock::PerformanceClock`]). wasm32 only.
+//!
+//! Holds no measurement logic and parses no protocol: it stamps and forwards bytes. Uses only globals that exist
+//! in both a window and a Web Worker, so the engine can later move into a worker unchanged.
+
+pub mod clock;
+pub mod fetch;
+pub mod js;

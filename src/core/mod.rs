@@ -1,0 +1,9 @@
+//! Pure measurement core: time values, per-request records, metric definitions, statistics, plans, the
+//! scheduler and result files.
+//!
+//! Must not import `protocol`, `engine`, `charts`, `browser` or `ui`, nor any web, async or clock API:
+//! time, randomness and credentials arrive as arguments.
+
+pub mod metrics;
+pub mod record;
+pub mod time;

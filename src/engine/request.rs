@@ -1,0 +1,282 @@
+//! One request's lifecycle: send, stamp every chunk on arrival, decode, and fold the events into a
+//! [`RequestRecord`]. Every path — success, HTTP error, broken stream, timeout, cancel — ends in exactly one record.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::future::{self, Either, LocalBoxFuture};
+use futures::{FutureExt, StreamExt};
+use serde_json::Value;
+
+use crate::core::record::{ErrorKind, RequestError, RequestRecord, RequestTiming, TokenCounts};
+use crate::core::time::Timestamp;
+use crate::engine::cancel::CancelToken;
+use crate::engine::{Clock, Transport};
+use crate::protocol::{HttpRequest, OutputKind, ProtocolError, ResponseDecoder, StreamEvent};
+
+/// At most this much of an error response's body is read for its message.
+const ERROR_BODY_LIMIT: usize = 4096;
+
+/// A request ready to send, with the decoder for its response.
+pub struct PreparedRequest {
+    pub http: HttpRequest,
+    pub decoder: Box<dyn ResponseDecoder>,
+    /// Used as the record's id when the provider sends none.
+    pub fallback_id: String,
+    pub input_prompt: Option<String>,
+    pub input_payload: Option<Value>,
+}
+
+/// Per-request behaviour set by the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// The request fails as [`ErrorKind::Timeout`] if it has not finished this long after dispatch.
+    pub timeout: Option<Duration>,
+    /// Keep the response text (off in low-memory mode).
+    pub keep_text: bool,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        RequestOptions {
+            timeout: Some(Duration::from_secs(60)),
+            keep_text: true,
+        }
+    }
+}
+
+/// Why waiting stopped early.
+enum Interrupt {
+    Timeout,
+    Cancelled,
+}
+
+/// Sends `prepared` now and returns its record once it has ended one way or another.
+pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
+    transport: &T,
+    clock: &C,
+    prepared: PreparedRequest,
+    scheduled_at: Timestamp,
+    options: RequestOptions,
+    cancel: &CancelToken,
+) -> RequestRecord {
+    let dispatched_at = clock.now();
+    let mut folder = RecordFolder::new(&prepared, scheduled_at, dispatched_at, clock.wall_time(), options);
+    let url = prepared.http.url.clone();
+    let mut decoder = prepared.decoder;
+
+    let timeout: LocalBoxFuture<'static, ()> = match options.timeout {
+        Some(t) => clock.sleep_until(dispatched_at.plus(t)),
+        None => future::pending().boxed_local(),
+    };
+    let mut stop: Pin<Box<dyn Future<Output = Interrupt>>> =
+        Box::pin(future::select(timeout, cancel.cancelled()).map(|e| match e {
+            Either::Left(_) => Interrupt::Timeout,
+            Either::Right(_) => Interrupt::Cancelled,
+        }));
+
+    let outcome = async {
+        let response = match future::select(transport.send(prepared.http), &mut stop).await {
+            Either::Left((Ok(r), _)) => r,
+            Either::Left((Err(e), _)) => return Err(e),
+            Either::Right((why, _)) => return Err(interrupted(why)),
+        };
+        folder.record.http_status = Some(response.status);
+        folder.record.timing.first_byte_at = Some(response.headers_at);
+        let ok = (200..300).contains(&response.status);
+        let status = response.status;
+        let mut body = response.body;
+        let mut error_body = Vec::new();
+        let mut events = Vec::new();
+        loop {
+            let next = match future::select(body.next(), &mut stop).await {
+                Either::Left((next, _)) => next,
+                Either::Right((why, _)) => return Err(interrupted(why)),
+            };
+            match next {
+                None => break,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(chunk)) if ok => {
+                    decoder.push(&chunk.bytes, &mut events).map_err(protocol_error)?;
+                    folder.fold(&mut events, chunk.received_at)?;
+                }
+                Some(Ok(chunk)) => {
+                    let room = ERROR_BODY_LIMIT.saturating_sub(error_body.len());
+                    error_body.extend_from_slice(&chunk.bytes[..chunk.bytes.len().min(room)]);
+                    if room == 0 {
+                        break;
+                    }
+                }
+            }
+        }
+        if !ok {
+            let text = String::from_utf8_lossy(&error_body);
+            return Err(RequestError::new(
+                ErrorKind::from_http_status(status),
+                format!("HTTP {status}: {}", text.trim()),
+            ));
+        }
+        decoder.finish(&mut events).map_err(protocol_error)?;
+        let now = clock.now();
+        folder.fold(&mut events, now)?;
+        Ok(())
+    }
+    .await;
+
+    let ended_at = clock.now();
+    let mut record = folder.finish(outcome.err(), ended_at);
+    record.queued = transport.queue_time(&url, dispatched_at);
+    record
+}
+
+fn interrupted(why: Interrupt) -> RequestError {
+    match why {
+        Interrupt::Timeout => RequestError::new(ErrorKind::Timeout, "request timed out"),
+        Interrupt::Cancelled => RequestError::new(
+            ErrorKind::Cancelled,
+            "run stopped while the request was in flight",
+        ),
+    }
+}
+
+fn protocol_error(e: ProtocolError) -> RequestError {
+    let kind = match e {
+        ProtocolError::Malformed(_) => ErrorKind::Decode,
+        ProtocolError::Truncated(_) => ErrorKind::Stream,
+    };
+    RequestError::new(kind, e.to_string())
+}
+
+/// Builds the record from decoded events as they arrive, so a failure keeps everything seen before it.
+struct RecordFolder {
+    record: RequestRecord,
+    keep_text: bool,
+    text: String,
+    visible_words: u64,
+}
+
+impl RecordFolder {
+    fn new(
+        prepared: &PreparedRequest,
+        scheduled_at: Timestamp,
+        dispatched_at: Timestamp,
+        wall: chrono::DateTime<chrono::Utc>,
+        options: RequestOptions,
+    ) -> Self {
+        RecordFolder {
+            record: RequestRecord {
+                id: prepared.fallback_id.clone(),
+                request_time: Some(wall),
+                input_payload: prepared.input_payload.clone(),
+                input_prompt: prepared.input_prompt.clone(),
+                timing: RequestTiming {
+                    scheduled_at,
+                    dispatched_at,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            keep_text: options.keep_text,
+            text: String::new(),
+            visible_words: 0,
+        }
+    }
+
+    /// Applies the events of one chunk that arrived at `at`. A provider error event ends the request.
+    fn fold(&mut self, events: &mut Vec<StreamEvent>, at: Timestamp) -> Result<(), RequestError> {
+        let timing = &mut self.record.timing;
+        let mut carried_output = false;
+        for event in events.drain(..) {
+            match event {
+                StreamEvent::ResponseId(id) => self.record.id = id,
+                StreamEvent::Output { kind, text } => {
+                    carried_output = true;
+                    timing.first_token_at.get_or_insert(at);
+                    if kind == OutputKind::Visible {
+                        timing.first_visible_at.get_or_insert(at);
+                        self.visible_words += count_words_across(&self.text, &text);
+                        if self.keep_text {
+                            self.text.push_str(&text);
+                        } else {
+                            // Keep only the last character, so word boundaries across chunks stay countable.
+                            self.text = text.chars().last().map(String::from).unwrap_or_default();
+                        }
+                    }
+                }
+                StreamEvent::Usage(u) => {
+                    let t = &mut self.record.tokens;
+                    t.input = u.input_tokens.or(t.input);
+                    t.output = u.output_tokens.or(t.output);
+                    t.input_cached = u.cached_input_tokens.or(t.input_cached);
+                    t.output_reasoning = u.reasoning_output_tokens.or(t.output_reasoning);
+                }
+                StreamEvent::Stop { .. } => {}
+                StreamEvent::ProviderError { throttled, message } => {
+                    let kind = if throttled {
+                        ErrorKind::Throttled
+                    } else {
+                        ErrorKind::Provider
+                    };
+                    return Err(RequestError::new(kind, message));
+                }
+            }
+        }
+        if carried_output {
+            timing.last_token_at = Some(at);
+            timing.token_chunk_times.push(at);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, error: Option<RequestError>, ended_at: Timestamp) -> RequestRecord {
+        self.record.timing.ended_at = ended_at;
+        let has_text = self.record.timing.first_visible_at.is_some();
+        if self.keep_text && has_text {
+            self.record.response_text = Some(self.text);
+        }
+        if error.is_none() {
+            // LLMeter's fallback for providers that report no usage: count whitespace-separated words (its
+            // DummyTokenizer). Skipped for failed requests, as LLMeter does.
+            let TokenCounts { input, output, .. } = &mut self.record.tokens;
+            if input.is_none() {
+                *input = self
+                    .record
+                    .input_prompt
+                    .as_deref()
+                    .map(|p| p.split_whitespace().count() as u64);
+            }
+            if output.is_none() {
+                *output = Some(self.visible_words);
+            }
+        }
+        self.record.error = error;
+        self.record
+    }
+}
+
+/// Words that `next` adds to text ending in `before`'s last character (a word split across chunks counts once).
+fn count_words_across(before: &str, next: &str) -> u64 {
+    let continues = before.chars().last().is_some_and(|c| !c.is_whitespace())
+        && next.chars().next().is_some_and(|c| !c.is_whitespace());
+    let words = next.split_whitespace().count() as u64;
+    if continues {
+        words.saturating_sub(1)
+    } else {
+        words
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_words_across;
+
+    #[test]
+    fn words_split_across_chunks_count_once() {
+        assert_eq!(count_words_across("", "tok"), 1);
+        assert_eq!(count_words_across("tok", " tok"), 1);
+        assert_eq!(count_words_across("to", "k tok"), 1);
+        assert_eq!(count_words_across("tok ", "tok"), 1);
+        assert_eq!(count_words_across("a", ""), 0);
+    }
+}

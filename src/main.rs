@@ -1,0 +1,12 @@
+//! Composition root: on wasm32 it installs the panic hook and mounts the Leptos app; natively it does nothing.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(tokenmeter::ui::App);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("tokenmeter is a browser app: run `scripts/serve.sh` and open the printed address.");
+}

@@ -1,0 +1,79 @@
+//! Pure wire codecs: request builders that produce plain [`HttpRequest`] data, and sans-IO stream decoders that
+//! turn response bytes into [`StreamEvent`]s.
+//!
+//! Must not import `core`, `engine`, `charts`, `browser` or `ui`; knows nothing of time or async. The engine stamps
+//! each chunk's arrival time *before* handing its bytes to a decoder.
+
+pub mod openai;
+pub mod sse;
+
+use thiserror::Error;
+
+/// An HTTP request as plain data, ready for any transport to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Which kind of output a delta carries: visible text, or reasoning the user does not see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Visible,
+    Reasoning,
+}
+
+/// Token usage as a provider reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub cached_input_tokens: Option<u64>,
+    pub reasoning_output_tokens: Option<u64>,
+}
+
+/// One meaningful thing a provider's response stream said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The provider's response id.
+    ResponseId(String),
+    /// A non-empty piece of output.
+    Output { kind: OutputKind, text: String },
+    /// Token usage (may arrive several times; later values win field by field).
+    Usage(Usage),
+    /// The model stopped generating.
+    Stop { reason: Option<String> },
+    /// The provider reported an error inside the stream.
+    ProviderError { throttled: bool, message: String },
+}
+
+/// Why a response could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ProtocolError {
+    /// The bytes are not valid for the wire format (bad UTF-8, bad frame, bad JSON).
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// The stream ended before the format said it was complete.
+    #[error("stream ended early: {0}")]
+    Truncated(String),
+}
+
+/// A sans-IO response decoder: fed the body in arbitrary chunks, it yields events as soon as they are complete.
+pub trait ResponseDecoder {
+    /// Decodes the next chunk of the body, appending complete events to `out`.
+    fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError>;
+    /// Called at the end of the body: flushes what is buffered, or reports that the stream was cut short.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError>;
+}

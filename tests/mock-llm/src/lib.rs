@@ -1,0 +1,215 @@
+//! mock-llm: a small real HTTP server that speaks LLM provider wire formats.
+//!
+//! This module owns the router, the CORS policy, the server-wide defaults ([`Config`], read from `MOCK_*`
+//! env vars) and the small endpoints (`/health`, `/v1/models`, the JSON 404). Per-request knobs live in
+//! [`timing`] and [`faults`]; the OpenAI Chat Completions wire format lives in [`openai`].
+//!
+//! Tokenmeter's browser tests call it cross-origin, so every knob is reachable from `fetch` (headers
+//! allowed by CORS, or query parameters) and the effective values are echoed in exposed response headers.
+//!
+//! | header                     | query         | env            | default                       |
+//! |----------------------------|---------------|----------------|-------------------------------|
+//! | `x-mock-ttft-ms`           | `ttft_ms`     | `MOCK_TTFT_MS` | 50                            |
+//! | `x-mock-itl-ms`            | `itl_ms`      | `MOCK_ITL_MS`  | 10                            |
+//! | `x-mock-tokens`            | `tokens`      | `MOCK_TOKENS`  | 20, env/default capped by `max_tokens` |
+//! | `x-mock-include-usage`     | `include_usage` |              | body `stream_options.include_usage` |
+//! | `x-mock-status`            | `status`      |                | none (4xx/5xx at once)        |
+//! | `x-mock-fail-after`        | `fail_after`  |                | none (K tokens, then drop)    |
+//! | `x-mock-error-event-after` | `error_after` |                | none (K tokens, error event)  |
+
+pub mod faults;
+pub mod openai;
+pub mod timing;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
+
+/// Port used when neither `--port` nor `PORT` is given.
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// The model id listed by `/v1/models` and used when a request names none.
+pub const MOCK_MODEL: &str = "mock-model";
+
+/// Response header carrying the request id (also the `id` of every chunk).
+pub const REQUEST_ID_HEADER: &str = "x-mock-request-id";
+
+/// Server-wide defaults, the layer below per-request headers and query parameters.
+///
+/// Tests build it directly instead of mutating the process environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Delay before the first token, in ms (`MOCK_TTFT_MS`).
+    pub ttft_ms: u64,
+    /// Delay between tokens, in ms (`MOCK_ITL_MS`).
+    pub itl_ms: u64,
+    /// Output token count (`MOCK_TOKENS`); `None` means 20, capped by the request's `max_tokens`.
+    pub tokens: Option<u32>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ttft_ms: 50,
+            itl_ms: 10,
+            tokens: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `MOCK_TTFT_MS`, `MOCK_ITL_MS` and `MOCK_TOKENS`; an unset or empty variable keeps the default.
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`] with an injectable lookup, so parsing is testable without touching env.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        fn read<T: std::str::FromStr>(
+            lookup: &impl Fn(&str) -> Option<String>,
+            name: &str,
+        ) -> Result<Option<T>, String> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(raw) if raw.trim().is_empty() => Ok(None),
+                Some(raw) => raw
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| format!("{name}={raw:?} is not a non-negative integer")),
+            }
+        }
+        let builtin = Config::default();
+        Ok(Config {
+            ttft_ms: read(&lookup, "MOCK_TTFT_MS")?.unwrap_or(builtin.ttft_ms),
+            itl_ms: read(&lookup, "MOCK_ITL_MS")?.unwrap_or(builtin.itl_ms),
+            tokens: read(&lookup, "MOCK_TOKENS")?.or(builtin.tokens),
+        })
+    }
+}
+
+/// The router with defaults from the environment.
+///
+/// # Panics
+///
+/// If a `MOCK_*` variable is not a number; the binary validates them first and reports the error instead.
+pub fn app() -> Router {
+    let config = Config::from_env().unwrap_or_else(|e| panic!("mock-llm: {e}"));
+    app_with(config)
+}
+
+/// The router with explicit server-wide defaults.
+pub fn app_with(config: Config) -> Router {
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        // Some clients use a base URL without `/v1`.
+        .route("/chat/completions", post(openai::chat_completions))
+        .fallback(not_found)
+        // Multimodal prompts (base64 images, PDFs) exceed axum's 2 MB default.
+        .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(config)
+        .layer(cors())
+}
+
+/// Serves `app` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    serve_with_shutdown(listener, app, std::future::pending()).await
+}
+
+/// Serves `app` until `shutdown` resolves, then waits for open responses to finish.
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Nagle's algorithm would hold back small SSE events and blur the inter-token timing we are faking.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}
+
+/// Permissive CORS that also works for credentialed requests and `Authorization`.
+///
+/// A literal `*` in `access-control-allow-headers` does not cover `Authorization`, and `*` is ignored
+/// altogether for credentialed requests, so origin, methods and headers are mirrored from the request
+/// and exposed headers are listed by name.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods(AllowMethods::mirror_request())
+        .allow_headers(AllowHeaders::mirror_request())
+        .allow_credentials(true)
+        // Chrome's Private Network Access preflight, for an https page calling http://127.0.0.1.
+        .allow_private_network(true)
+        .expose_headers(ExposeHeaders::list(
+            [
+                REQUEST_ID_HEADER,
+                timing::TTFT_HEADER,
+                timing::ITL_HEADER,
+                timing::TOKENS_HEADER,
+            ]
+            .map(HeaderName::from_static)
+            .into_iter()
+            .chain([RETRY_AFTER]),
+        ))
+        // Preflights are extra requests during a load test; let browsers cache them.
+        .max_age(Duration::from_secs(3600))
+}
+
+async fn models() -> Response {
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "object": "list",
+            "data": [{"id": MOCK_MODEL, "object": "model", "created": 0, "owned_by": "mock-llm"}],
+        }),
+    )
+}
+
+async fn not_found() -> Response {
+    faults::error_response(StatusCode::NOT_FOUND, "mock-llm: no such route")
+}
+
+/// A JSON response without pulling in axum's `json` feature.
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Seconds since the Unix epoch, for the `created` field.
+pub(crate) fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A unique-per-process id like `chatcmpl-3f9a…`: clock bits mixed with a counter, no RNG dependency.
+pub(crate) fn new_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    // splitmix64 finaliser, so consecutive ids do not look alike.
+    let mut z = nanos ^ count.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    format!("chatcmpl-{z:016x}{:08x}", count as u32)
+}

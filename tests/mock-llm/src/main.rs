@@ -1,0 +1,171 @@
+//! The `mock-llm` binary: parses the port, binds 127.0.0.1, announces itself on stdout, and shuts down
+//! cleanly on SIGTERM or Ctrl-C.
+//!
+//! Usage: `mock-llm [--port N]`; the port also comes from `PORT` (flag wins; default 8787, 0 picks a
+//! free one). Scripts wait for the single stdout line `mock-llm listening on http://127.0.0.1:PORT`.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mock_llm::{Config, DEFAULT_PORT};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How long open streams may run on after a shutdown signal before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+const USAGE: &str = "usage: mock-llm [--port N]   (env: PORT, MOCK_TTFT_MS, MOCK_ITL_MS, MOCK_TOKENS)";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let port = match port(std::env::args().skip(1), std::env::var("PORT").ok()) {
+        Ok(Some(port)) => port,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("mock-llm: {message}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("mock-llm: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let stop_signal = match shutdown_signal() {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("mock-llm: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("mock-llm: cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let port = listener.local_addr().map_or(port, |addr| addr.port());
+    println!("mock-llm listening on http://127.0.0.1:{port}");
+    let _ = std::io::stdout().flush();
+    let tokens = config
+        .tokens
+        .map_or("20 (capped by max_tokens)".to_owned(), |n| n.to_string());
+    eprintln!(
+        "mock-llm: defaults ttft={}ms itl={}ms tokens={tokens}",
+        config.ttft_ms, config.itl_ms
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        stop_signal.await;
+        eprintln!("mock-llm: shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful_rx = stop_rx.clone();
+    let graceful = async move {
+        let _ = graceful_rx.changed().await;
+    };
+    let mut force_rx = stop_rx;
+    let force = async move {
+        let _ = force_rx.changed().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = mock_llm::serve_with_shutdown(listener, mock_llm::app_with(config), graceful) => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mock-llm: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        () = force => {
+            eprintln!("mock-llm: open responses still running after {SHUTDOWN_GRACE:?}; exiting anyway");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// The port from `--port N` / `--port=N` / `-p N`, else `PORT`, else 8787; `Ok(None)` means `--help`.
+fn port(mut args: impl Iterator<Item = String>, env: Option<String>) -> Result<Option<u16>, String> {
+    let parse = |text: &str, what: &str| {
+        text.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("invalid {what}: {text:?}"))
+    };
+    let mut flag = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--port" | "-p" => {
+                let value = args.next().ok_or("--port needs a value")?;
+                flag = Some(parse(&value, "--port")?);
+            }
+            _ => match arg.strip_prefix("--port=") {
+                Some(value) => flag = Some(parse(value, "--port")?),
+                None => return Err(format!("unknown argument {arg:?}")),
+            },
+        }
+    }
+    match (flag, env) {
+        (Some(port), _) => Ok(Some(port)),
+        (None, Some(env)) if !env.trim().is_empty() => parse(&env, "PORT").map(Some),
+        _ => Ok(Some(DEFAULT_PORT)),
+    }
+}
+
+/// Installs the Ctrl-C and SIGTERM handlers now (before the "listening" line, so a script that signals
+/// right after it still gets a clean exit) and returns a future that resolves on either signal.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: Option<&str>) -> Result<Option<u16>, String> {
+        port(args.iter().map(|s| s.to_string()), env.map(str::to_owned))
+    }
+
+    #[test]
+    fn flag_beats_env_beats_default() {
+        assert_eq!(run(&[], None), Ok(Some(DEFAULT_PORT)));
+        assert_eq!(run(&[], Some("9000")), Ok(Some(9000)));
+        assert_eq!(run(&["--port", "9001"], Some("9000")), Ok(Some(9001)));
+        assert_eq!(run(&["--port=0"], None), Ok(Some(0)));
+        assert_eq!(run(&["-p", "9002"], None), Ok(Some(9002)));
+        assert_eq!(run(&["--help"], None), Ok(None));
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        assert!(run(&["--port"], None).is_err());
+        assert!(run(&["--port", "http"], None).is_err());
+        assert!(run(&["--verbose"], None).is_err());
+        assert!(run(&[], Some("99999")).is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! Test harness: starts the real server on an ephemeral port and talks raw HTTP/1.1 to it over a
+//! `TcpStream`, decoding chunked bodies itself and timestamping each SSE event as it arrives.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mock_llm::Config;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Guards against a hung server; never a timing assertion.
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Starts `app_with(config)` on 127.0.0.1:0 and returns its address.
+pub async fn start(config: Config) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(mock_llm::serve(listener, mock_llm::app_with(config)));
+    addr
+}
+
+/// Built-in defaults but no deliberate delay, so tests that do not measure timing run fast.
+pub fn fast() -> Config {
+    Config {
+        ttft_ms: 0,
+        itl_ms: 0,
+        tokens: None,
+    }
+}
+
+pub struct Request {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Request {
+    pub fn new(method: &'static str, path: &str) -> Request {
+        Request {
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// `POST /v1/chat/completions{query}` with a JSON body.
+    pub fn chat(query: &str, body: Value) -> Request {
+        Request::new("POST", &format!("/v1/chat/completions{query}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn body(mut self, body: String) -> Request {
+        self.body = body;
+        self
+    }
+
+    /// Sends the request on a fresh connection and reads the whole response.
+    pub async fn send(&self, addr: SocketAddr) -> Response {
+        tokio::time::timeout(HANG_GUARD, self.exchange(addr))
+            .await
+            .expect("server hung")
+    }
+
+    async fn exchange(&self, addr: SocketAddr) -> Response {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            self.method,
+            self.path,
+            self.body.len()
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.push_str(&self.body);
+        let sent_at = Instant::now();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        Reader {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+        }
+        .response(sent_at)
+        .await
+    }
+}
+
+/// One SSE event: its `data:` payload and when its closing blank line arrived.
+#[derive(Debug)]
+pub struct Event {
+    pub at: Instant,
+    pub data: String,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub events: Vec<Event>,
+    /// The body ended properly (final chunk, full content-length, or clean close) rather than being cut.
+    pub complete: bool,
+    pub sent_at: Instant,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).unwrap()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// The `data:` payloads parsed as JSON, without the final `[DONE]`.
+    pub fn chunks(&self) -> Vec<Value> {
+        self.events
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .collect()
+    }
+
+    /// Events carrying content, with their arrival times.
+    pub fn content_events(&self) -> Vec<(&Event, String)> {
+        self.events
+            .iter()
+            .filter(|e| e.data != "[DONE]")
+            .filter_map(|e| {
+                let chunk: Value = serde_json::from_str(&e.data).unwrap();
+                chunk["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(|text| (e, text.to_owned()))
+            })
+            .collect()
+    }
+
+    pub fn ends_with_done(&self) -> bool {
+        self.events.last().is_some_and(|e| e.data == "[DONE]")
+    }
+
+    /// Since the request was written.
+    pub fn elapsed(&self, at: Instant) -> Duration {
+        at.duration_since(self.sent_at)
+    }
+}
+
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl Reader {
+    /// Reads more bytes; false at EOF or on a reset (both mean the server is done with us).
+    async fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        let mut block = [0u8; 4096];
+        match self.stream.read(&mut block).await {
+            Ok(0) | Err(_) => {
+                self.eof = true;
+                false
+            }
+            Ok(n) => {
+                self.buf.extend_from_slice(&block[..n]);
+                true
+            }
+        }
+    }
+
+    /// Takes one CRLF-terminated line, reading as needed; `None` if the connection ends first.
+    async fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8(self.buf[..pos].to_vec()).unwrap();
+                self.buf.drain(..pos + 2);
+                return Some(line);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    /// Takes exactly `n` bytes; `None` if the connection ends first.
+    async fn take(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            if !self.fill().await {
+                return None;
+            }
+        }
+        Some(self.buf.drain(..n).collect())
+    }
+
+    async fn response(mut self, sent_at: Instant) -> Response {
+        let status_line = self.line().await.expect("no status line");
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("bad status line");
+        let mut headers = Vec::new();
+        while let Some(line) = self.line().await {
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("bad header line");
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        }
+        let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let mut body = Body {
+            bytes: Vec::new(),
+            events: Vec::new(),
+            scanned: 0,
+        };
+        let complete = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            self.chunked(&mut body).await
+        } else if let Some(length) = find("content-length") {
+            match self.take(length.parse().unwrap()).await {
+                Some(bytes) => {
+                    body.push(&bytes);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            while self.fill().await {}
+            let rest = std::mem::take(&mut self.buf);
+            body.push(&rest);
+            true
+        };
+        Response {
+            status,
+            headers,
+            body: body.bytes,
+            events: body.events,
+            complete,
+            sent_at,
+        }
+    }
+
+    /// Decodes a chunked body; true if the terminating zero-size chunk arrived.
+    async fn chunked(&mut self, body: &mut Body) -> bool {
+        loop {
+            let Some(size_line) = self.line().await else {
+                return false;
+            };
+            let size_hex = size_line.split(';').next().unwrap().trim();
+            let size = usize::from_str_radix(size_hex, 16).expect("bad chunk size");
+            if size == 0 {
+                return true; // trailers, if any, are not needed
+            }
+            let Some(data) = self.take(size + 2).await else {
+                return false;
+            };
+            assert_eq!(&data[size..], b"\r\n", "chunk not followed by CRLF");
+            body.push(&data[..size]);
+        }
+    }
+}
+
+/// The decoded body so far, split into SSE events as soon as each one is complete.
+struct Body {
+    bytes: Vec<u8>,
+    events: Vec<Event>,
+    scanned: usize,
+}
+
+impl Body {
+    fn push(&mut self, data: &[u8]) {
+        let at = Instant::now();
+        self.bytes.extend_from_slice(data);
+        while let Some(end) = self.bytes[self.scanned..].windows(2).position(|w| w == b"\n\n") {
+            let raw = String::from_utf8(self.bytes[self.scanned..self.scanned + end].to_vec()).unwrap();
+            self.scanned += end + 2;
+            let data: Vec<&str> = raw
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if !data.is_empty() {
+                self.events.push(Event {
+                    at,
+                    data: data.join("\n"),
+                });
+            }
+        }
+    }
+}
+
+/// A minimal chat request body.
+pub fn chat_body(stream: bool, content: &str) -> Value {
+    serde_json::json!({
+        "model": "test-model",
+        "stream": stream,
+        "messages": [{"role": "user", "content": content}],
+    })
+}

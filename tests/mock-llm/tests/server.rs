@@ -1,0 +1,167 @@
+//! Everything around the chat endpoint: health, models, CORS as a browser sees it, the JSON 404,
+//! env parsing, and the real binary's startup line and SIGTERM exit.
+
+mod common;
+
+use common::{chat_body, fast, start, Request};
+use mock_llm::Config;
+
+const ORIGIN: &str = "http://localhost:8080";
+
+#[tokio::test]
+async fn health_is_ok() {
+    let addr = start(fast()).await;
+    let response = Request::new("GET", "/health").send(addr).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "ok");
+}
+
+#[tokio::test]
+async fn models_lists_the_mock_model() {
+    let addr = start(fast()).await;
+    let response = Request::new("GET", "/v1/models").send(addr).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let list = response.json();
+    assert_eq!(list["object"], "list");
+    assert_eq!(list["data"][0]["id"], "mock-model");
+    assert_eq!(list["data"][0]["object"], "model");
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_provider_and_knob_headers() {
+    let addr = start(fast()).await;
+    let requested =
+        "authorization, content-type, x-mock-ttft-ms, x-mock-status, anthropic-version, x-amz-date, \
+                     x-amz-security-token";
+    let response = Request::new("OPTIONS", "/v1/chat/completions")
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", requested)
+        .header("access-control-request-private-network", "true")
+        .send(addr)
+        .await;
+    assert!(
+        (200..300).contains(&response.status),
+        "preflight status {}",
+        response.status
+    );
+    assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+    assert!(response
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("POST"));
+    let allowed = response
+        .header("access-control-allow-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in requested.split(", ") {
+        assert!(allowed.contains(name), "{name} not in allow-headers {allowed:?}");
+    }
+    assert_eq!(
+        response.header("access-control-allow-private-network"),
+        Some("true")
+    );
+    assert!(response.header("access-control-max-age").is_some());
+}
+
+#[tokio::test]
+async fn cors_headers_on_streams_and_errors() {
+    let addr = start(fast()).await;
+    let stream = Request::chat("?tokens=1", chat_body(true, "hi"))
+        .header("origin", ORIGIN)
+        .send(addr)
+        .await;
+    let error = Request::chat("?status=429", chat_body(true, "hi"))
+        .header("origin", ORIGIN)
+        .send(addr)
+        .await;
+    for response in [stream, error] {
+        assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+        let exposed = response.header("access-control-expose-headers").unwrap();
+        for name in ["x-mock-request-id", "retry-after", "x-mock-tokens"] {
+            assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_routes_get_a_json_404() {
+    let addr = start(fast()).await;
+    let response = Request::new("GET", "/v1/nope").send(addr).await;
+    assert_eq!(response.status, 404);
+    assert!(response.json()["error"]["message"].is_string());
+}
+
+#[test]
+fn env_defaults_parse_and_reject_garbage() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    };
+    assert_eq!(Config::from_lookup(env(&[])), Ok(Config::default()));
+    assert_eq!(
+        Config::from_lookup(env(&[
+            ("MOCK_TTFT_MS", "200"),
+            ("MOCK_ITL_MS", " 5 "),
+            ("MOCK_TOKENS", "64")
+        ])),
+        Ok(Config {
+            ttft_ms: 200,
+            itl_ms: 5,
+            tokens: Some(64)
+        })
+    );
+    assert_eq!(
+        Config::from_lookup(env(&[("MOCK_TOKENS", "")])),
+        Ok(Config::default())
+    );
+    assert!(Config::from_lookup(env(&[("MOCK_ITL_MS", "10ms")]))
+        .unwrap_err()
+        .contains("MOCK_ITL_MS"));
+}
+
+/// The contract scripts rely on: one stdout line with the URL, a working server, a clean SIGTERM exit.
+#[cfg(unix)]
+#[tokio::test]
+async fn binary_announces_its_url_and_exits_cleanly_on_sigterm() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-llm"))
+        .args(["--port", "0"])
+        .env("MOCK_TTFT_MS", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("mock-llm listening on http://")
+        .unwrap_or_else(|| panic!("got {line:?}"));
+    let (host, port) = url.split_once(':').unwrap();
+    assert_eq!(host, "127.0.0.1");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+
+    let response = Request::new("GET", "/health").send(addr).await;
+    assert_eq!(response.status, 200);
+
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert_eq!(lines.next_line().await.unwrap(), None, "exactly one stdout line");
+}

@@ -1,0 +1,3 @@
+//! The native integration test binary: each module is one area.
+
+mod protocol;
