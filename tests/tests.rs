@@ -1,3 +1,9 @@
-//! The native integration test binary: each module is one area.
+//! The native integration test binary: each module is one area. Native only: it reads fixtures from disk.
+#![cfg(not(target_arch = "wasm32"))]
 
+mod engine;
+mod format;
+mod live;
 mod protocol;
+mod scheduler;
+mod util;

@@ -6,4 +6,5 @@
 
 pub mod clock;
 pub mod fetch;
+pub mod files;
 pub mod js;

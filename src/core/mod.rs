@@ -4,6 +4,13 @@
 //! Must not import `protocol`, `engine`, `charts`, `browser` or `ui`, nor any web, async or clock API:
 //! time, randomness and credentials arrive as arguments.
 
+pub mod experiments;
+pub mod format;
 pub mod metrics;
+pub mod plan;
 pub mod record;
+pub mod rng;
+pub mod scheduler;
+pub mod stats;
+pub mod table;
 pub mod time;

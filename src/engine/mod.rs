@@ -5,7 +5,12 @@
 //! browser futures never are.
 
 pub mod cancel;
+pub mod driver;
+pub mod live;
 pub mod request;
+pub mod simulated;
+pub mod sink;
+pub mod testing;
 
 use std::time::Duration;
 

@@ -1,109 +1,290 @@
-//! The endpoint form: raw input signals, prefilled from the page's query string, validated into a request.
+//! The run form: raw input signals (prefilled from the page's query string) validated into an [`Endpoint`] and a
+//! [`RunPlan`]. Validation messages name the field and the fix.
+
+use std::time::Duration;
 
 use leptos::prelude::*;
+use serde_json::Value;
 
+use crate::core::format::EndpointBlock;
+use crate::core::plan::{Arrival, RunPlan, RunPlanSpec, StopCondition};
 use crate::engine::request::PreparedRequest;
+use crate::engine::simulated::SimulatedModel;
 use crate::protocol::openai::{create_payload, prompt_text, ChatCompletions};
 
-/// Default target: the local mock server that `scripts/serve.sh` starts.
+/// The URL offered for OpenAI-compatible servers: the local mock server that `scripts/serve.sh` starts.
 const DEFAULT_URL: &str = "http://127.0.0.1:8787/v1/chat/completions";
+
+/// Which endpoint the run targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointKind {
+    /// The in-browser simulated model: no network, no credentials.
+    Simulated,
+    /// Any OpenAI-compatible Chat Completions URL.
+    OpenAi,
+}
 
 /// The form's raw values. The API key lives only in memory: never in the URL, storage or exports.
 #[derive(Clone, Copy)]
-pub(crate) struct EndpointForm {
+pub(crate) struct RunForm {
+    kind: RwSignal<String>,
     url: RwSignal<String>,
     model: RwSignal<String>,
     api_key: RwSignal<String>,
     prompt: RwSignal<String>,
     max_tokens: RwSignal<String>,
+    mode: RwSignal<String>,
+    clients: RwSignal<String>,
+    requests: RwSignal<String>,
+    duration: RwSignal<String>,
+    rate: RwSignal<String>,
+    timeout: RwSignal<String>,
 }
 
 /// A validated endpoint plus the payload to send.
 pub(crate) struct Endpoint {
+    pub(crate) kind: EndpointKind,
     api: ChatCompletions,
-    payload: serde_json::Value,
+    payloads: Vec<Value>,
 }
 
 impl Endpoint {
-    /// The request for the `index`-th send.
-    pub(crate) fn prepare(&self, index: u64) -> Result<PreparedRequest, String> {
-        let http = self.api.build_request(&self.payload).map_err(|e| e.to_string())?;
-        Ok(PreparedRequest {
+    /// The request for send number `index` with payload `payload_index`.
+    pub(crate) fn prepare(&self, index: u64, payload_index: usize) -> PreparedRequest {
+        let payload = &self.payloads[payload_index % self.payloads.len()];
+        let http = self
+            .api
+            .build_request(payload)
+            .expect("payloads are validated when the form is read");
+        PreparedRequest {
             http,
             decoder: self.api.decoder(),
             fallback_id: format!("req-{index}"),
-            input_prompt: prompt_text(&self.payload),
-            input_payload: self.api.prepare_payload(&self.payload).ok(),
+            input_prompt: prompt_text(payload),
+            input_payload: self.api.prepare_payload(payload).ok(),
+        }
+    }
+
+    pub(crate) fn n_payloads(&self) -> usize {
+        self.payloads.len()
+    }
+
+    /// The endpoint block of `run_config.json` (no credentials).
+    pub(crate) fn block(&self) -> EndpointBlock {
+        let name = match self.kind {
+            EndpointKind::Simulated => "simulated",
+            EndpointKind::OpenAi => "openai-compatible",
+        };
+        EndpointBlock {
+            endpoint_name: Some(name.into()),
+            model_id: Some(self.api.model.clone()),
+            provider: Some("openai".into()),
+            endpoint_type: Some("OpenAICompletionStreamEndpoint".into()),
+            url: Some(self.api.url.clone()),
+            other: Default::default(),
+        }
+    }
+
+    /// The target's origin, for the HTTP/1.1 connection-limit warning; `None` for the simulated endpoint.
+    pub(crate) fn http_origin(&self) -> Option<&str> {
+        (self.kind == EndpointKind::OpenAi).then(|| {
+            let after_scheme = self.api.url.find("://").map_or(0, |i| i + 3);
+            let end = self.api.url[after_scheme..]
+                .find('/')
+                .map_or(self.api.url.len(), |i| after_scheme + i);
+            &self.api.url[..end]
         })
     }
 }
 
-impl EndpointForm {
-    /// A form prefilled from `?url=…&model=…&prompt=…&max_tokens=…` (credentials are never read from the URL).
+impl RunForm {
+    /// A form prefilled from the query string: `endpoint=simulated|openai`, `url`, `model`, `prompt`,
+    /// `max_tokens`, `mode=closed|rate|poisson`, `clients`, `requests`, `duration`, `rate`, `timeout`.
+    /// Credentials are never read from the URL.
     pub(crate) fn from_location() -> Self {
         let query = web_sys::window()
             .and_then(|w| w.location().search().ok())
             .unwrap_or_default();
-        let param =
-            |name: &str, default: &str| query_param(&query, name).unwrap_or_else(|| default.to_owned());
-        EndpointForm {
-            url: RwSignal::new(param("url", DEFAULT_URL)),
-            model: RwSignal::new(param("model", "mock-model")),
+        let params = web_sys::UrlSearchParams::new_with_str(&query).ok();
+        let param = |name: &str, default: &str| {
+            let value = params.as_ref().and_then(|p| p.get(name));
+            RwSignal::new(value.unwrap_or_else(|| default.to_owned()))
+        };
+        let has_url = params.as_ref().and_then(|p| p.get("url")).is_some();
+        RunForm {
+            kind: param("endpoint", if has_url { "openai" } else { "simulated" }),
+            url: param("url", DEFAULT_URL),
+            model: param("model", "mock-model"),
             api_key: RwSignal::new(String::new()),
-            prompt: RwSignal::new(param("prompt", "Tell me about the history of load testing.")),
-            max_tokens: RwSignal::new(param("max_tokens", "64")),
+            prompt: param("prompt", "Tell me about the history of load testing."),
+            max_tokens: param("max_tokens", "128"),
+            mode: param("mode", "closed"),
+            clients: param("clients", "4"),
+            requests: param("requests", "5"),
+            duration: param("duration", ""),
+            rate: param("rate", "2"),
+            timeout: param("timeout", "60"),
         }
     }
 
-    /// Validates the form.
-    pub(crate) fn endpoint(&self) -> Result<Endpoint, String> {
-        let url = self.url.get_untracked().trim().to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!(
-                "The endpoint URL must start with http:// or https:// (got {url:?})."
-            ));
+    fn kind(&self) -> EndpointKind {
+        if self.kind.get_untracked() == "openai" {
+            EndpointKind::OpenAi
+        } else {
+            EndpointKind::Simulated
         }
-        let max_tokens: u32 = self
-            .max_tokens
-            .get_untracked()
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or("Max tokens must be a positive whole number.")?;
-        let key = self.api_key.get_untracked();
-        Ok(Endpoint {
-            api: ChatCompletions {
-                url,
-                model: self.model.get_untracked().trim().to_owned(),
-                api_key: (!key.is_empty()).then_some(key),
-                stream: true,
-            },
-            payload: create_payload(&self.prompt.get_untracked(), max_tokens),
-        })
+    }
+
+    /// Validates the endpoint part of the form.
+    pub(crate) fn endpoint(&self) -> Result<Endpoint, String> {
+        let kind = self.kind();
+        let max_tokens = positive::<u32>(&self.max_tokens.get_untracked(), "Max tokens")?;
+        let payloads = vec![create_payload(&self.prompt.get_untracked(), max_tokens)];
+        let api = match kind {
+            EndpointKind::Simulated => SimulatedModel::endpoint(),
+            EndpointKind::OpenAi => {
+                let url = self.url.get_untracked().trim().to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(format!(
+                        "The endpoint URL must start with http:// or https:// (got {url:?})."
+                    ));
+                }
+                let key = self.api_key.get_untracked();
+                ChatCompletions {
+                    url,
+                    model: self.model.get_untracked().trim().to_owned(),
+                    api_key: (!key.is_empty()).then_some(key),
+                    stream: true,
+                }
+            }
+        };
+        for payload in &payloads {
+            api.build_request(payload)
+                .map_err(|e| format!("The payload cannot be sent: {e}"))?;
+        }
+        Ok(Endpoint { kind, api, payloads })
+    }
+
+    /// Validates the load part of the form into a plan for `n_payloads` payloads.
+    pub(crate) fn plan(&self, n_payloads: usize) -> Result<RunPlan, String> {
+        let duration = optional::<f64>(&self.duration.get_untracked(), "Duration (s)")?
+            .map(Duration::try_from_secs_f64)
+            .transpose()
+            .map_err(|_| "Duration (s) must be a positive number of seconds.".to_owned())?;
+        let requests = optional::<u64>(&self.requests.get_untracked(), "Requests")?;
+        let clients = positive::<u32>(&self.clients.get_untracked(), "Clients")?;
+        let mode = self.mode.get_untracked();
+        let (arrival, stop) = if mode == "closed" {
+            let stop = StopCondition {
+                requests_per_client: requests,
+                total_requests: None,
+                duration,
+            };
+            (Arrival::ClosedLoop { clients }, stop)
+        } else {
+            let per_second = positive::<f64>(&self.rate.get_untracked(), "Rate (req/s)")?;
+            let max_concurrency = Some(clients);
+            let arrival = if mode == "poisson" {
+                Arrival::Poisson {
+                    per_second,
+                    max_concurrency,
+                }
+            } else {
+                Arrival::ConstantRate {
+                    per_second,
+                    max_concurrency,
+                }
+            };
+            (
+                arrival,
+                StopCondition {
+                    requests_per_client: None,
+                    total_requests: requests,
+                    duration,
+                },
+            )
+        };
+        let timeout = optional::<f64>(&self.timeout.get_untracked(), "Timeout (s)")?
+            .map(Duration::try_from_secs_f64)
+            .transpose()
+            .map_err(|_| "Timeout (s) must be a positive number of seconds.".to_owned())?;
+        RunPlanSpec {
+            arrival,
+            stop,
+            request_timeout: timeout,
+            n_payloads,
+            ..RunPlanSpec::default()
+        }
+        .validate()
+        .map_err(|e| format!("Run settings: {e}."))
     }
 
     pub(crate) fn view(&self) -> impl IntoView {
         let f = *self;
+        let is_http = move || f.kind.get() == "openai";
+        let is_open = move || f.mode.get() != "closed";
         view! {
             <div class="form-grid">
-                <label for="endpoint-url">"Endpoint URL"</label>
-                <input id="endpoint-url" type="url" bind:value=f.url />
-                <label for="model">"Model"</label>
-                <input id="model" type="text" bind:value=f.model />
-                <label for="api-key">"API key"</label>
-                <input id="api-key" type="password" autocomplete="off" placeholder="optional" bind:value=f.api_key />
-                <label for="max-tokens">"Max tokens"</label>
-                <input id="max-tokens" type="number" min="1" bind:value=f.max_tokens />
+                <label for="endpoint-kind">"Endpoint"</label>
+                <select id="endpoint-kind" prop:value=move || f.kind.get()
+                    on:change=move |ev| f.kind.set(event_target_value(&ev))>
+                    <option value="simulated">"Simulated model (in the browser)"</option>
+                    <option value="openai">"OpenAI-compatible URL"</option>
+                </select>
+                <Show when=is_http>
+                    <label for="endpoint-url">"URL"</label>
+                    <input id="endpoint-url" type="url" bind:value=f.url />
+                    <label for="model">"Model"</label>
+                    <input id="model" type="text" bind:value=f.model />
+                    <label for="api-key">"API key"</label>
+                    <input id="api-key" type="password" autocomplete="off" placeholder="optional; kept in memory only"
+                        bind:value=f.api_key />
+                </Show>
                 <label for="prompt">"Prompt"</label>
                 <textarea id="prompt" rows="3" bind:value=f.prompt></textarea>
+                <label for="max-tokens">"Max tokens"</label>
+                <input id="max-tokens" type="number" min="1" bind:value=f.max_tokens />
+            </div>
+            <h3>"Load"</h3>
+            <div class="form-grid">
+                <label for="mode">"Arrivals"</label>
+                <select id="mode" prop:value=move || f.mode.get() on:change=move |ev| f.mode.set(event_target_value(&ev))>
+                    <option value="closed">"Closed loop (N clients)"</option>
+                    <option value="rate">"Constant rate"</option>
+                    <option value="poisson">"Poisson"</option>
+                </select>
+                <label for="clients">{move || if is_open() { "Max in flight" } else { "Clients" }}</label>
+                <input id="clients" type="number" min="1" bind:value=f.clients />
+                <Show when=is_open>
+                    <label for="rate">"Rate (req/s)"</label>
+                    <input id="rate" type="number" min="0" step="any" bind:value=f.rate />
+                </Show>
+                <label for="requests">{move || if is_open() { "Requests (total)" } else { "Requests / client" }}</label>
+                <input id="requests" type="number" min="1" placeholder="none" bind:value=f.requests />
+                <label for="duration">"Duration (s)"</label>
+                <input id="duration" type="number" min="0" step="any" placeholder="none" bind:value=f.duration />
+                <label for="timeout">"Timeout (s)"</label>
+                <input id="timeout" type="number" min="0" step="any" bind:value=f.timeout />
             </div>
         }
     }
 }
 
-/// The decoded value of `name` in a `?a=b&c=d` query string.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    let params = web_sys::UrlSearchParams::new_with_str(query).ok()?;
-    params.get(name)
+fn positive<T: std::str::FromStr + PartialOrd + Default>(raw: &str, field: &str) -> Result<T, String> {
+    raw.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|v| *v > T::default())
+        .ok_or_else(|| format!("{field} must be a number above 0 (got {raw:?})."))
+}
+
+fn optional<T: std::str::FromStr + PartialOrd + Default>(
+    raw: &str,
+    field: &str,
+) -> Result<Option<T>, String> {
+    if raw.trim().is_empty() {
+        Ok(None)
+    } else {
+        positive(raw, field).map(Some)
+    }
 }

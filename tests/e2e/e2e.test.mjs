@@ -1,12 +1,14 @@
-// End-to-end: the release build of the page, in headless Chromium, measuring the real mock LLM server.
+// End-to-end: the release build of the page, in headless Chromium, measuring the real mock LLM server and the
+// built-in simulated model.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ROOT, startMock, startStatic, launchBrowser, newPage } from "./harness.mjs";
 
 let mock, site, browser;
 const SHOTS = join(ROOT, "tests", "e2e", "screenshots");
+const SAMPLE = join(ROOT, "tests", "data", "llmeter", "sample-openai");
 
 before(async () => {
   [mock, site] = await Promise.all([startMock(), startStatic()]);
@@ -20,70 +22,147 @@ after(async () => {
   site?.stop();
 });
 
-/** The page URL, prefilled to call the mock with the given timing knobs. */
-function pageUrl(knobs) {
-  const endpoint = `${mock.url}/v1/chat/completions?${new URLSearchParams(knobs)}`;
-  return `${site.url}/?${new URLSearchParams({ url: endpoint, model: "mock-model", max_tokens: "20" })}`;
+/** The page URL with the form prefilled; `knobs` configure the mock server through the endpoint URL. */
+function pageUrl(form, knobs) {
+  const params = { ...form };
+  if (knobs) {
+    params.endpoint = "openai";
+    params.url = `${mock.url}/v1/chat/completions?${new URLSearchParams(knobs)}`;
+  }
+  return `${site.url}/?${new URLSearchParams(params)}`;
 }
+
+/** Clicks Run and waits for the run to end in `status`. */
+async function run(page, status = "done") {
+  await page.click("#run");
+  await page.waitForSelector(`#status[data-status="${status}"]`, { timeout: 30000 });
+}
+
+const stat = async (page, key) => page.textContent(`#live-table [data-stat="${key}"]`);
+const pageErrors = (errors) => errors.filter((e) => e.startsWith("pageerror"));
 
 test("one streamed request: the shown TTFT matches the server's injected 200 ms", async () => {
   const errors = [];
   const page = await newPage(browser, errors);
-  await page.goto(pageUrl({ ttft_ms: "200", itl_ms: "10", tokens: "20" }));
-  // The first request also pays the CORS preflight and the TCP connect (both shown in its TTFT, as they should
-  // be); the second rides the cached preflight and the kept-alive connection, so only the server's 200 ms remain.
-  await page.click("#run");
-  await page.waitForSelector('#status[data-status="done"]', { timeout: 15000 });
-  const coldTtft = Number(await page.textContent("#ttft"));
-  // Delays on a busy machine only ever add time, so the fastest of a few warm runs is the honest estimate of
-  // what the client itself adds.
+  await page.goto(pageUrl({ clients: "1", requests: "1", max_tokens: "20" }, { ttft_ms: 200, itl_ms: 10, tokens: 20 }));
+  // The first request also pays the CORS preflight and the TCP connect (both belong in its TTFT); later ones ride
+  // the cached preflight and the kept-alive connection. Delays on a busy machine only ever add time, so the
+  // fastest warm run is the honest estimate of what the client itself adds.
+  await run(page);
+  const cold = Number(await stat(page, "time_to_first_token-p50"));
   const warm = [];
   for (let i = 0; i < 3; i++) {
-    await page.click("#run");
-    await page.waitForSelector('#status[data-status="running"]', { timeout: 15000 });
-    await page.waitForSelector('#status[data-status="done"]', { timeout: 15000 });
-    warm.push(Number(await page.textContent("#ttft")));
+    await run(page);
+    warm.push(Number(await stat(page, "time_to_first_token-p50")));
   }
   const ttft = Math.min(...warm);
-  const ttlt = Number(await page.textContent("#ttlt"));
-  const tokens = Number(await page.textContent("#output-tokens"));
-  await page.screenshot({ path: join(SHOTS, "single-request.png"), fullPage: true });
-  console.log(`TTFT cold ${coldTtft} ms, warm ${warm.join(", ")} ms, TTLT ${ttlt} ms (server: 200 ms + 19 x 10 ms)`);
-  assert.ok(coldTtft >= 200, `cold TTFT ${coldTtft} ms cannot beat the server's 200 ms`);
+  const ttlt = Number(await stat(page, "time_to_last_token-p50"));
+  console.log(`TTFT cold ${cold} ms, warm ${warm.join(", ")} ms; TTLT ${ttlt} ms (server: 200 ms + 19 x 10 ms)`);
+  assert.ok(cold >= 200, `cold TTFT ${cold} ms cannot beat the server's 200 ms`);
   assert.ok(warm.every((t) => t >= 200), `no TTFT (${warm}) can beat the server's 200 ms`);
   assert.ok(ttft <= 200 + 15, `best warm TTFT ${ttft} ms should be within a few ms of 200 ms`);
-  assert.ok(ttlt >= ttft + 19 * 10, `TTLT ${ttlt} ms should include 19 inter-token gaps of 10 ms`);
-  assert.equal(tokens, 20);
-  assert.equal(await page.textContent("#http-status"), "200");
+  assert.ok(ttlt >= 200 + 19 * 10, `TTLT ${ttlt} ms includes 19 inter-token gaps of 10 ms`);
+  assert.equal(await stat(page, "total_output_tokens"), "20");
+  assert.equal(await stat(page, "failed_requests"), "0");
+  await page.screenshot({ path: join(SHOTS, "single-request.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test("an HTTP 429 is shown as a typed, throttled failure and the page keeps working", async () => {
+test("a first run on the built-in simulated model needs no URL or key", async () => {
   const errors = [];
   const page = await newPage(browser, errors);
-  await page.goto(pageUrl({ status: "429" }));
-  await page.click("#run");
-  await page.waitForSelector('#status[data-status="failed"]', { timeout: 15000 });
-  assert.match(await page.textContent("#status"), /^throttled: HTTP 429/);
-  assert.equal(await page.textContent("#http-status"), "429");
-  // The same page then runs a healthy request.
-  await page.fill("#endpoint-url", `${mock.url}/v1/chat/completions?ttft_ms=20`);
-  await page.click("#run");
-  await page.waitForSelector('#status[data-status="done"]', { timeout: 15000 });
-  // Chromium logs failed fetches (the 429) to the console by itself; only uncaught page errors count here.
-  assert.deepEqual(errors.filter((e) => e.startsWith("pageerror")), []);
+  await page.goto(pageUrl({ clients: "4", requests: "2", max_tokens: "16" }));
+  assert.equal(await page.inputValue("#endpoint-kind"), "simulated");
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "8");
+  assert.equal(await stat(page, "failed_requests"), "0");
+  assert.ok(Number(await stat(page, "time_to_first_token-p50")) > 0);
+  assert.match(await page.textContent("#progress"), /^8 sent · 8 finished · 0 failed · 0 in flight$/);
+  await page.screenshot({ path: join(SHOTS, "simulated-run.png"), fullPage: true });
+  assert.deepEqual(errors, []);
   await page.close();
 });
 
-test("an unreachable endpoint is a network failure, not a crash", async () => {
+test("HTTP 429s and unreachable servers are typed failures, counted once, and the page keeps working", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "2", requests: "2" }, { status: 429 }));
+  await run(page);
+  assert.equal(await stat(page, "failed_requests_throttled"), "4");
+  assert.equal(await stat(page, "failed_requests_rate"), "100.0%");
+  await page.fill("#endpoint-url", "http://127.0.0.1:9/v1/chat/completions");
+  await run(page);
+  assert.equal(await stat(page, "failed_requests_network"), "4");
+  await page.fill("#endpoint-url", `${mock.url}/v1/chat/completions?ttft_ms=5&tokens=3`);
+  await run(page);
+  assert.equal(await stat(page, "failed_requests"), "0");
+  // Chromium itself logs failed fetches to the console; only uncaught page errors would be ours.
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("Stop ends a time-bound run: in-flight requests are cancelled and every request is counted once", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "3", requests: "", duration: "60" }, { ttft_ms: 300, itl_ms: 50, tokens: 40 }));
+  await page.click("#run");
+  await page.waitForFunction(() => /^[1-9]\d* sent/.test(document.querySelector("#progress").textContent));
+  await page.waitForTimeout(400);
+  await page.click("#stop");
+  await page.waitForSelector('#status[data-status="stopped"]', { timeout: 15000 });
+  const [, sent, finished, , inFlight] = (await page.textContent("#progress")).match(/^(\d+) sent · (\d+) finished · (\d+) failed · (\d+) in flight$/);
+  assert.equal(sent, finished);
+  assert.equal(inFlight, "0");
+  assert.ok(Number(await stat(page, "failed_requests_cancelled")) >= 1);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("exported files are LLMeter-shaped and never contain the API key", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "2", requests: "2", max_tokens: "8" }, { ttft_ms: 10, itl_ms: 1, tokens: 8 }));
+  const secret = "sk-test-DO-NOT-EXPORT-123";
+  await page.fill("#api-key", secret);
+  await run(page);
+  const downloads = [];
+  page.on("download", (d) => downloads.push(d));
+  await page.click("#export");
+  await page.waitForFunction(() => true);
+  for (let i = 0; i < 50 && downloads.length < 5; i++) await page.waitForTimeout(100);
+  const files = {};
+  for (const d of downloads) files[d.suggestedFilename()] = await readFile(await d.path(), "utf8");
+  assert.deepEqual(Object.keys(files).sort(),
+    ["responses.jsonl", "run_config.json", "stats.json", "summary.json", "tokenmeter_responses.jsonl"]);
+  for (const [name, text] of Object.entries(files)) assert.ok(!text.includes(secret), `${name} leaks the key`);
+  const stats = JSON.parse(files["stats.json"]);
+  assert.equal(stats.total_requests, 4);
+  assert.ok(stats["time_to_first_token-p50"] >= 0.01);
+  const lines = files["responses.jsonl"].trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.length, 4);
+  assert.deepEqual(Object.keys(lines[0]), ["response_text", "input_payload", "id", "input_prompt",
+    "time_to_first_token", "time_to_last_token", "num_tokens_input", "num_tokens_output", "num_tokens_input_cached",
+    "num_tokens_output_reasoning", "time_per_output_token", "error", "retries", "request_time"]);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("an LLMeter run folder imports, recomputes and joins the comparison; a bad file gets a clear error", async () => {
   const errors = [];
   const page = await newPage(browser, errors);
   await page.goto(pageUrl({}));
-  await page.fill("#endpoint-url", "http://127.0.0.1:9/v1/chat/completions");
-  await page.click("#run");
-  await page.waitForSelector('#status[data-status="failed"]', { timeout: 15000 });
-  assert.match(await page.textContent("#status"), /^network: /);
-  assert.deepEqual(errors.filter((e) => e.startsWith("pageerror")), []);
+  await page.setInputFiles("#import", ["run_config.json", "responses.jsonl", "summary.json", "stats.json"]
+    .map((f) => join(SAMPLE, f)));
+  await page.waitForSelector("#comparison");
+  assert.match(await page.textContent("#comparison thead"), /sample-openai \(imported\)/);
+  // LLMeter's own stats.json says p50 TTFT = 0.05519584399962696 s.
+  assert.equal(await stat(page, "time_to_first_token-p50"), "55.2");
+  await page.setInputFiles("#import", { name: "responses.jsonl", mimeType: "application/json",
+    buffer: Buffer.from('{"response_text": "a"}\n{not json}\n') });
+  await page.waitForSelector("#import-error");
+  assert.match(await page.textContent("#import-error"), /responses\.jsonl, line 2/);
+  await page.screenshot({ path: join(SHOTS, "import.png"), fullPage: true });
+  assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });

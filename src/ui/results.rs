@@ -1,0 +1,166 @@
+//! Result views: the grouped live table, downloading and importing result files, and the side-by-side comparison
+//! of finished and imported runs.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+
+use crate::browser::files;
+use crate::core::format::{Files, LoadedRun};
+use crate::core::stats::StatsConfig;
+use crate::core::table::{format_value, Group, Unit};
+use crate::ui::run::{RunController, RunResult};
+
+/// The statistics shown side by side when comparing runs: `(label, key, unit)`.
+const COMPARED: [(&str, &str, Unit); 8] = [
+    ("requests", "total_requests", Unit::Count),
+    ("failure rate", "failed_requests_rate", Unit::Percent),
+    ("requests / min", "requests_per_minute", Unit::Decimal),
+    ("output tokens / s", "output_tps", Unit::Decimal),
+    ("TTFT p50 (ms)", "time_to_first_token-p50", Unit::Millis),
+    ("TTFT p90 (ms)", "time_to_first_token-p90", Unit::Millis),
+    ("TTLT p50 (ms)", "time_to_last_token-p50", Unit::Millis),
+    ("TPOT p50 (ms)", "time_per_output_token-p50", Unit::Millis),
+];
+
+/// The grouped live table; each value cell carries its `stats.json` key as `data-stat`.
+#[component]
+pub(crate) fn LiveTable(groups: RwSignal<Vec<Group>>) -> impl IntoView {
+    view! {
+        <div id="live-table" class="groups">
+            {move || groups.get().into_iter().map(|g| view! {
+                <table class="group">
+                    <caption>{g.title}</caption>
+                    <tbody>
+                        {g.rows.into_iter().map(|r| view! {
+                            <tr><th scope="row">{r.label}</th><td data-stat=r.key>{r.value}</td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            }).collect_view()}
+        </div>
+    }
+}
+
+/// Download buttons for the last run's files, and a file picker to import a run folder (ours or LLMeter's).
+#[component]
+pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let download = move |_| match run.files() {
+        Some(files) => {
+            for (name, contents) in files {
+                let mime = if name.ends_with(".jsonl") {
+                    "application/x-ndjson"
+                } else {
+                    "application/json"
+                };
+                if let Err(e) = files::download(name, &contents, mime) {
+                    error.set(Some(e));
+                }
+            }
+        }
+        None => error.set(Some(
+            "Run something first: there is nothing to export yet.".into(),
+        )),
+    };
+    let import = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(list) = input.files() else { return };
+        let picked: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        input.set_value("");
+        spawn_local(async move {
+            match import_files(&picked).await {
+                Ok((name, stats)) => {
+                    error.set(None);
+                    run.show_imported(name, stats);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <div class="export">
+            <button id="export" on:click=download disabled=move || run.is_busy()>"Download results"</button>
+            <label class="file-button">
+                "Import run folder files"
+                <input id="import" type="file" multiple accept=".json,.jsonl" on:change=import />
+            </label>
+            {move || error.get().map(|e| view! { <p id="import-error" class="error">{e}</p> })}
+        </div>
+    }
+}
+
+fn event_target<T: JsCast>(ev: &leptos::ev::Event) -> T {
+    ev.target()
+        .expect("events from inputs have targets")
+        .unchecked_into()
+}
+
+/// Reads the picked files of one run folder and recomputes its statistics.
+async fn import_files(
+    picked: &[web_sys::File],
+) -> Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+    let mut texts = Vec::new();
+    for file in picked {
+        texts.push((file.name(), files::read_text(file).await?));
+    }
+    let find = |name: &str| texts.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str());
+    let known = [
+        "run_config.json",
+        "responses.jsonl",
+        "tokenmeter_responses.jsonl",
+        "summary.json",
+        "stats.json",
+    ];
+    if let Some((other, _)) = texts
+        .iter()
+        .find(|(n, _)| !known.contains(&n.as_str()) && n != "payload.jsonl")
+    {
+        return Err(format!(
+            "{other} is not a run folder file (expected {}).",
+            known.join(", ")
+        ));
+    }
+    let loaded = LoadedRun::from_files(
+        &Files {
+            run_config: find("run_config.json"),
+            responses: find("responses.jsonl"),
+            tokenmeter_responses: find("tokenmeter_responses.jsonl"),
+            summary: find("summary.json"),
+            stats: find("stats.json"),
+        },
+        StatsConfig::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let name = loaded
+        .info
+        .run_name
+        .clone()
+        .unwrap_or_else(|| "imported run".into());
+    Ok((format!("{name} (imported)"), loaded.stats))
+}
+
+/// Finished and imported runs side by side.
+#[component]
+pub(crate) fn Comparison(results: RwSignal<Vec<RunResult>>) -> impl IntoView {
+    view! {
+        <Show when=move || !results.with(Vec::is_empty)>
+            <h3>"Compare runs"</h3>
+            <table id="comparison" class="comparison">
+                <thead><tr><th></th>{move || results.get().into_iter().map(|r| view! { <th>{r.name}</th> }).collect_view()}</tr></thead>
+                <tbody>
+                    {COMPARED.into_iter().map(|(label, key, unit)| view! {
+                        <tr>
+                            <th scope="row">{label}</th>
+                            {move || results.get().into_iter().map(|r| {
+                                let v = r.stats.get(key).and_then(serde_json::Value::as_f64)
+                                    .map_or_else(|| "—".to_owned(), |v| format_value(v, unit));
+                                view! { <td data-stat=key>{v}</td> }
+                            }).collect_view()}
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </Show>
+    }
+}

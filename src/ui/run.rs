@@ -1,0 +1,240 @@
+//! Starting, watching and stopping a run: the page's side of the engine. The run's [`LiveRun`] receives engine
+//! events inline; a refresh loop copies its snapshot into signals at most [`REFRESH`] apart, so rendering never
+//! runs per event (the page stays responsive at thousands of requests per second).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde_json::{Map, Value};
+
+use crate::browser::clock::PerformanceClock;
+use crate::browser::fetch::FetchTransport;
+use crate::core::stats::StatsConfig;
+use crate::core::table::{live_table, Group};
+use crate::engine::cancel::CancelToken;
+use crate::engine::driver;
+use crate::engine::live::{LiveRun, Progress, RunIdentity};
+use crate::engine::simulated::{SimulatedModel, SimulatedTransport};
+use crate::engine::sink::{EngineEvent, EventSink};
+use crate::engine::Clock;
+use crate::ui::form::{EndpointKind, RunForm};
+
+/// How often the live table is refreshed while a run goes on (LLMeter refreshes every 0.5 s).
+const REFRESH: Duration = Duration::from_millis(200);
+
+/// Browsers open at most this many HTTP/1.1 connections per origin; more concurrent requests queue inside the
+/// browser.
+const HTTP1_CONNECTIONS_PER_ORIGIN: u32 = 6;
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Idle,
+    Running,
+    Stopping,
+    Done,
+    Stopped,
+    Invalid,
+}
+
+impl Phase {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Running => "running",
+            Phase::Stopping => "stopping",
+            Phase::Done => "done",
+            Phase::Stopped => "stopped",
+            Phase::Invalid => "invalid",
+        }
+    }
+}
+
+/// A finished (or imported) run's statistics, for the comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RunResult {
+    pub(crate) name: String,
+    pub(crate) stats: Map<String, Value>,
+}
+
+/// The page's run state. Copyable handle: signals plus local (non-`Send`) storage for the live run.
+#[derive(Clone, Copy)]
+pub(crate) struct RunController {
+    pub(crate) phase: RwSignal<Phase>,
+    pub(crate) message: RwSignal<String>,
+    pub(crate) warning: RwSignal<Option<String>>,
+    pub(crate) progress: RwSignal<Progress>,
+    pub(crate) table: RwSignal<Vec<Group>>,
+    pub(crate) results: RwSignal<Vec<RunResult>>,
+    live: StoredValue<Option<Rc<RefCell<LiveRun>>>, LocalStorage>,
+    cancel: StoredValue<Option<CancelToken>, LocalStorage>,
+    runs_started: StoredValue<u64>,
+}
+
+impl RunController {
+    pub(crate) fn new() -> Self {
+        RunController {
+            phase: RwSignal::new(Phase::Idle),
+            message: RwSignal::new("Choose an endpoint and press Run.".into()),
+            warning: RwSignal::new(None),
+            progress: RwSignal::new(Progress::default()),
+            table: RwSignal::new(live_table(&Map::new())),
+            results: RwSignal::new(Vec::new()),
+            live: StoredValue::new_local(None),
+            cancel: StoredValue::new_local(None),
+            runs_started: StoredValue::new(0),
+        }
+    }
+
+    pub(crate) fn is_busy(&self) -> bool {
+        matches!(self.phase.get(), Phase::Running | Phase::Stopping)
+    }
+
+    /// Validates the form and starts a run.
+    pub(crate) fn start(self, form: RunForm) {
+        if self.is_busy() {
+            return;
+        }
+        let endpoint = match form.endpoint() {
+            Ok(e) => e,
+            Err(m) => return self.fail(m),
+        };
+        let plan = match form.plan(endpoint.n_payloads()) {
+            Ok(p) => p,
+            Err(m) => return self.fail(m),
+        };
+        self.warning.set(connection_warning(
+            endpoint.http_origin(),
+            plan.arrival().max_in_flight(),
+        ));
+        let run_number = self.runs_started.get_value() + 1;
+        self.runs_started.set_value(run_number);
+        let clock = PerformanceClock::start();
+        let identity = RunIdentity {
+            run_name: format!("run-{run_number}"),
+            run_description: None,
+            endpoint: endpoint.block(),
+            plan: plan.clone(),
+        };
+        let live = match LiveRun::new(identity, StatsConfig::default(), clock.wall_time()) {
+            Ok(l) => Rc::new(RefCell::new(l)),
+            Err(e) => return self.fail(format!("Statistics settings: {e}")),
+        };
+        let cancel = CancelToken::new();
+        self.live.set_value(Some(live.clone()));
+        self.cancel.set_value(Some(cancel.clone()));
+        self.phase.set(Phase::Running);
+        self.message
+            .set(format!("Running {}…", live.borrow().identity().run_name));
+        self.refresh_loop(live.clone(), clock);
+
+        spawn_local(async move {
+            let seed = clock.wall_time().timestamp_micros() as u64;
+            let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
+            let make = |d: &crate::core::scheduler::Dispatch| endpoint.prepare(d.request_id, d.payload_index);
+            let summary = match endpoint.kind {
+                EndpointKind::Simulated => {
+                    let transport = SimulatedTransport::new(
+                        SimulatedModel {
+                            seed,
+                            ..Default::default()
+                        },
+                        clock,
+                    );
+                    driver::run(&plan, seed, &transport, &clock, make, &mut sink, &cancel).await
+                }
+                EndpointKind::OpenAi => {
+                    let transport = FetchTransport::new(clock);
+                    driver::run(&plan, seed, &transport, &clock, make, &mut sink, &cancel).await
+                }
+            };
+            self.refresh(&live, clock);
+            let stats = live.borrow_mut().snapshot(clock.wall_time());
+            let name = live.borrow().identity().run_name.clone();
+            self.results.update(|r| {
+                r.push(RunResult {
+                    name: name.clone(),
+                    stats,
+                })
+            });
+            let (phase, verb) = if summary.interrupted {
+                (Phase::Stopped, "stopped")
+            } else {
+                (Phase::Done, "finished")
+            };
+            self.message.set(format!(
+                "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.",
+                summary.sent,
+                summary.succeeded,
+                summary.failed,
+                summary.cancelled,
+                summary.ended_at.secs_since(summary.started_at)
+            ));
+            self.phase.set(phase);
+            self.cancel.set_value(None);
+        });
+    }
+
+    /// Stops the run: no new requests; those in flight end as cancelled.
+    pub(crate) fn stop(&self) {
+        if let Some(cancel) = self.cancel.get_value() {
+            cancel.cancel();
+            self.phase.set(Phase::Stopping);
+        }
+    }
+
+    /// The current (or last) run's result files, ready to download.
+    pub(crate) fn files(&self) -> Option<Vec<(&'static str, String)>> {
+        let live = self.live.get_value()?;
+        let clock = PerformanceClock::start();
+        let files = live.borrow_mut().files(clock.wall_time());
+        Some(files)
+    }
+
+    /// Shows an imported run's statistics and adds it to the comparison.
+    pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>) {
+        self.table.set(live_table(&stats));
+        self.message.set(format!("Imported {name}."));
+        self.results.update(|r| r.push(RunResult { name, stats }));
+    }
+
+    fn fail(&self, message: String) {
+        self.phase.set(Phase::Invalid);
+        self.message.set(message);
+    }
+
+    fn refresh(&self, live: &Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
+        let mut live = live.borrow_mut();
+        self.progress.set(live.progress());
+        self.table.set(live_table(&live.snapshot(clock.wall_time())));
+    }
+
+    fn refresh_loop(self, live: Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
+        spawn_local(async move {
+            loop {
+                clock.sleep_until(clock.now().plus(REFRESH)).await;
+                if live.borrow().progress().done {
+                    break;
+                }
+                self.refresh(&live, clock);
+            }
+        });
+    }
+}
+
+/// The warning shown when a run may queue inside the browser rather than at the server.
+fn connection_warning(origin: Option<&str>, max_in_flight: Option<u32>) -> Option<String> {
+    let origin = origin?;
+    let in_flight = max_in_flight.unwrap_or(u32::MAX);
+    (origin.starts_with("http://") && in_flight > HTTP1_CONNECTIONS_PER_ORIGIN).then(|| {
+        format!(
+            "{origin} is plain HTTP, so the browser speaks HTTP/1.1 to it and opens at most \
+             {HTTP1_CONNECTIONS_PER_ORIGIN} connections: requests beyond that wait inside the browser (their wait \
+             shows as browser queue time, and in TTFT). Use HTTPS with HTTP/2, or at most \
+             {HTTP1_CONNECTIONS_PER_ORIGIN} clients."
+        )
+    })
+}

@@ -1,0 +1,128 @@
+//! `LiveRun`, the sink behind the page: a simulated run's progress, live snapshot and exported files, read back.
+
+use chrono::{TimeZone, Utc};
+
+use tokenmeter::core::format::{EndpointBlock, Files, LoadedRun};
+use tokenmeter::core::plan::{Arrival, RunPlanSpec, StopCondition};
+use tokenmeter::core::stats::StatsConfig;
+use tokenmeter::engine::cancel::CancelToken;
+use tokenmeter::engine::driver;
+use tokenmeter::engine::live::{LiveRun, RunIdentity};
+use tokenmeter::engine::simulated::{Dist, SimulatedModel, SimulatedTransport};
+use tokenmeter::engine::testing::{run_to_completion, ManualClock};
+
+use crate::util::{endpoint, prepare};
+
+fn identity(spec: RunPlanSpec) -> RunIdentity {
+    RunIdentity {
+        run_name: "live-test".into(),
+        run_description: None,
+        endpoint: EndpointBlock {
+            endpoint_name: Some("simulated".into()),
+            model_id: Some("simulated".into()),
+            provider: Some("openai".into()),
+            endpoint_type: Some("OpenAICompletionStreamEndpoint".into()),
+            url: Some(endpoint().url),
+            other: Default::default(),
+        },
+        plan: spec.validate().unwrap(),
+    }
+}
+
+fn run(spec: RunPlanSpec) -> LiveRun {
+    let model = SimulatedModel {
+        ttft: Dist::Fixed(0.2),
+        prefill_per_input_token: 0.0,
+        inter_token: Dist::Fixed(0.01),
+        output_tokens: Dist::Fixed(5.0),
+        error_rate: 0.0,
+        error_kinds: vec![],
+        seed: 1,
+    };
+    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+    let clock = ManualClock::with_wall_origin(start);
+    let transport = SimulatedTransport::new(model, clock.clone());
+    let identity = identity(spec);
+    let plan = identity.plan.clone();
+    let mut live = LiveRun::new(identity, StatsConfig::default(), start).unwrap();
+    let cancel = CancelToken::new();
+    let summary = run_to_completion(
+        &clock,
+        driver::run(&plan, 7, &transport, &clock, prepare, &mut live, &cancel),
+    )
+    .unwrap();
+    assert_eq!(summary.sent, 6);
+    live
+}
+
+#[test]
+fn progress_snapshot_and_files_of_a_simulated_run() {
+    let spec = RunPlanSpec {
+        arrival: Arrival::ClosedLoop { clients: 2 },
+        stop: StopCondition::requests_per_client(3),
+        ..RunPlanSpec::default()
+    };
+    let mut live = run(spec);
+    let p = live.progress();
+    assert_eq!(
+        (p.sent, p.finished, p.failed, p.in_flight, p.done, p.interrupted),
+        (6, 6, 0, 0, true, false)
+    );
+
+    let now = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap();
+    let stats = live.snapshot(now);
+    assert_eq!(stats["total_requests"], 6);
+    assert_eq!(stats["clients"], 2);
+    assert_eq!(stats["n_requests"], 3);
+    // Each request: 200 ms to the first token, then 4 gaps of 10 ms.
+    assert!((stats["time_to_first_token-p50"].as_f64().unwrap() - 0.2).abs() < 1e-9);
+    assert!((stats["time_to_last_token-p99"].as_f64().unwrap() - 0.24).abs() < 1e-9);
+    // Three back-to-back requests of 240 ms per client.
+    assert!((stats["total_test_time"].as_f64().unwrap() - 0.72).abs() < 1e-9);
+    assert!(stats.get("interrupted").is_none());
+
+    let files = live.files(now);
+    let names: Vec<_> = files.iter().map(|(n, _)| *n).collect();
+    for name in ["run_config.json", "responses.jsonl", "summary.json", "stats.json"] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let get = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, s)| s.as_str());
+    let loaded = LoadedRun::from_files(
+        &Files {
+            run_config: get("run_config.json"),
+            responses: get("responses.jsonl"),
+            tokenmeter_responses: get("tokenmeter_responses.jsonl"),
+            summary: get("summary.json"),
+            stats: get("stats.json"),
+        },
+        StatsConfig::default(),
+    )
+    .unwrap();
+    assert_eq!(loaded.records.as_ref().map(Vec::len), Some(6));
+    assert_eq!(loaded.records.as_deref().unwrap(), live.records());
+    for key in [
+        "time_to_first_token-p50",
+        "time_to_last_token-p90",
+        "time_per_output_token-average",
+    ] {
+        assert_eq!(loaded.stats[key], stats[key], "{key}");
+    }
+    let config: serde_json::Value = serde_json::from_str(get("run_config.json").unwrap()).unwrap();
+    assert_eq!(config["tokenmeter_plan"]["arrival"]["clients"], 2);
+}
+
+#[test]
+fn low_memory_runs_keep_stats_but_no_records() {
+    let spec = RunPlanSpec {
+        arrival: Arrival::ClosedLoop { clients: 3 },
+        stop: StopCondition::requests_per_client(2),
+        low_memory: true,
+        ..RunPlanSpec::default()
+    };
+    let mut live = run(spec);
+    assert!(live.records().is_empty());
+    assert_eq!(
+        live.snapshot(Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap())["total_requests"],
+        6
+    );
+}
