@@ -3,109 +3,24 @@
 //! and cost model enabled so every key is computed. Run with `cargo bench --bench stats`.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod synthetic;
+
+#[cfg(not(target_arch = "wasm32"))]
 mod native {
     use std::hint::black_box;
     use std::time::{Duration, Instant};
 
-    use chrono::{DateTime, TimeDelta, TimeZone, Utc};
     use criterion::{criterion_group, Criterion, SamplingMode, Throughput};
-    use tokenmeter::core::record::{ErrorKind, RequestError, RequestRecord};
-    use tokenmeter::core::stats::{CostModel, RunInfo, RunningStats, Slo, StatsConfig};
-    use tokenmeter::core::time::Timestamp;
+    use tokenmeter::core::record::RequestRecord;
+    use tokenmeter::core::stats::RunningStats;
+
+    use crate::synthetic::{config, run_info, Source};
 
     const RECORDS: u64 = 1_000_000;
     /// Records arriving between two snapshots in the steady-state bench (a 10 Hz UI at 10k requests/s).
     const BATCH: u64 = 1_000;
     /// Distinct records replayed by the `observe` benchmark.
     const POOL: usize = 1 << 16;
-    /// Output chunks per synthetic request (so 3 inter-token gaps each).
-    const CHUNKS: u64 = 4;
-
-    /// Knuth's MMIX linear congruential generator: deterministic, dependency-free values.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, bound: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) % bound
-        }
-    }
-
-    /// Synthetic requests, rewritten in place (no allocation per record).
-    struct Source {
-        rng: Lcg,
-        next: u64,
-        start: DateTime<Utc>,
-        record: RequestRecord,
-    }
-
-    impl Source {
-        fn new() -> Source {
-            Source {
-                rng: Lcg(0x5eed),
-                next: 0,
-                start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-                record: RequestRecord::default(),
-            }
-        }
-
-        /// The next request: one every 100 µs, TTFT 50–550 ms, gaps 5–25 ms, 20–420 output tokens, 1 % failed.
-        fn next(&mut self) -> &RequestRecord {
-            let i = self.next;
-            self.next += 1;
-            let rng = &mut self.rng;
-            let r = &mut self.record;
-            let scheduled = Timestamp::from_micros(i * 100);
-            let dispatched = Timestamp::from_micros(i * 100 + rng.below(2_000));
-            let mut at = dispatched.as_micros() + 50_000 + rng.below(500_000);
-            r.timing.token_chunk_times.clear();
-            for _ in 0..CHUNKS {
-                r.timing.token_chunk_times.push(Timestamp::from_micros(at));
-                at += 5_000 + rng.below(20_000);
-            }
-            let chunks = &r.timing.token_chunk_times;
-            r.timing.scheduled_at = scheduled;
-            r.timing.dispatched_at = dispatched;
-            r.timing.first_token_at = chunks.first().copied();
-            r.timing.first_visible_at = chunks.get(1).copied();
-            r.timing.last_token_at = chunks.last().copied();
-            r.timing.ended_at = Timestamp::from_micros(at);
-            r.tokens.input = Some(100 + rng.below(2_000));
-            r.tokens.output = Some(20 + rng.below(400));
-            r.tokens.input_cached = Some(rng.below(100));
-            r.request_time = Some(self.start + TimeDelta::microseconds(i as i64 * 100));
-            r.error = (rng.below(100) == 0).then(|| RequestError::new(ErrorKind::Throttled, String::new()));
-            &self.record
-        }
-    }
-
-    fn config() -> StatsConfig {
-        StatsConfig {
-            slo: Some(Slo {
-                ttft: Some(0.4),
-                tpot: Some(0.02),
-                ttlt: None,
-            }),
-            cost: Some(CostModel {
-                input_price_per_million: Some(3.0),
-                output_price_per_million: Some(15.0),
-                endpoint_price_per_hour: Some(7.0),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    fn run_info() -> RunInfo {
-        RunInfo {
-            total_test_time: Some(100.0),
-            end_time: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 2, 0).unwrap()),
-            ..Default::default()
-        }
-    }
 
     /// Runs `f` and returns how long it took: wall-clock time by default, or with `STATS_BENCH_CLOCK=cpu` the
     /// time this thread spent on a CPU (Linux `/proc/thread-self/schedstat`, kernel time included), which on a

@@ -172,10 +172,13 @@ async fn the_app_mounts_with_its_form() {
     clock
         .sleep_until(clock.now().plus(std::time::Duration::from_millis(5)))
         .await;
-    let url: web_sys::HtmlInputElement = document
-        .get_element_by_id("endpoint-url")
+    // The default endpoint is the in-browser simulated model: a first run needs no URL and no credentials.
+    let kind: web_sys::HtmlSelectElement = document
+        .get_element_by_id("endpoint-kind")
         .unwrap()
         .unchecked_into();
-    assert!(url.value().starts_with("http"));
+    assert_eq!(kind.value(), "simulated");
+    assert!(document.get_element_by_id("endpoint-url").is_none());
+    assert!(document.get_element_by_id("live-table").is_some());
     std::mem::forget(_handle);
 }

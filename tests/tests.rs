@@ -6,4 +6,5 @@ mod format;
 mod live;
 mod protocol;
 mod scheduler;
+mod tidy;
 mod util;

@@ -11,6 +11,7 @@
 //! | output tokens/s | `output_tokens / TTLT` (end-to-end rate one user sees) | TTLT missing or zero, tokens unknown |
 //! | schedule lag | `dispatched_at − scheduled_at` (client lateness; coordinated-omission signal) | never |
 //! | TTLT from schedule | `last_token_at − scheduled_at` (latency corrected for coordinated omission) | as TTLT |
+//! | browser queue time | time the browser held the request before sending it (Resource Timing) | not exposed |
 
 use crate::core::record::RequestRecord;
 
@@ -83,6 +84,11 @@ pub fn schedule_lag(record: &RequestRecord) -> f64 {
 pub fn time_to_last_token_from_schedule(record: &RequestRecord) -> Option<f64> {
     let lag = schedule_lag(record);
     time_to_last_token(record).map(|ttlt| ttlt + lag)
+}
+
+/// Time the browser queued the request before sending it, in seconds, when the platform exposed it.
+pub fn browser_queue_time(record: &RequestRecord) -> Option<f64> {
+    record.queued.map(|d| d.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::browser::files;
+use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::core::format::{Files, LoadedRun};
 use crate::core::stats::StatsConfig;
 use crate::core::table::{format_value, Group, Unit};
@@ -161,6 +162,22 @@ pub(crate) fn Comparison(results: RwSignal<Vec<RunResult>>) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            <div id="charts" class="charts">
+                <div class="chart" inner_html=move || chart(&results.get(), "TTFT", "time_to_first_token")></div>
+                <div class="chart" inner_html=move || chart(&results.get(), "TTLT", "time_to_last_token")></div>
+            </div>
         </Show>
     }
+}
+
+/// The percentile chart of `metric` across `results`, as inline SVG.
+fn chart(results: &[RunResult], title: &str, metric: &str) -> String {
+    let runs: Vec<RunStats<'_>> = results
+        .iter()
+        .map(|r| RunStats {
+            name: &r.name,
+            stats: &r.stats,
+        })
+        .collect();
+    percentiles_svg(&format!("{title} by run (ms)"), metric, &runs, (560, 280))
 }

@@ -28,11 +28,14 @@ pub enum Metric {
     ScheduleLag,
     /// Prompt-cache read tokens (LLMeter's live stats do not track them). Tokenmeter only.
     NumTokensInputCached,
+    /// Time the browser held each request before sending it (its connection limit), seconds, where Resource
+    /// Timing exposes it. Tokenmeter only.
+    BrowserQueueTime,
 }
 
 impl Metric {
     /// Every metric, in report order: LLMeter's five first, in LLMeter's order (`runner.py:241-249`).
-    pub const ALL: [Metric; 10] = [
+    pub const ALL: [Metric; 11] = [
         Metric::TimeToLastToken,
         Metric::TimeToFirstToken,
         Metric::TimePerOutputToken,
@@ -43,6 +46,7 @@ impl Metric {
         Metric::OutputTokensPerSecond,
         Metric::ScheduleLag,
         Metric::NumTokensInputCached,
+        Metric::BrowserQueueTime,
     ];
 
     /// The metrics LLMeter's live `stats.json` reports, in its order.
@@ -67,6 +71,7 @@ impl Metric {
             Metric::OutputTokensPerSecond => "output_tokens_per_second",
             Metric::ScheduleLag => "schedule_lag",
             Metric::NumTokensInputCached => "num_tokens_input_cached",
+            Metric::BrowserQueueTime => "browser_queue_time",
         }
     }
 
@@ -136,6 +141,7 @@ pub(crate) fn for_each_value(
         ),
         (Metric::ScheduleLag, Some(metrics::schedule_lag(record))),
         (Metric::NumTokensInputCached, count(tokens.input_cached)),
+        (Metric::BrowserQueueTime, metrics::browser_queue_time(record)),
     ];
     for (metric, value) in values {
         if let Some(v) = value {

@@ -280,6 +280,7 @@ fn streamed(ttft_ms: u64, ttlt_ms: u64, input: u64, output: u64, sent_s: i64) ->
             output: Some(output),
             ..Default::default()
         },
+        queued: Some(std::time::Duration::from_micros(250)),
         ..Default::default()
     }
 }
