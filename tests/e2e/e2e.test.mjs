@@ -166,3 +166,19 @@ test("an LLMeter run folder imports, recomputes and joins the comparison; a bad 
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("over HTTP/1.1 the browser's 6-connection limit is warned about and measured as queue time", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "10", requests: "2" }, { ttft_ms: 300, itl_ms: 5, tokens: 5 }));
+  await run(page);
+  assert.match(await page.textContent("#client-warning"), /at most 6 connections/);
+  // Requests 7–10 of each wave wait for a free connection: about one request (≥ 300 ms) in the browser's queue.
+  const queueP99 = Number(await stat(page, "browser_queue_time-p99"));
+  const ttftP99 = Number(await stat(page, "time_to_first_token-p99"));
+  console.log(`browser queue p99 ${queueP99} ms, TTFT p99 ${ttftP99} ms (server TTFT 300 ms)`);
+  assert.ok(queueP99 >= 250, `queue p99 ${queueP99} ms should show the wait for a connection`);
+  assert.ok(ttftP99 >= 300 + 250, `TTFT p99 ${ttftP99} ms includes that wait`);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

@@ -78,6 +78,8 @@ async fn cors_headers_on_streams_and_errors() {
         .await;
     for response in [stream, error] {
         assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+        // Without it the browser zeroes Resource Timing for cross-origin requests and queueing is invisible.
+        assert_eq!(response.header("timing-allow-origin"), Some("*"));
         let exposed = response.header("access-control-expose-headers").unwrap();
         for name in ["x-mock-request-id", "retry-after", "x-mock-tokens"] {
             assert!(exposed.contains(name), "{name} not exposed: {exposed}");
