@@ -17,8 +17,8 @@ use tokenmeter::engine::sink::{EngineEvent, FinishedRequest};
 use tokenmeter::engine::Clock;
 
 use crate::util::{
-    check_invariants, endpoint, finished, millis, ms, plan, prepare_with, run_plan, run_plan_with_cancel,
-    run_to_completion, started, ManualClock, Script, ScriptedTransport,
+    check_invariants, endpoint, finished, fixed_model, millis, ms, plan, prepare_with, run_plan,
+    run_plan_with_cancel, run_to_completion, started, ManualClock, Script, ScriptedTransport,
 };
 
 fn closed(clients: u32, stop: StopCondition) -> RunPlanSpec {
@@ -403,18 +403,6 @@ fn http_errors_and_broken_streams_are_typed_records() {
 }
 
 // ---- the simulated LLM ----------------------------------------------------------------------------------------
-
-fn fixed_model() -> SimulatedModel {
-    SimulatedModel {
-        ttft: Dist::Fixed(0.2),
-        prefill_per_input_token: 0.0,
-        inter_token: Dist::Fixed(0.01),
-        output_tokens: Dist::Fixed(5.0),
-        error_rate: 0.0,
-        error_kinds: vec![],
-        seed: 3,
-    }
-}
 
 fn run_simulated(model: SimulatedModel, p: &RunPlan, max_tokens: u32) -> Vec<FinishedRequest> {
     let clock = ManualClock::new();

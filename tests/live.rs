@@ -8,10 +8,10 @@ use tokenmeter::core::stats::StatsConfig;
 use tokenmeter::engine::cancel::CancelToken;
 use tokenmeter::engine::driver;
 use tokenmeter::engine::live::{LiveRun, RunIdentity};
-use tokenmeter::engine::simulated::{Dist, SimulatedModel, SimulatedTransport};
+use tokenmeter::engine::simulated::{SimulatedModel, SimulatedTransport};
 use tokenmeter::engine::testing::{run_to_completion, ManualClock};
 
-use crate::util::{endpoint, prepare};
+use crate::util::{endpoint, fixed_model, prepare};
 
 fn identity(spec: RunPlanSpec) -> RunIdentity {
     RunIdentity {
@@ -31,13 +31,8 @@ fn identity(spec: RunPlanSpec) -> RunIdentity {
 
 fn run(spec: RunPlanSpec) -> LiveRun {
     let model = SimulatedModel {
-        ttft: Dist::Fixed(0.2),
-        prefill_per_input_token: 0.0,
-        inter_token: Dist::Fixed(0.01),
-        output_tokens: Dist::Fixed(5.0),
-        error_rate: 0.0,
-        error_kinds: vec![],
         seed: 1,
+        ..fixed_model()
     };
     let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
     let clock = ManualClock::with_wall_origin(start);

@@ -16,6 +16,7 @@ use tokenmeter::core::time::Timestamp;
 use tokenmeter::engine::cancel::CancelToken;
 use tokenmeter::engine::driver;
 use tokenmeter::engine::request::PreparedRequest;
+use tokenmeter::engine::simulated::{Dist, SimulatedModel};
 use tokenmeter::engine::sink::{EngineEvent, FinishedRequest, RunSummary};
 use tokenmeter::engine::{Chunk, Clock, HttpResponse, Transport};
 use tokenmeter::protocol::openai::{create_payload, ChatCompletions};
@@ -288,4 +289,17 @@ pub fn check_invariants(summary: &RunSummary, events: &[EngineEvent]) {
     );
     assert!(finished.iter().all(|f| f.record.warmup == f.dispatch.warmup));
     assert_eq!(events.last(), Some(&EngineEvent::RunEnded(summary.clone())));
+}
+
+/// A simulated model with fixed timing: 200 ms to the first token, then 10 ms per token, 5 tokens, no errors.
+pub fn fixed_model() -> SimulatedModel {
+    SimulatedModel {
+        ttft: Dist::Fixed(0.2),
+        prefill_per_input_token: 0.0,
+        inter_token: Dist::Fixed(0.01),
+        output_tokens: Dist::Fixed(5.0),
+        error_rate: 0.0,
+        error_kinds: vec![],
+        seed: 3,
+    }
 }
