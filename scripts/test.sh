@@ -14,6 +14,9 @@ timed() {
 
 timed scripts/tools.sh --test
 export PATH="$PWD/tests/e2e/node_modules/.bin:$PATH"
+# Trunk must never try to download tools (only package registries are reachable); offline mode makes a version
+# mismatch a clear error instead. It also runs cargo offline, hence the `cargo fetch` first.
+export TRUNK_OFFLINE=true
 
 timed cargo fetch --locked
 timed cargo fmt --all --check
@@ -21,7 +24,8 @@ timed cargo clippy --workspace --all-targets --locked -- -D warnings
 timed cargo clippy --lib --bins --tests --target wasm32-unknown-unknown --locked -- -D warnings
 timed cargo test --workspace --locked
 timed cargo test --target wasm32-unknown-unknown --locked --lib --test browser
-(cd . && TRUNK_OFFLINE=true timed trunk build --release --locked)
+timed trunk build --release --locked
 timed cargo build -p mock-llm --locked
-timed npm test --prefix tests/e2e
-printf '\nall tests passed in %ss\n' "$((SECONDS - started))" >&2
+printf '\n==> npm test --prefix tests/e2e (the last step; %ss so far)\n' "$((SECONDS - started))" >&2
+# Last, so the output ends with the node test runner's own summary.
+npm test --prefix tests/e2e
