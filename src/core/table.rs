@@ -128,6 +128,33 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
     groups
 }
 
+/// Schedule lag (p99) above which the client, not the server, limited the run.
+const LAG_LIMIT_SECS: f64 = 0.1;
+/// Browser queue time (p99) above which requests measurably waited inside the browser.
+const QUEUE_LIMIT_SECS: f64 = 0.01;
+
+/// Plain-language warnings when the numbers describe the client rather than the server: requests sent late
+/// (the page could not keep up) or held in the browser's connection queue (latencies include that wait).
+pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
+    let get = |key: &str| stats.get(key).and_then(Value::as_f64);
+    let mut warnings = Vec::new();
+    if let Some(lag) = get("schedule_lag-p99").filter(|l| *l > LAG_LIMIT_SECS) {
+        warnings.push(format!(
+            "Client-limited: 1% of requests were sent more than {} ms after their scheduled time. The page could \
+             not keep up; lower the load or close other tabs before trusting these numbers.",
+            format_value(lag, Unit::Millis)
+        ));
+    }
+    if let Some(queue) = get("browser_queue_time-p99").filter(|q| *q > QUEUE_LIMIT_SECS) {
+        warnings.push(format!(
+            "Browser-limited: 1% of requests waited more than {} ms in the browser's connection queue before \
+             being sent; that wait is part of their TTFT and TTLT.",
+            format_value(queue, Unit::Millis)
+        ));
+    }
+    warnings
+}
+
 fn row(stats: &Map<String, Value>, label: &'static str, key: String, unit: Unit) -> Row {
     let value = stats
         .get(&key)
@@ -150,6 +177,18 @@ pub fn format_value(value: f64, unit: Unit) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn client_health_speaks_up_only_past_its_limits() {
+        let quiet = json!({"schedule_lag-p99": 0.05, "browser_queue_time-p99": 0.002});
+        assert!(client_health(quiet.as_object().unwrap()).is_empty());
+        assert!(client_health(&Map::new()).is_empty());
+        let busy = json!({"schedule_lag-p99": 0.25, "browser_queue_time-p99": 0.3376});
+        let warnings = client_health(busy.as_object().unwrap());
+        assert_eq!(warnings.len(), 2);
+        assert!(warnings[0].starts_with("Client-limited") && warnings[0].contains("250.0 ms"));
+        assert!(warnings[1].starts_with("Browser-limited") && warnings[1].contains("337.6 ms"));
+    }
 
     #[test]
     fn groups_rows_and_units() {

@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                     format!("{} sent · {} finished · {} failed · {} in flight", p.sent, p.finished, p.failed, p.in_flight)
                 }}</p>
                 {move || run.warning.get().map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
+                {move || run.health.get().into_iter().map(|w| view! { <p class="warning client-health">{w}</p> }).collect_view()}
                 <LiveTable groups=run.table />
                 <ExportImport run=run />
                 <Comparison results=run.results />

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::browser::clock::PerformanceClock;
 use crate::browser::fetch::FetchTransport;
 use crate::core::stats::StatsConfig;
-use crate::core::table::{live_table, Group};
+use crate::core::table::{client_health, live_table, Group};
 use crate::engine::cancel::CancelToken;
 use crate::engine::driver;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
@@ -68,6 +68,8 @@ pub(crate) struct RunController {
     pub(crate) warning: RwSignal<Option<String>>,
     pub(crate) progress: RwSignal<Progress>,
     pub(crate) table: RwSignal<Vec<Group>>,
+    /// Warnings that the client, not the server, shaped the numbers.
+    pub(crate) health: RwSignal<Vec<String>>,
     pub(crate) results: RwSignal<Vec<RunResult>>,
     live: StoredValue<Option<Rc<RefCell<LiveRun>>>, LocalStorage>,
     cancel: StoredValue<Option<CancelToken>, LocalStorage>,
@@ -82,6 +84,7 @@ impl RunController {
             warning: RwSignal::new(None),
             progress: RwSignal::new(Progress::default()),
             table: RwSignal::new(live_table(&Map::new())),
+            health: RwSignal::new(Vec::new()),
             results: RwSignal::new(Vec::new()),
             live: StoredValue::new_local(None),
             cancel: StoredValue::new_local(None),
@@ -197,6 +200,7 @@ impl RunController {
     /// Shows an imported run's statistics and adds it to the comparison.
     pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>) {
         self.table.set(live_table(&stats));
+        self.health.set(client_health(&stats));
         self.message.set(format!("Imported {name}."));
         self.results.update(|r| r.push(RunResult { name, stats }));
     }
@@ -209,7 +213,9 @@ impl RunController {
     fn refresh(&self, live: &Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
         let mut live = live.borrow_mut();
         self.progress.set(live.progress());
-        self.table.set(live_table(&live.snapshot(clock.wall_time())));
+        let stats = live.snapshot(clock.wall_time());
+        self.table.set(live_table(&stats));
+        self.health.set(client_health(&stats));
     }
 
     fn refresh_loop(self, live: Rc<RefCell<LiveRun>>, clock: PerformanceClock) {

@@ -179,6 +179,7 @@ test("over HTTP/1.1 the browser's 6-connection limit is warned about and measure
   console.log(`browser queue p99 ${queueP99} ms, TTFT p99 ${ttftP99} ms (server TTFT 300 ms)`);
   assert.ok(queueP99 >= 250, `queue p99 ${queueP99} ms should show the wait for a connection`);
   assert.ok(ttftP99 >= 300 + 250, `TTFT p99 ${ttftP99} ms includes that wait`);
+  assert.match(await page.textContent(".client-health"), /^Browser-limited: 1% of requests waited more than/);
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
