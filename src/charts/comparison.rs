@@ -37,7 +37,8 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .iter()
         .flat_map(|r| PERCENTILES.iter().filter_map(|(p, _)| millis(r.stats, metric, p)))
         .fold(0.0_f64, f64::max);
-    let y_max = if top > 0.0 { top * 1.15 } else { 1.0 };
+    // Headroom above the tallest bar keeps the legend (upper right) clear of the bars.
+    let y_max = if top > 0.0 { top * 1.4 } else { 1.0 };
     // Run i is centred on x = i, so the axis's whole-number key points fall under the runs' bars.
     let n = runs.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)

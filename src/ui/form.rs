@@ -6,6 +6,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 use serde_json::Value;
 
+use crate::core::experiments::LoadTestPlan;
 use crate::core::format::EndpointBlock;
 use crate::core::plan::{Arrival, RunPlan, RunPlanSpec, StopCondition};
 use crate::engine::request::PreparedRequest;
@@ -39,6 +40,13 @@ pub(crate) struct RunForm {
     duration: RwSignal<String>,
     rate: RwSignal<String>,
     timeout: RwSignal<String>,
+    sweep: RwSignal<String>,
+}
+
+/// One run to perform: its name (empty: the controller numbers it) and its plan.
+pub(crate) struct NamedRun {
+    pub(crate) name: String,
+    pub(crate) plan: RunPlan,
 }
 
 /// A validated endpoint plus the payload to send.
@@ -124,6 +132,7 @@ impl RunForm {
             duration: param("duration", ""),
             rate: param("rate", "2"),
             timeout: param("timeout", "60"),
+            sweep: param("sweep", ""),
         }
     }
 
@@ -165,8 +174,44 @@ impl RunForm {
         Ok(Endpoint { kind, api, payloads })
     }
 
+    /// The runs the form asks for: one, or — with *Sweep clients* — one per concurrency level, sized by
+    /// LLMeter's LoadTest rule (each level sends at least 10 requests and each client at least *Requests*).
+    pub(crate) fn runs(&self, n_payloads: usize) -> Result<Vec<NamedRun>, String> {
+        let sweep = self.sweep.get_untracked();
+        if sweep.trim().is_empty() {
+            return Ok(vec![NamedRun {
+                name: String::new(),
+                plan: self.plan(n_payloads)?,
+            }]);
+        }
+        if self.mode.get_untracked() != "closed" {
+            return Err("Sweep clients needs closed-loop arrivals.".into());
+        }
+        let levels = sweep
+            .split(',')
+            .map(|level| positive::<u32>(level, "Each sweep level"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let template = self.plan(n_payloads)?;
+        let load_test = LoadTestPlan {
+            sequence_of_clients: levels,
+            min_requests_per_client: template.stop().requests_per_client.unwrap_or(1),
+            run_duration: template.stop().duration,
+            ..LoadTestPlan::default()
+        };
+        let runs = load_test
+            .runs(template.spec())
+            .map_err(|e| format!("Sweep: {e}."))?;
+        Ok(runs
+            .into_iter()
+            .map(|r| NamedRun {
+                name: r.name,
+                plan: r.plan,
+            })
+            .collect())
+    }
+
     /// Validates the load part of the form into a plan for `n_payloads` payloads.
-    pub(crate) fn plan(&self, n_payloads: usize) -> Result<RunPlan, String> {
+    fn plan(&self, n_payloads: usize) -> Result<RunPlan, String> {
         let duration = optional::<f64>(&self.duration.get_untracked(), "Duration (s)")?
             .map(Duration::try_from_secs_f64)
             .transpose()
@@ -265,6 +310,10 @@ impl RunForm {
                 <input id="duration" type="number" min="0" step="any" placeholder="none" bind:value=f.duration />
                 <label for="timeout">"Timeout (s)"</label>
                 <input id="timeout" type="number" min="0" step="any" bind:value=f.timeout />
+                <Show when=move || !is_open()>
+                    <label for="sweep">"Sweep clients"</label>
+                    <input id="sweep" type="text" placeholder="e.g. 1,2,4,8 (one run per level)" bind:value=f.sweep />
+                </Show>
             </div>
         }
     }

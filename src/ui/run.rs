@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::fetch::FetchTransport;
+use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, live_table, Group};
 use crate::engine::cancel::CancelToken;
@@ -20,7 +21,7 @@ use crate::engine::live::{LiveRun, Progress, RunIdentity};
 use crate::engine::simulated::{SimulatedModel, SimulatedTransport};
 use crate::engine::sink::{EngineEvent, EventSink};
 use crate::engine::Clock;
-use crate::ui::form::{EndpointKind, RunForm};
+use crate::ui::form::{Endpoint, EndpointKind, NamedRun, RunForm};
 
 /// How often the live table is refreshed while a run goes on (LLMeter refreshes every 0.5 s).
 const REFRESH: Duration = Duration::from_millis(200);
@@ -96,89 +97,113 @@ impl RunController {
         matches!(self.phase.get(), Phase::Running | Phase::Stopping)
     }
 
-    /// Validates the form and starts a run.
+    /// Validates the form and starts its runs: one, or one per concurrency level of a LoadTest sweep.
     pub(crate) fn start(self, form: RunForm) {
         if self.is_busy() {
             return;
         }
         let endpoint = match form.endpoint() {
-            Ok(e) => e,
+            Ok(e) => Rc::new(e),
             Err(m) => return self.fail(m),
         };
-        let plan = match form.plan(endpoint.n_payloads()) {
-            Ok(p) => p,
+        let mut runs = match form.runs(endpoint.n_payloads()) {
+            Ok(r) => r,
             Err(m) => return self.fail(m),
         };
-        self.warning.set(connection_warning(
-            endpoint.http_origin(),
-            plan.arrival().max_in_flight(),
-        ));
-        let run_number = self.runs_started.get_value() + 1;
-        self.runs_started.set_value(run_number);
-        let clock = PerformanceClock::start();
-        let identity = RunIdentity {
-            run_name: format!("run-{run_number}"),
-            run_description: None,
-            endpoint: endpoint.block(),
-            plan: plan.clone(),
-        };
-        let live = match LiveRun::new(identity, StatsConfig::default(), clock.wall_time()) {
-            Ok(l) => Rc::new(RefCell::new(l)),
-            Err(e) => return self.fail(format!("Statistics settings: {e}")),
-        };
+        let widest = runs.iter().filter_map(|r| r.plan.arrival().max_in_flight()).max();
+        self.warning
+            .set(connection_warning(endpoint.http_origin(), widest));
+        if runs.len() == 1 && runs[0].name.is_empty() {
+            let number = self.runs_started.get_value() + 1;
+            self.runs_started.set_value(number);
+            runs[0].name = format!("run-{number}");
+        }
         let cancel = CancelToken::new();
-        self.live.set_value(Some(live.clone()));
         self.cancel.set_value(Some(cancel.clone()));
         self.phase.set(Phase::Running);
-        self.message
-            .set(format!("Running {}…", live.borrow().identity().run_name));
-        self.refresh_loop(live.clone(), clock);
-
         spawn_local(async move {
-            let seed = clock.wall_time().timestamp_micros() as u64;
-            let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
-            let make = |d: &crate::core::scheduler::Dispatch| endpoint.prepare(d.request_id, d.payload_index);
-            let summary = match endpoint.kind {
-                EndpointKind::Simulated => {
-                    let transport = SimulatedTransport::new(
-                        SimulatedModel {
-                            seed,
-                            ..Default::default()
-                        },
-                        clock,
-                    );
-                    driver::run(&plan, seed, &transport, &clock, make, &mut sink, &cancel).await
+            let mut outcome = Ok((Phase::Done, String::new()));
+            for run in runs {
+                outcome = self.run_one(run, &endpoint, &cancel).await;
+                if !matches!(outcome, Ok((Phase::Done, _))) {
+                    break;
                 }
-                EndpointKind::OpenAi => {
-                    let transport = FetchTransport::new(clock);
-                    driver::run(&plan, seed, &transport, &clock, make, &mut sink, &cancel).await
+            }
+            match outcome {
+                Ok((phase, message)) => {
+                    self.message.set(message);
+                    self.phase.set(phase);
                 }
-            };
-            self.refresh(&live, clock);
-            let stats = live.borrow_mut().snapshot(clock.wall_time());
-            let name = live.borrow().identity().run_name.clone();
-            self.results.update(|r| {
-                r.push(RunResult {
-                    name: name.clone(),
-                    stats,
-                })
-            });
-            let (phase, verb) = if summary.interrupted {
-                (Phase::Stopped, "stopped")
-            } else {
-                (Phase::Done, "finished")
-            };
-            self.message.set(format!(
-                "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.",
-                summary.sent,
-                summary.succeeded,
-                summary.failed,
-                summary.cancelled,
-                summary.ended_at.secs_since(summary.started_at)
-            ));
-            self.phase.set(phase);
+                Err(message) => self.fail(message),
+            }
             self.cancel.set_value(None);
         });
+    }
+
+    /// Runs one plan to its end, refreshing the live table meanwhile; returns the phase it ended in and a summary.
+    async fn run_one(
+        self,
+        run: NamedRun,
+        endpoint: &Endpoint,
+        cancel: &CancelToken,
+    ) -> Result<(Phase, String), String> {
+        let clock = PerformanceClock::start();
+        let NamedRun { name, plan } = run;
+        let identity = RunIdentity {
+            run_name: name.clone(),
+            run_description: None,
+            endpoint: endpoint.block(),
+            plan,
+        };
+        let live = LiveRun::new(identity, StatsConfig::default(), clock.wall_time())
+            .map_err(|e| format!("Statistics settings: {e}"))?;
+        let live = Rc::new(RefCell::new(live));
+        let plan = live.borrow().identity().plan.clone();
+        self.live.set_value(Some(live.clone()));
+        self.message.set(format!("Running {name}…"));
+        self.refresh_loop(live.clone(), clock);
+
+        let seed = clock.wall_time().timestamp_micros() as u64;
+        let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
+        let make = |d: &Dispatch| endpoint.prepare(d.request_id, d.payload_index);
+        let summary = match endpoint.kind {
+            EndpointKind::Simulated => {
+                let transport = SimulatedTransport::new(
+                    SimulatedModel {
+                        seed,
+                        ..Default::default()
+                    },
+                    clock,
+                );
+                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
+            }
+            EndpointKind::OpenAi => {
+                let transport = FetchTransport::new(clock);
+                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
+            }
+        };
+        self.refresh(&live, clock);
+        let stats = live.borrow_mut().snapshot(clock.wall_time());
+        self.results.update(|r| {
+            r.push(RunResult {
+                name: name.clone(),
+                stats,
+            })
+        });
+        let (phase, verb) = if summary.interrupted {
+            (Phase::Stopped, "stopped")
+        } else {
+            (Phase::Done, "finished")
+        };
+        let message = format!(
+            "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.",
+            summary.sent,
+            summary.succeeded,
+            summary.failed,
+            summary.cancelled,
+            summary.ended_at.secs_since(summary.started_at)
+        );
+        Ok((phase, message))
     }
 
     /// Stops the run: no new requests; those in flight end as cancelled.

@@ -183,3 +183,19 @@ test("over HTTP/1.1 the browser's 6-connection limit is warned about and measure
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("a LoadTest sweep runs one level per client count and charts them side by side", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "1", requests: "1", max_tokens: "8", sweep: "1,2,4" }));
+  await run(page);
+  const header = await page.textContent("#comparison thead");
+  assert.match(header, /00001-clients.*00002-clients.*00004-clients/s);
+  // LLMeter's sizing: at least 10 requests per level, at least 1 per client.
+  const totals = await page.$$eval('#comparison [data-stat="total_requests"]', (cells) => cells.map((c) => c.textContent));
+  assert.deepEqual(totals, ["10", "10", "12"]);
+  assert.equal(await page.locator("#charts svg").count(), 2);
+  await page.screenshot({ path: join(SHOTS, "sweep.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
