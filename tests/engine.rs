@@ -18,7 +18,7 @@ use tokenmeter::engine::Clock;
 
 use crate::util::{
     check_invariants, endpoint, finished, fixed_model, millis, ms, plan, prepare_with, run_plan,
-    run_plan_with_cancel, run_to_completion, started, ManualClock, Script, ScriptedTransport,
+    run_plan_with_cancel, run_to_completion, started, ManualClock, Script, ScriptedTransport, Step,
 };
 
 fn closed(clients: u32, stop: StopCondition) -> RunPlanSpec {
@@ -643,4 +643,86 @@ proptest! {
             prop_assert!(cancel_at_ms.is_some());
         }
     }
+}
+
+// ---- regressions found in review ------------------------------------------------------------------------------
+
+fn one_request(script: Script, timeout_ms: u64) -> tokenmeter::core::record::RequestRecord {
+    let clock = ManualClock::new();
+    let transport = ScriptedTransport::repeating(&clock, script);
+    let p = plan(RunPlanSpec {
+        request_timeout: Some(millis(timeout_ms)),
+        ..closed(1, StopCondition::requests_per_client(1))
+    });
+    let (summary, events) = run_plan(&p, 0, &transport, &clock);
+    check_invariants(&summary, &events);
+    finished(&events)[0].record.clone()
+}
+
+#[test]
+fn a_body_left_open_after_done_is_a_success_that_ended_at_done() {
+    let mut script = Script::streamed(millis(100), &[millis(10)], millis(10), 2);
+    // The gateway keeps the connection open long after `[DONE]`, then drops it.
+    script.steps.push(Step::Break {
+        after: millis(5_000),
+        kind: ErrorKind::Stream,
+    });
+    let r = one_request(script, 1_000);
+    assert_eq!(r.error, None);
+    assert_eq!(r.timing.ended_at, ms(120));
+    assert_eq!(metrics::time_to_last_token(&r), Some(0.11));
+}
+
+#[test]
+fn a_429_stays_throttled_when_its_body_is_cut_short_by_the_timeout() {
+    let mut script = Script::status(429, millis(10));
+    script.steps = vec![Step::Chunk {
+        after: millis(5_000),
+        bytes: b"{}".to_vec(),
+    }];
+    let r = one_request(script, 1_000);
+    assert_eq!(r.error.map(|e| e.kind), Some(ErrorKind::Throttled));
+    assert_eq!(r.http_status, Some(429));
+}
+
+#[test]
+fn a_non_streamed_response_has_no_token_timing() {
+    let clock = ManualClock::new();
+    let body = br#"{"id":"c9","choices":[{"message":{"content":"a b c"},"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":3}}"#;
+    let script = Script {
+        status: 200,
+        headers_after: millis(300),
+        steps: vec![Step::Chunk {
+            after: millis(20),
+            bytes: body.to_vec(),
+        }],
+    };
+    let transport = ScriptedTransport::repeating(&clock, script);
+    let json_endpoint = tokenmeter::protocol::openai::ChatCompletions {
+        stream: false,
+        ..endpoint()
+    };
+    let p = plan(closed(1, StopCondition::requests_per_client(1)));
+    let mut events = Vec::new();
+    let make = |d: &_| prepare_with(&json_endpoint, d, 16);
+    let cancel = CancelToken::new();
+    let run = driver::run(&p, 0, &transport, &clock, make, &mut events, &cancel);
+    run_to_completion(&clock, run).unwrap();
+    let r = &finished(&events)[0].record;
+    assert_eq!(r.error, None);
+    assert_eq!(r.response_text.as_deref(), Some("a b c"));
+    assert_eq!(metrics::time_to_first_token(r), None);
+    assert_eq!(metrics::time_per_output_token(r), None);
+    assert_eq!(metrics::time_to_last_token(r), Some(0.32));
+}
+
+#[test]
+fn finished_requests_release_their_cancel_wakers() {
+    let clock = ManualClock::new();
+    let transport = ScriptedTransport::repeating(&clock, Script::taking(millis(10)));
+    let cancel = CancelToken::new();
+    let p = plan(closed(4, StopCondition::requests_per_client(50)));
+    let (summary, _) = run_plan_with_cancel(&p, 0, &transport, &clock, &cancel);
+    assert_eq!(summary.sent, 200);
+    assert_eq!(cancel.waiting(), 0);
 }

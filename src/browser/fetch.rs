@@ -4,6 +4,9 @@
 //! Each request owns an `AbortController`; dropping the request future or its body aborts the fetch, which is
 //! how timeouts and a stopped run release the browser's connection.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
@@ -24,15 +27,20 @@ use crate::protocol::HttpRequest;
 const RESOURCE_TIMING_BUFFER: u32 = 5000;
 
 /// Sends requests with `fetch`, timed by a [`PerformanceClock`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FetchTransport {
     clock: PerformanceClock,
+    /// Resource Timing entries already matched to a request.
+    claimed: Rc<RefCell<HashSet<(u64, u64)>>>,
 }
 
 impl FetchTransport {
     pub fn new(clock: PerformanceClock) -> Self {
         js::set_resource_timing_buffer_size(RESOURCE_TIMING_BUFFER);
-        FetchTransport { clock }
+        FetchTransport {
+            clock,
+            claimed: Rc::default(),
+        }
     }
 }
 
@@ -82,25 +90,37 @@ impl Transport for FetchTransport {
         })
     }
 
-    fn queue_time(&self, url: &str, dispatched_at: Timestamp) -> Option<Duration> {
+    fn queue_time(&self, url: &str, dispatched_at: Timestamp, ended_at: Timestamp) -> Option<Duration> {
         let started = self.clock.to_performance_millis(dispatched_at);
+        let ended = self.clock.to_performance_millis(ended_at);
         let entries = js::get_entries_by_name(url, "resource");
+        let mut claimed = self.claimed.borrow_mut();
+        // Requests sent together share a (coarsened) start time, so the entry is the unclaimed one that started
+        // with this request and ended closest to when it ended; each entry is claimed once.
         let entry = entries
             .iter()
             .filter_map(|e| e.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
+            .filter(|e| (e.start_time() - started).abs() <= 1.0 && !claimed.contains(&entry_key(e)))
             .min_by(|a, b| {
-                (a.start_time() - started)
+                (a.response_end() - ended)
                     .abs()
-                    .total_cmp(&(b.start_time() - started).abs())
-            })?;
-        if entries.length() > RESOURCE_TIMING_BUFFER / 2 {
+                    .total_cmp(&(b.response_end() - ended).abs())
+            });
+        if let Some(e) = &entry {
+            claimed.insert(entry_key(e));
+        }
+        if entries.length() > RESOURCE_TIMING_BUFFER * 4 / 5 {
+            // Keep room in the browser's buffer; entries of requests still in flight are lost with it (rare).
             js::clear_resource_timings();
+            claimed.clear();
         }
-        if (entry.start_time() - started).abs() > 1.0 {
-            return None; // no entry for this request (yet)
-        }
-        queue_time_from(&entry)
+        queue_time_from(&entry?)
     }
+}
+
+/// Identifies a Resource Timing entry among those of one URL.
+fn entry_key(entry: &web_sys::PerformanceResourceTiming) -> (u64, u64) {
+    (entry.start_time().to_bits(), entry.response_end().to_bits())
 }
 
 /// Time the request waited before going on the wire, excluding DNS and connection set-up. Browsers zero these

@@ -1,4 +1,7 @@
 //! A single-threaded cancellation signal: one `cancel()` wakes every request waiting on it.
+//!
+//! Each waiting [`Cancelled`] owns one slot in the token's waker table and frees it when dropped, so a run of
+//! millions of requests sharing one token holds wakers only for the requests in flight.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -9,7 +12,32 @@ use std::task::{Context, Poll, Waker};
 #[derive(Default)]
 struct State {
     cancelled: bool,
-    wakers: Vec<Waker>,
+    /// Waker slots; `None` marks a free slot, listed in `free`.
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
+}
+
+impl State {
+    fn insert(&mut self, waker: Waker) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.wakers[slot] = Some(waker);
+                slot
+            }
+            None => {
+                self.wakers.push(Some(waker));
+                self.wakers.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if let Some(entry) = self.wakers.get_mut(slot) {
+            if entry.take().is_some() {
+                self.free.push(slot);
+            }
+        }
+    }
 }
 
 /// A cloneable cancellation signal. Clones share one state.
@@ -23,10 +51,11 @@ impl CancelToken {
 
     /// Signals cancellation to every waiter, now and later.
     pub fn cancel(&self) {
-        let wakers = {
+        let wakers: Vec<Waker> = {
             let mut state = self.0.borrow_mut();
             state.cancelled = true;
-            std::mem::take(&mut state.wakers)
+            state.free.clear();
+            std::mem::take(&mut state.wakers).into_iter().flatten().collect()
         };
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -37,25 +66,52 @@ impl CancelToken {
 
     /// A future that resolves once `cancel()` has been called.
     pub fn cancelled(&self) -> Cancelled {
-        Cancelled(self.clone())
+        Cancelled {
+            token: self.clone(),
+            slot: None,
+        }
+    }
+
+    /// Waker slots currently held (for tests: it must not grow with finished requests).
+    pub fn waiting(&self) -> usize {
+        let state = self.0.borrow();
+        state.wakers.len() - state.free.len()
     }
 }
 
-/// Resolves when its token is cancelled.
-pub struct Cancelled(CancelToken);
+/// Resolves when its token is cancelled; frees its waker slot when dropped.
+pub struct Cancelled {
+    token: CancelToken,
+    slot: Option<usize>,
+}
 
 impl Future for Cancelled {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = (self.0).0.borrow_mut();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let mut state = this.token.0.borrow_mut();
         if state.cancelled {
-            Poll::Ready(())
-        } else {
-            if !state.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                state.wakers.push(cx.waker().clone());
+            this.slot = None;
+            return Poll::Ready(());
+        }
+        match this.slot {
+            Some(slot) => match state.wakers.get_mut(slot) {
+                Some(Some(waker)) => waker.clone_from(cx.waker()),
+                _ => this.slot = Some(state.insert(cx.waker().clone())),
+            },
+            None => this.slot = Some(state.insert(cx.waker().clone())),
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            if let Ok(mut state) = self.token.0.try_borrow_mut() {
+                state.remove(slot);
             }
-            Poll::Pending
         }
     }
 }
@@ -74,5 +130,22 @@ mod tests {
         assert!(waiter.now_or_never().is_some());
         assert!(token.cancelled().now_or_never().is_some());
         assert!(token.is_cancelled());
+    }
+
+    #[test]
+    fn dropped_waiters_free_their_slots() {
+        let token = CancelToken::new();
+        for _ in 0..1000 {
+            let mut waiter = token.cancelled();
+            assert!((&mut waiter).now_or_never().is_none());
+            assert!((&mut waiter).now_or_never().is_none()); // re-polling reuses the slot
+            assert_eq!(token.waiting(), 1);
+        }
+        assert_eq!(token.waiting(), 0);
+        let mut kept = token.cancelled();
+        assert!((&mut kept).now_or_never().is_none());
+        assert_eq!(token.waiting(), 1);
+        token.cancel();
+        assert!(kept.now_or_never().is_some());
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::core::format::plan::plan_json;
 use crate::core::format::{write_run, EndpointBlock, RunConfigFile, RunToWrite};
 use crate::core::plan::{Arrival, RunPlan};
-use crate::core::record::RequestRecord;
+use crate::core::record::{ErrorKind, RequestRecord};
 use crate::core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
 use crate::engine::sink::{EngineEvent, EventSink, RunSummary};
 
@@ -27,7 +27,10 @@ pub struct RunIdentity {
 pub struct Progress {
     pub sent: u64,
     pub finished: u64,
+    /// Failed for a reason other than cancellation.
     pub failed: u64,
+    /// Cancelled by Stop (or at the deadline, when the plan says so).
+    pub cancelled: u64,
     pub in_flight: u64,
     /// The run has ended (all requests finished).
     pub done: bool,
@@ -80,13 +83,16 @@ impl LiveRun {
     /// The result fields of `stats.json` / `summary.json`, as of wall time `now`.
     pub fn run_info(&self, now: DateTime<Utc>) -> RunInfo {
         let plan = &self.identity.plan;
+        // LLMeter's `clients` and `n_requests` describe a closed loop; an open-loop run has neither.
         let clients = match plan.arrival() {
             Arrival::ClosedLoop { clients } => Some(u64::from(clients)),
-            other => other.max_in_flight().map(u64::from),
+            _ => None,
         };
-        let total = self.progress.finished;
+        // Processed requests, as LLMeter counts them: warm-up and cancelled requests are not among them.
+        let total = self.stats.requests();
         let n_requests = match (plan.stop().requests_per_client, clients) {
-            (Some(n), _) if !self.progress.interrupted => Some(n),
+            // The configured count, unless the run stopped (or hit its deadline) before every client sent it.
+            (Some(n), Some(c)) if total >= n * c => Some(n),
             (_, Some(c)) if c > 0 => Some(total / c),
             _ => None,
         };
@@ -158,8 +164,10 @@ impl EventSink for LiveRun {
                 let record = finished.record;
                 self.progress.finished += 1;
                 self.progress.in_flight = self.progress.in_flight.saturating_sub(1);
-                if record.error.is_some() {
-                    self.progress.failed += 1;
+                match &record.error {
+                    Some(e) if e.kind == ErrorKind::Cancelled => self.progress.cancelled += 1,
+                    Some(_) => self.progress.failed += 1,
+                    None => {}
                 }
                 self.stats.observe(&record);
                 if self.keep_records {

@@ -65,9 +65,9 @@ pub trait Transport {
     /// typed `RequestError`s.
     fn send(&self, request: HttpRequest) -> LocalBoxFuture<'static, Result<HttpResponse, RequestError>>;
 
-    /// How long the browser queued the request sent at `dispatched_at` to `url` before it went on the wire,
-    /// when the platform can tell (Resource Timing). Called after the response ended.
-    fn queue_time(&self, _url: &str, _dispatched_at: Timestamp) -> Option<Duration> {
+    /// How long the browser queued the request sent to `url` at `dispatched_at` (and ended at `ended_at`) before
+    /// it went on the wire, when the platform can tell (Resource Timing). Called after the response ended.
+    fn queue_time(&self, _url: &str, _dispatched_at: Timestamp, _ended_at: Timestamp) -> Option<Duration> {
         None
     }
 }

@@ -62,9 +62,20 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
     cancel: &CancelToken,
 ) -> RequestRecord {
     let dispatched_at = clock.now();
-    let mut folder = RecordFolder::new(&prepared, scheduled_at, dispatched_at, clock.wall_time(), options);
-    let url = prepared.http.url.clone();
     let mut decoder = prepared.decoder;
+    let mut folder = RecordFolder::new(
+        &prepared.input_payload,
+        &prepared.input_prompt,
+        &prepared.fallback_id,
+        Stamps {
+            scheduled_at,
+            dispatched_at,
+            wall: clock.wall_time(),
+        },
+        options,
+        decoder.is_streaming(),
+    );
+    let url = prepared.http.url.clone();
 
     let timeout: LocalBoxFuture<'static, ()> = match options.timeout {
         Some(t) => clock.sleep_until(dispatched_at.plus(t)),
@@ -75,6 +86,9 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
             Either::Left(_) => Interrupt::Timeout,
             Either::Right(_) => Interrupt::Cancelled,
         }));
+    // When the response said it was complete (`[DONE]`): a later timeout, cancel or broken connection cannot
+    // turn a complete answer into a failure, and the request ended then.
+    let mut completed_at = None;
 
     let outcome = async {
         let response = match future::select(transport.send(prepared.http), &mut stop).await {
@@ -84,38 +98,30 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
         };
         folder.record.http_status = Some(response.status);
         folder.record.timing.first_byte_at = Some(response.headers_at);
-        let ok = (200..300).contains(&response.status);
         let status = response.status;
+        if !(200..300).contains(&status) {
+            return Err(http_error(status, response.body, &mut stop).await);
+        }
         let mut body = response.body;
-        let mut error_body = Vec::new();
         let mut events = Vec::new();
         loop {
             let next = match future::select(body.next(), &mut stop).await {
                 Either::Left((next, _)) => next,
+                Either::Right(_) if completed_at.is_some() => return Ok(()),
                 Either::Right((why, _)) => return Err(interrupted(why)),
             };
             match next {
                 None => break,
+                Some(Err(_)) if completed_at.is_some() => return Ok(()),
                 Some(Err(e)) => return Err(e),
-                Some(Ok(chunk)) if ok => {
+                Some(Ok(chunk)) => {
                     decoder.push(&chunk.bytes, &mut events).map_err(protocol_error)?;
                     folder.fold(&mut events, chunk.received_at)?;
-                }
-                Some(Ok(chunk)) => {
-                    let room = ERROR_BODY_LIMIT.saturating_sub(error_body.len());
-                    error_body.extend_from_slice(&chunk.bytes[..chunk.bytes.len().min(room)]);
-                    if room == 0 {
-                        break;
+                    if completed_at.is_none() && decoder.is_complete() {
+                        completed_at = Some(chunk.received_at);
                     }
                 }
             }
-        }
-        if !ok {
-            let text = String::from_utf8_lossy(&error_body);
-            return Err(RequestError::new(
-                ErrorKind::from_http_status(status),
-                format!("HTTP {status}: {}", text.trim()),
-            ));
         }
         decoder.finish(&mut events).map_err(protocol_error)?;
         let now = clock.now();
@@ -124,10 +130,32 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
     }
     .await;
 
-    let ended_at = clock.now();
+    let ended_at = completed_at.unwrap_or_else(|| clock.now());
     let mut record = folder.finish(outcome.err(), ended_at);
-    record.queued = transport.queue_time(&url, dispatched_at);
+    record.queued = transport.queue_time(&url, dispatched_at, ended_at);
     record
+}
+
+/// The error for a non-success status, with the start of its body as the message. The status decides the kind
+/// even if reading the body is then cut short.
+async fn http_error(
+    status: u16,
+    mut body: futures::stream::LocalBoxStream<'static, Result<crate::engine::Chunk, RequestError>>,
+    stop: &mut Pin<Box<dyn Future<Output = Interrupt>>>,
+) -> RequestError {
+    let mut text = Vec::new();
+    while text.len() < ERROR_BODY_LIMIT {
+        match future::select(body.next(), &mut *stop).await {
+            Either::Left((Some(Ok(chunk)), _)) => text.extend_from_slice(&chunk.bytes),
+            _ => break,
+        }
+    }
+    text.truncate(ERROR_BODY_LIMIT);
+    let text = String::from_utf8_lossy(&text);
+    RequestError::new(
+        ErrorKind::from_http_status(status),
+        format!("HTTP {status}: {}", text.trim()),
+    )
 }
 
 fn interrupted(why: Interrupt) -> RequestError {
@@ -152,33 +180,46 @@ fn protocol_error(e: ProtocolError) -> RequestError {
 struct RecordFolder {
     record: RequestRecord,
     keep_text: bool,
+    /// Token streams stamp output times; a one-body response has no token timing (TTFT is undefined).
+    stamp_tokens: bool,
     text: String,
+    saw_visible: bool,
     visible_words: u64,
+}
+
+/// The instants and wall time a request starts with.
+struct Stamps {
+    scheduled_at: Timestamp,
+    dispatched_at: Timestamp,
+    wall: chrono::DateTime<chrono::Utc>,
 }
 
 impl RecordFolder {
     fn new(
-        prepared: &PreparedRequest,
-        scheduled_at: Timestamp,
-        dispatched_at: Timestamp,
-        wall: chrono::DateTime<chrono::Utc>,
+        input_payload: &Option<Value>,
+        input_prompt: &Option<String>,
+        fallback_id: &str,
+        stamps: Stamps,
         options: RequestOptions,
+        stamp_tokens: bool,
     ) -> Self {
         RecordFolder {
             record: RequestRecord {
-                id: prepared.fallback_id.clone(),
-                request_time: Some(wall),
-                input_payload: prepared.input_payload.clone(),
-                input_prompt: prepared.input_prompt.clone(),
+                id: fallback_id.to_owned(),
+                request_time: Some(stamps.wall),
+                input_payload: input_payload.clone(),
+                input_prompt: input_prompt.clone(),
                 timing: RequestTiming {
-                    scheduled_at,
-                    dispatched_at,
+                    scheduled_at: stamps.scheduled_at,
+                    dispatched_at: stamps.dispatched_at,
                     ..Default::default()
                 },
                 ..Default::default()
             },
             keep_text: options.keep_text,
+            stamp_tokens,
             text: String::new(),
+            saw_visible: false,
             visible_words: 0,
         }
     }
@@ -191,10 +232,15 @@ impl RecordFolder {
             match event {
                 StreamEvent::ResponseId(id) => self.record.id = id,
                 StreamEvent::Output { kind, text } => {
-                    carried_output = true;
-                    timing.first_token_at.get_or_insert(at);
+                    carried_output = self.stamp_tokens;
+                    if self.stamp_tokens {
+                        timing.first_token_at.get_or_insert(at);
+                    }
                     if kind == OutputKind::Visible {
-                        timing.first_visible_at.get_or_insert(at);
+                        if self.stamp_tokens {
+                            timing.first_visible_at.get_or_insert(at);
+                        }
+                        self.saw_visible = true;
                         self.visible_words += count_words_across(&self.text, &text);
                         if self.keep_text {
                             self.text.push_str(&text);
@@ -231,8 +277,7 @@ impl RecordFolder {
 
     fn finish(mut self, error: Option<RequestError>, ended_at: Timestamp) -> RequestRecord {
         self.record.timing.ended_at = ended_at;
-        let has_text = self.record.timing.first_visible_at.is_some();
-        if self.keep_text && has_text {
+        if self.keep_text && self.saw_visible {
             self.record.response_text = Some(self.text);
         }
         if error.is_none() {

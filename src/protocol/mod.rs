@@ -76,4 +76,12 @@ pub trait ResponseDecoder {
     fn push(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError>;
     /// Called at the end of the body: flushes what is buffered, or reports that the stream was cut short.
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError>;
+    /// True for token streams; false when output arrives in one body (then no token timing exists).
+    fn is_streaming(&self) -> bool {
+        true
+    }
+    /// True once the response said it is complete (e.g. `[DONE]`): anything after it cannot fail the request.
+    fn is_complete(&self) -> bool {
+        false
+    }
 }

@@ -111,15 +111,20 @@ impl ResponseDecoder for ChatStreamDecoder {
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError> {
-        self.sse.finish(&mut self.events)?;
+        let tail = self.sse.finish(&mut self.events);
         self.drain(out)?;
-        if self.saw_done || self.saw_stop {
-            Ok(())
-        } else {
-            Err(ProtocolError::Truncated(
+        match tail {
+            // A half-written keep-alive or `[DONE]` after the finish reason does not undo a complete answer.
+            _ if self.saw_done || self.saw_stop => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => Err(ProtocolError::Truncated(
                 "stream ended without finish_reason or [DONE]".into(),
-            ))
+            )),
         }
+    }
+
+    fn is_complete(&self) -> bool {
+        self.saw_done
     }
 }
 
@@ -146,6 +151,11 @@ impl ChatStreamDecoder {
 fn decode_chunk(chunk: &Value, saw_id: &mut bool, out: &mut Vec<StreamEvent>) -> bool {
     if let Some(err) = chunk.get("error").filter(|e| !e.is_null()) {
         out.push(provider_error(err));
+        return false;
+    }
+    // vLLM-style error objects: `{"object": "error", "message": …, "code": …}` at the top level.
+    if chunk.get("object").and_then(Value::as_str) == Some("error") {
+        out.push(provider_error(chunk));
         return false;
     }
     if !*saw_id {
@@ -177,11 +187,19 @@ fn decode_chunk(chunk: &Value, saw_id: &mut bool, out: &mut Vec<StreamEvent>) ->
                 });
             }
         }
-        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
-            out.push(StreamEvent::Stop {
-                reason: Some(reason.to_owned()),
-            });
-            stopped = true;
+        match choice.get("finish_reason").and_then(Value::as_str) {
+            // SGLang and vLLM end aborted or failed generations with these reasons: a failure, not a stop.
+            Some(reason @ ("abort" | "error")) => out.push(StreamEvent::ProviderError {
+                throttled: false,
+                message: format!("generation ended with finish_reason {reason:?}"),
+            }),
+            Some(reason) => {
+                out.push(StreamEvent::Stop {
+                    reason: Some(reason.to_owned()),
+                });
+                stopped = true;
+            }
+            None => {}
         }
     }
     if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
@@ -237,6 +255,10 @@ impl ResponseDecoder for ChatJsonDecoder {
         let mut saw_id = false;
         decode_chunk(&value, &mut saw_id, out);
         Ok(())
+    }
+
+    fn is_streaming(&self) -> bool {
+        false
     }
 }
 
@@ -296,6 +318,40 @@ mod tests {
         ]});
         assert_eq!(prompt_text(&payload).as_deref(), Some("be brief\nhello"));
         assert_eq!(prompt_text(&json!({})), None);
+    }
+
+    #[test]
+    fn aborted_generations_and_error_objects_are_provider_errors() {
+        for body in [
+            &br#"data: {"id":"a","choices":[{"delta":{"content":"x"},"finish_reason":"abort"}]}"#[..],
+            br#"data: {"object":"error","message":"model overloaded","code":503}"#,
+        ] {
+            let mut d = ChatStreamDecoder::default();
+            let mut out = Vec::new();
+            d.push(body, &mut out).unwrap();
+            d.push(b"\n\ndata: [DONE]\n\n", &mut out).unwrap();
+            d.finish(&mut out).unwrap();
+            assert!(
+                out.iter()
+                    .any(|e| matches!(e, StreamEvent::ProviderError { throttled: false, .. })),
+                "{out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ragged_tail_after_done_is_not_a_failure() {
+        let mut d = ChatStreamDecoder::default();
+        let mut out = Vec::new();
+        d.push(
+            b"data: {\"choices\":[{\"delta\":{\"content\":\"x\"},\"finish_reason\":\"stop\"}]}\n\n",
+            &mut out,
+        )
+        .unwrap();
+        assert!(!d.is_complete());
+        d.push(b"data: [DONE]\n\n: ping", &mut out).unwrap();
+        assert!(d.is_complete());
+        assert_eq!(d.finish(&mut out), Ok(()));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 
 use crate::protocol::ProtocolError;
 
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// One dispatched SSE event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SseEvent {
@@ -23,6 +26,8 @@ pub struct SseDecoder {
     line: Vec<u8>,
     /// The previous chunk ended in `\r`: a `\n` starting the next chunk belongs to the same line break.
     after_cr: bool,
+    /// Past the optional byte-order mark at the start of the stream.
+    started: bool,
     /// The event being assembled.
     event: Option<String>,
     data: String,
@@ -38,6 +43,23 @@ impl SseDecoder {
     /// Feeds a chunk and appends the events it completes to `out`.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), ProtocolError> {
         let mut rest = bytes;
+        if rest.is_empty() {
+            return Ok(()); // an empty read must not break a CRLF split around it
+        }
+        if !self.started {
+            // The spec strips one leading UTF-8 byte-order mark; it may arrive split across reads.
+            let needed = BOM.len().saturating_sub(self.line.len());
+            let prefix = [self.line.as_slice(), &rest[..needed.min(rest.len())]].concat();
+            if BOM.starts_with(&prefix) {
+                if prefix.len() < BOM.len() {
+                    self.line = prefix;
+                    return Ok(());
+                }
+                self.line.clear();
+                rest = &rest[needed..];
+            }
+            self.started = true;
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(b'\n') = rest.first() {
@@ -195,6 +217,18 @@ mod tests {
         d.push(b"data: a\r", &mut out).unwrap();
         d.push(b"\n\r", &mut out).unwrap();
         d.push(b"\n", &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "a");
+    }
+
+    #[test]
+    fn a_leading_bom_is_stripped_even_when_split_and_empty_reads_are_harmless() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for piece in [&b"\xEF"[..], b"", b"\xBB\xBFdata: a\r", b"", b"\n\r\n"] {
+            d.push(piece, &mut out).unwrap();
+        }
+        d.finish(&mut out).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].data, "a");
     }

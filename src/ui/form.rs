@@ -41,6 +41,7 @@ pub(crate) struct RunForm {
     rate: RwSignal<String>,
     timeout: RwSignal<String>,
     sweep: RwSignal<String>,
+    low_memory: RwSignal<bool>,
 }
 
 /// One run to perform: its name (empty: the controller numbers it) and its plan.
@@ -133,6 +134,12 @@ impl RunForm {
             rate: param("rate", "2"),
             timeout: param("timeout", "60"),
             sweep: param("sweep", ""),
+            low_memory: RwSignal::new(
+                params
+                    .as_ref()
+                    .and_then(|p| p.get("low_memory"))
+                    .is_some_and(|v| v == "1"),
+            ),
         }
     }
 
@@ -178,14 +185,12 @@ impl RunForm {
     /// LLMeter's LoadTest rule (each level sends at least 10 requests and each client at least *Requests*).
     pub(crate) fn runs(&self, n_payloads: usize) -> Result<Vec<NamedRun>, String> {
         let sweep = self.sweep.get_untracked();
-        if sweep.trim().is_empty() {
+        // The sweep field is only shown (and only applies) for closed-loop arrivals.
+        if sweep.trim().is_empty() || self.mode.get_untracked() != "closed" {
             return Ok(vec![NamedRun {
                 name: String::new(),
                 plan: self.plan(n_payloads)?,
             }]);
-        }
-        if self.mode.get_untracked() != "closed" {
-            return Err("Sweep clients needs closed-loop arrivals.".into());
         }
         let levels = sweep
             .split(',')
@@ -258,6 +263,7 @@ impl RunForm {
             stop,
             request_timeout: timeout,
             n_payloads,
+            low_memory: self.low_memory.get_untracked(),
             ..RunPlanSpec::default()
         }
         .validate()
@@ -305,7 +311,7 @@ impl RunForm {
                     <input id="rate" type="number" min="0" step="any" bind:value=f.rate />
                 </Show>
                 <label for="requests">{move || if is_open() { "Requests (total)" } else { "Requests / client" }}</label>
-                <input id="requests" type="number" min="1" placeholder="none" bind:value=f.requests />
+                <input id="requests" type="number" min="1" placeholder="none" title="With a duration too, the first limit reached ends the run" bind:value=f.requests />
                 <label for="duration">"Duration (s)"</label>
                 <input id="duration" type="number" min="0" step="any" placeholder="none" bind:value=f.duration />
                 <label for="timeout">"Timeout (s)"</label>
@@ -314,6 +320,11 @@ impl RunForm {
                     <label for="sweep">"Sweep clients"</label>
                     <input id="sweep" type="text" placeholder="e.g. 1,2,4,8 (one run per level)" bind:value=f.sweep />
                 </Show>
+                <label for="low-memory">"Low memory"</label>
+                <label class="check">
+                    <input id="low-memory" type="checkbox" bind:checked=f.low_memory />
+                    "keep statistics only (long runs; no responses to download)"
+                </label>
             </div>
         }
     }

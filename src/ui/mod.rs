@@ -42,7 +42,10 @@ pub fn App() -> impl IntoView {
                     class:error=move || run.phase.get() == Phase::Invalid>{move || run.message.get()}</p>
                 <p id="progress" class="progress">{move || {
                     let p = run.progress.get();
-                    format!("{} sent · {} finished · {} failed · {} in flight", p.sent, p.finished, p.failed, p.in_flight)
+                    format!(
+                        "{} sent · {} finished · {} failed · {} cancelled · {} in flight",
+                        p.sent, p.finished, p.failed, p.cancelled, p.in_flight
+                    )
                 }}</p>
                 {move || run.warning.get().map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
                 {move || run.health.get().into_iter().map(|w| view! { <p class="warning client-health">{w}</p> }).collect_view()}

@@ -84,7 +84,8 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
             <button id="export" on:click=download disabled=move || run.is_busy()>"Download results"</button>
             <label class="file-button">
                 "Import run folder files"
-                <input id="import" type="file" multiple accept=".json,.jsonl" on:change=import />
+                <input id="import" type="file" multiple accept=".json,.jsonl" on:change=import
+                    disabled=move || run.is_busy() />
             </label>
             {move || error.get().map(|e| view! { <p id="import-error" class="error">{e}</p> })}
         </div>

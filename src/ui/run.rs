@@ -259,13 +259,21 @@ impl RunController {
 /// The warning shown when a run may queue inside the browser rather than at the server.
 fn connection_warning(origin: Option<&str>, max_in_flight: Option<u32>) -> Option<String> {
     let origin = origin?;
-    let in_flight = max_in_flight.unwrap_or(u32::MAX);
-    (origin.starts_with("http://") && in_flight > HTTP1_CONNECTIONS_PER_ORIGIN).then(|| {
+    if max_in_flight.unwrap_or(u32::MAX) <= HTTP1_CONNECTIONS_PER_ORIGIN {
+        return None;
+    }
+    let limit = HTTP1_CONNECTIONS_PER_ORIGIN;
+    Some(if origin.starts_with("http://") {
         format!(
-            "{origin} is plain HTTP, so the browser speaks HTTP/1.1 to it and opens at most \
-             {HTTP1_CONNECTIONS_PER_ORIGIN} connections: requests beyond that wait inside the browser (their wait \
-             shows as browser queue time, and in TTFT). Use HTTPS with HTTP/2, or at most \
-             {HTTP1_CONNECTIONS_PER_ORIGIN} clients."
+            "{origin} is plain HTTP, so the browser speaks HTTP/1.1 to it and opens at most {limit} connections: \
+             requests beyond that wait inside the browser (their wait shows as browser queue time, and in TTFT). \
+             Use HTTPS with HTTP/2, or at most {limit} clients."
+        )
+    } else {
+        format!(
+            "If {origin} does not speak HTTP/2, the browser opens at most {limit} connections to it and further \
+             requests wait inside the browser. That wait is shown as browser queue time only when the server sends \
+             Timing-Allow-Origin; otherwise it is hidden in TTFT."
         )
     })
 }

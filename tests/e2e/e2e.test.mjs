@@ -78,7 +78,7 @@ test("a first run on the built-in simulated model needs no URL or key", async ()
   assert.equal(await stat(page, "total_requests"), "8");
   assert.equal(await stat(page, "failed_requests"), "0");
   assert.ok(Number(await stat(page, "time_to_first_token-p50")) > 0);
-  assert.match(await page.textContent("#progress"), /^8 sent · 8 finished · 0 failed · 0 in flight$/);
+  assert.match(await page.textContent("#progress"), /^8 sent · 8 finished · 0 failed · 0 cancelled · 0 in flight$/);
   await page.screenshot({ path: join(SHOTS, "simulated-run.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
@@ -111,10 +111,17 @@ test("Stop ends a time-bound run: in-flight requests are cancelled and every req
   await page.waitForTimeout(400);
   await page.click("#stop");
   await page.waitForSelector('#status[data-status="stopped"]', { timeout: 15000 });
-  const [, sent, finished, , inFlight] = (await page.textContent("#progress")).match(/^(\d+) sent · (\d+) finished · (\d+) failed · (\d+) in flight$/);
+  const progress = await page.textContent("#progress");
+  const [, sent, finished, failed, cancelled, inFlight] =
+    progress.match(/^(\d+) sent · (\d+) finished · (\d+) failed · (\d+) cancelled · (\d+) in flight$/);
   assert.equal(sent, finished);
   assert.equal(inFlight, "0");
-  assert.ok(Number(await stat(page, "failed_requests_cancelled")) >= 1);
+  assert.equal(failed, "0");
+  // Cancelled requests are counted once, apart: not failures, not in total_requests (LLMeter's interrupted runs).
+  assert.equal(await stat(page, "failed_requests_cancelled"), cancelled);
+  assert.ok(Number(cancelled) >= 1);
+  assert.equal(await stat(page, "failed_requests"), "0");
+  assert.equal(Number(await stat(page, "total_requests")), Number(finished) - Number(cancelled));
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });

@@ -3,6 +3,7 @@
 //!
 //! What is counted where:
 //! * warm-up records (`record.warmup`) only increment `warmup_requests`;
+//! * cancelled records (a stopped run) only increment `failed_requests_cancelled`;
 //! * every other record counts as a request: in `failed_requests` (and `failed_requests_<kind>`) when it
 //!   failed, in the send window through its `request_time`, and in the token and cost totals, failed or not,
 //!   since tokens a provider reports were consumed;
@@ -161,6 +162,17 @@ impl RunningStats {
     pub fn observe(&mut self, record: &RequestRecord) {
         if record.warmup {
             self.warmup += 1;
+            return;
+        }
+        // A request cancelled by a stopped run was never answered: it is counted under
+        // `failed_requests_cancelled` only, and kept out of `total_requests`, `failed_requests` and the rates,
+        // as LLMeter's interrupted runs count only the responses they processed.
+        if record
+            .error
+            .as_ref()
+            .is_some_and(|e| e.kind == ErrorKind::Cancelled)
+        {
+            self.failed_by_kind[kind_index(ErrorKind::Cancelled)] += 1;
             return;
         }
         self.requests += 1;

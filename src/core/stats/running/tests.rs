@@ -723,3 +723,19 @@ proptest! {
         prop_assert_eq!(stats.snapshot(&run), snapshot_of(config, &records, &run));
     }
 }
+
+#[test]
+fn cancelled_requests_are_counted_apart_from_processed_ones() {
+    let records = [
+        streamed(100, 500, 10, 5, 0),
+        failed(streamed(100, 500, 10, 5, 1), ErrorKind::Throttled),
+        failed(streamed(100, 500, 10, 5, 2), ErrorKind::Cancelled),
+    ];
+    let s = snapshot_of(StatsConfig::default(), &records, &RunInfo::default());
+    assert_eq!(s["failed_requests"], 1);
+    assert_eq!(s["failed_requests_cancelled"], 1);
+    assert_eq!(s["successful_requests"], 1);
+    assert_eq!(s["failed_requests_rate"], 0.5);
+    // The cancelled request's send time does not stretch the send window.
+    assert_eq!(s["last_request_time"], "2026-01-01T12:00:01.000000Z");
+}
