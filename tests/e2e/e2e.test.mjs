@@ -51,16 +51,38 @@ test("one streamed request: the shown TTFT matches the server's injected 200 ms"
   await run(page);
   const cold = Number(await stat(page, "time_to_first_token-p50"));
   const warm = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 5; i++) {
     await run(page);
     warm.push(Number(await stat(page, "time_to_first_token-p50")));
   }
   const ttft = Math.min(...warm);
   const ttlt = Number(await stat(page, "time_to_last_token-p50"));
-  console.log(`TTFT cold ${cold} ms, warm ${warm.join(", ")} ms; TTLT ${ttlt} ms (server: 200 ms + 19 x 10 ms)`);
+  // The browser's own floor: the same request with a bare fetch() and reader in page JavaScript.
+  const bare = await page.evaluate(async (url) => {
+    const times = [];
+    for (let i = 0; i < 4; i++) {
+      const body = JSON.stringify({ model: "mock-model", messages: [{ role: "user", content: "hi" }], stream: true });
+      const t0 = performance.now();
+      const reader = (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body }))
+        .body.getReader();
+      let first = null;
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) break;
+        first ??= performance.now() - t0;
+      }
+      times.push(first);
+    }
+    return Math.min(...times.slice(1));
+  }, `${mock.url}/v1/chat/completions?ttft_ms=200&itl_ms=10&tokens=20`);
+  console.log(`TTFT cold ${cold} ms, warm ${warm.join(", ")} ms; bare fetch() ${bare.toFixed(1)} ms; ` +
+    `TTLT ${ttlt} ms (server: 200 ms + 19 x 10 ms)`);
   assert.ok(cold >= 200, `cold TTFT ${cold} ms cannot beat the server's 200 ms`);
   assert.ok(warm.every((t) => t >= 200), `no TTFT (${warm}) can beat the server's 200 ms`);
-  assert.ok(ttft <= 200 + 15, `best warm TTFT ${ttft} ms should be within a few ms of 200 ms`);
+  // Within a few ms of what the browser itself allows (a bare fetch sees ~205 ms here: the network service adds
+  // a few ms on loopback), and never far from the server's 200 ms.
+  assert.ok(ttft <= bare + 10, `best warm TTFT ${ttft} ms should be within a few ms of a bare fetch (${bare} ms)`);
+  assert.ok(ttft <= 200 + 25, `best warm TTFT ${ttft} ms should be within a few ms of 200 ms`);
   assert.ok(ttlt >= 200 + 19 * 10, `TTLT ${ttlt} ms includes 19 inter-token gaps of 10 ms`);
   assert.equal(await stat(page, "total_output_tokens"), "20");
   assert.equal(await stat(page, "failed_requests"), "0");
