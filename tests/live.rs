@@ -82,17 +82,8 @@ fn progress_snapshot_and_files_of_a_simulated_run() {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
     let get = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, s)| s.as_str());
-    let loaded = LoadedRun::from_files(
-        &Files {
-            run_config: get("run_config.json"),
-            responses: get("responses.jsonl"),
-            tokenmeter_responses: get("tokenmeter_responses.jsonl"),
-            summary: get("summary.json"),
-            stats: get("stats.json"),
-        },
-        StatsConfig::default(),
-    )
-    .unwrap();
+    let named: Vec<(&str, &str)> = files.iter().map(|(n, s)| (*n, s.as_str())).collect();
+    let loaded = LoadedRun::from_files(&Files::from_named(&named), StatsConfig::default()).unwrap();
     assert_eq!(loaded.records.as_ref().map(Vec::len), Some(6));
     assert_eq!(loaded.records.as_deref().unwrap(), live.records());
     for key in [

@@ -7,7 +7,7 @@ use wasm_bindgen::JsCast;
 
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
-use crate::core::format::{Files, LoadedRun};
+use crate::core::format::{Files, LoadedRun, RunFile};
 use crate::core::stats::StatsConfig;
 use crate::core::table::{format_value, Group, Unit};
 use crate::ui::run::{RunController, RunResult};
@@ -106,14 +106,7 @@ async fn import_files(
     for file in picked {
         texts.push((file.name(), files::read_text(file).await?));
     }
-    let find = |name: &str| texts.iter().find(|(n, _)| n == name).map(|(_, t)| t.as_str());
-    let known = [
-        "run_config.json",
-        "responses.jsonl",
-        "tokenmeter_responses.jsonl",
-        "summary.json",
-        "stats.json",
-    ];
+    let known = RunFile::ALL.map(RunFile::file_name);
     if let Some((other, _)) = texts
         .iter()
         .find(|(n, _)| !known.contains(&n.as_str()) && n != "payload.jsonl")
@@ -123,17 +116,8 @@ async fn import_files(
             known.join(", ")
         ));
     }
-    let loaded = LoadedRun::from_files(
-        &Files {
-            run_config: find("run_config.json"),
-            responses: find("responses.jsonl"),
-            tokenmeter_responses: find("tokenmeter_responses.jsonl"),
-            summary: find("summary.json"),
-            stats: find("stats.json"),
-        },
-        StatsConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    let loaded = LoadedRun::from_files(&Files::from_named(&texts), StatsConfig::default())
+        .map_err(|e| e.to_string())?;
     let name = loaded
         .info
         .run_name

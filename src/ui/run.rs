@@ -224,10 +224,15 @@ impl RunController {
 
     /// Shows an imported run's statistics and adds it to the comparison.
     pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>) {
-        self.table.set(live_table(&stats));
-        self.health.set(client_health(&stats));
+        self.show(&stats);
         self.message.set(format!("Imported {name}."));
         self.results.update(|r| r.push(RunResult { name, stats }));
+    }
+
+    /// Shows a stats map: the grouped table and the client-health warnings derived from it.
+    fn show(&self, stats: &Map<String, Value>) {
+        self.table.set(live_table(stats));
+        self.health.set(client_health(stats));
     }
 
     fn fail(&self, message: String) {
@@ -238,9 +243,7 @@ impl RunController {
     fn refresh(&self, live: &Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
         let mut live = live.borrow_mut();
         self.progress.set(live.progress());
-        let stats = live.snapshot(clock.wall_time());
-        self.table.set(live_table(&stats));
-        self.health.set(client_health(&stats));
+        self.show(&live.snapshot(clock.wall_time()));
     }
 
     fn refresh_loop(self, live: Rc<RefCell<LiveRun>>, clock: PerformanceClock) {

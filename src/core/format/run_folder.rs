@@ -36,6 +36,30 @@ pub struct Files<'a> {
     pub stats: Option<&'a str>,
 }
 
+impl<'a> Files<'a> {
+    /// The files `text_of` has a text for: one place maps [`RunFile`]s to fields, whatever holds the texts
+    /// (a folder on disk, files picked in the browser, a run just written).
+    pub fn from_fn(mut text_of: impl FnMut(RunFile) -> Option<&'a str>) -> Files<'a> {
+        Files {
+            run_config: text_of(RunFile::RunConfig),
+            responses: text_of(RunFile::Responses),
+            tokenmeter_responses: text_of(RunFile::TokenmeterResponses),
+            summary: text_of(RunFile::Summary),
+            stats: text_of(RunFile::Stats),
+        }
+    }
+
+    /// The files among `(file name, text)` pairs; names that are not run-folder files are ignored.
+    pub fn from_named<S: AsRef<str>>(named: &'a [(S, S)]) -> Files<'a> {
+        Files::from_fn(|file| {
+            named
+                .iter()
+                .find(|(name, _)| name.as_ref() == file.file_name())
+                .map(|(_, text)| text.as_ref())
+        })
+    }
+}
+
 /// Where a loaded run's [`RunInfo`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InfoSource {
@@ -304,14 +328,13 @@ mod native {
 
     impl Texts {
         fn files(&self) -> Files<'_> {
-            let [run_config, responses, tokenmeter_responses, summary, stats] = &self.0;
-            Files {
-                run_config: run_config.as_deref(),
-                responses: responses.as_deref(),
-                tokenmeter_responses: tokenmeter_responses.as_deref(),
-                summary: summary.as_deref(),
-                stats: stats.as_deref(),
-            }
+            Files::from_fn(|file| {
+                let index = RunFile::ALL
+                    .iter()
+                    .position(|f| *f == file)
+                    .expect("every file is in ALL");
+                self.0[index].as_deref()
+            })
         }
     }
 
