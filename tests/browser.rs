@@ -14,7 +14,8 @@ use tokenmeter::core::time::Timestamp;
 use tokenmeter::engine::cancel::CancelToken;
 use tokenmeter::engine::request::{execute, PreparedRequest, RequestOptions};
 use tokenmeter::engine::{Clock, Transport};
-use tokenmeter::protocol::openai::ChatStreamDecoder;
+use tokenmeter::protocol::framing::SseStream;
+use tokenmeter::protocol::openai_chat::ChatInterpreter;
 use tokenmeter::protocol::HttpRequest;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -85,7 +86,7 @@ async fn one_request_through_fetch_becomes_a_complete_record() {
     let transport = FetchTransport::new(clock);
     let prepared = PreparedRequest {
         http: get(blob_url(SSE)),
-        decoder: Box::new(ChatStreamDecoder::default()),
+        decoder: Box::new(SseStream::new(ChatInterpreter::default())),
         fallback_id: "req-0".into(),
         input_prompt: Some("hi there".into()),
         input_payload: None,
@@ -115,7 +116,7 @@ async fn unreachable_server_is_a_network_error() {
     let transport = FetchTransport::new(clock);
     let prepared = PreparedRequest {
         http: get("http://127.0.0.1:9/nothing".into()),
-        decoder: Box::new(ChatStreamDecoder::default()),
+        decoder: Box::new(SseStream::new(ChatInterpreter::default())),
         fallback_id: "req-1".into(),
         input_prompt: None,
         input_payload: None,
@@ -142,7 +143,7 @@ async fn cancel_aborts_an_in_flight_request() {
         // Never answered quickly: a blackhole port on loopback refuses, so use a slow blob read instead by
         // cancelling before the first poll completes.
         http: get(blob_url(SSE)),
-        decoder: Box::new(ChatStreamDecoder::default()),
+        decoder: Box::new(SseStream::new(ChatInterpreter::default())),
         fallback_id: "req-2".into(),
         input_prompt: None,
         input_payload: None,

@@ -15,6 +15,7 @@ use wasm_bindgen_test::*;
 use tokenmeter::browser::clock::PerformanceClock;
 use tokenmeter::browser::js::performance_now;
 use tokenmeter::core::format::EndpointBlock;
+use tokenmeter::core::input::RawInput;
 use tokenmeter::core::plan::{Arrival, RunPlanSpec, StopCondition};
 use tokenmeter::core::stats::{RunningStats, StatsConfig};
 use tokenmeter::engine::cancel::CancelToken;
@@ -22,8 +23,8 @@ use tokenmeter::engine::driver;
 use tokenmeter::engine::live::{LiveRun, RunIdentity};
 use tokenmeter::engine::request::PreparedRequest;
 use tokenmeter::engine::simulated::{Dist, SimulatedModel, SimulatedTransport};
+use tokenmeter::engine::target::Target;
 use tokenmeter::engine::Clock;
-use tokenmeter::protocol::openai::{create_payload, prompt_text};
 
 use synthetic::{config, run_info, Source};
 
@@ -76,7 +77,9 @@ async fn engine_ceiling_against_a_zero_latency_model() {
         error_kinds: vec![],
         seed: 1,
     };
-    let transport = SimulatedTransport::new(model, clock);
+    let input = RawInput::default().parse().unwrap();
+    let target = Target::with_prompt(&input.target, "How fast can the client itself go?", 16, None).unwrap();
+    let transport = SimulatedTransport::new(model, target.api(), clock);
     let plan = RunPlanSpec {
         arrival: Arrival::ClosedLoop { clients: 64 },
         stop: StopCondition::duration(Duration::from_secs(3)),
@@ -84,8 +87,6 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     }
     .validate()
     .unwrap();
-    let api = SimulatedModel::endpoint();
-    let payload = create_payload("How fast can the client itself go?", 16);
     let identity = RunIdentity {
         run_name: "ceiling".into(),
         run_description: None,
@@ -94,11 +95,8 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     };
     let mut live = LiveRun::new(identity, StatsConfig::default(), clock.wall_time()).unwrap();
     let make = |d: &tokenmeter::core::scheduler::Dispatch| PreparedRequest {
-        http: api.build_request(&payload).unwrap(),
-        decoder: api.decoder(),
-        fallback_id: format!("req-{}", d.request_id),
-        input_prompt: prompt_text(&payload),
         input_payload: None,
+        ..target.prepare(d.request_id, d.payload_index)
     };
     let summary = driver::run(&plan, 1, &transport, &clock, make, &mut live, &CancelToken::new()).await;
     let secs = summary.ended_at.secs_since(summary.started_at);

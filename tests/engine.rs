@@ -15,6 +15,7 @@ use tokenmeter::engine::driver;
 use tokenmeter::engine::simulated::{Dist, SimulatedFailure, SimulatedModel, SimulatedTransport};
 use tokenmeter::engine::sink::{EngineEvent, FinishedRequest};
 use tokenmeter::engine::Clock;
+use tokenmeter::protocol::Api;
 
 use crate::util::{
     check_invariants, endpoint, finished, fixed_model, millis, ms, plan, prepare_with, run_plan,
@@ -406,7 +407,7 @@ fn http_errors_and_broken_streams_are_typed_records() {
 
 fn run_simulated(model: SimulatedModel, p: &RunPlan, max_tokens: u32) -> Vec<FinishedRequest> {
     let clock = ManualClock::new();
-    let transport = SimulatedTransport::new(model, clock.clone());
+    let transport = SimulatedTransport::new(model, Api::OpenAiChat, clock.clone());
     let ep = endpoint();
     let mut events = Vec::new();
     let make = |d: &_| prepare_with(&ep, d, max_tokens);
@@ -596,7 +597,7 @@ proptest! {
             ..SimulatedModel::default()
         };
         let clock = ManualClock::new();
-        let transport = SimulatedTransport::new(model, clock.clone());
+        let transport = SimulatedTransport::new(model, Api::OpenAiChat, clock.clone());
         let cancel = CancelToken::new();
         let stopper = {
             let (clock, cancel) = (clock.clone(), cancel.clone());
@@ -698,7 +699,7 @@ fn a_non_streamed_response_has_no_token_timing() {
         }],
     };
     let transport = ScriptedTransport::repeating(&clock, script);
-    let json_endpoint = tokenmeter::protocol::openai::ChatCompletions {
+    let json_endpoint = tokenmeter::protocol::ApiEndpoint {
         stream: false,
         ..endpoint()
     };

@@ -18,7 +18,7 @@ use tokenmeter::core::record::{
 };
 use tokenmeter::core::stats::{PercentileMethod, RunInfo, RunningStats, StatsConfig};
 use tokenmeter::core::time::Timestamp;
-use tokenmeter::protocol::openai::ChatCompletions;
+use tokenmeter::protocol::{Api, ApiEndpoint, Credential};
 
 const SAMPLE_RESPONSES: &str = include_str!("data/llmeter/sample-openai/responses.jsonl");
 const SAMPLE_STATS: &str = include_str!("data/llmeter/sample-openai/stats.json");
@@ -507,23 +507,26 @@ fn written_run_reads_back_identically() {
 
 #[test]
 fn credentials_never_reach_a_file() {
-    let endpoint = ChatCompletions {
+    let endpoint = ApiEndpoint {
+        api: Api::OpenAiChat,
         url: "https://alice:hunter2-pw@api.example.com/v1/chat/completions?api-key=sk-query-SECRET".into(),
         model: "gpt-x".into(),
-        api_key: Some("sk-live-SECRET-0001".into()),
         stream: true,
+        credential: Some(Credential::new("sk-live-SECRET-0001")),
+        extra_headers: Vec::new(),
     };
     let block = EndpointBlock {
         endpoint_name: Some("prod".into()),
         model_id: Some(endpoint.model.clone()),
         provider: Some("openai".into()),
         endpoint_type: Some("OpenAICompletionStreamEndpoint".into()),
+        base_url: Some("https://alice:hunter2-pw@api.example.com/v1?api-key=sk-query-SECRET".into()),
         url: Some(endpoint.url.clone()),
         other: Map::new(),
     };
     // A plan whose JSON carries credentials by mistake: the writer still keeps them out.
     let plan = json!({
-        "endpoint": {"url": endpoint.url, "api_key": endpoint.api_key, "headers": {"Authorization": "Bearer sk-live-SECRET-0001"}},
+        "endpoint": {"url": endpoint.url, "api_key": endpoint.credential.as_ref().map(|c| c.expose()), "headers": {"Authorization": "Bearer sk-live-SECRET-0001"}},
         "aws": {"access_key_id": "AKIAEXAMPLE0002", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/aws-SECRET-0003", "session_token": "FwoGZXIvYXdzEJr//SECRET-0004"},
         "extra_headers": [["x-api-key", "sk-ant-SECRET-0005"], ["anthropic-version", "2023-06-01"]],
     });

@@ -10,6 +10,7 @@ use tokenmeter::engine::driver;
 use tokenmeter::engine::live::{LiveRun, RunIdentity};
 use tokenmeter::engine::simulated::{SimulatedModel, SimulatedTransport};
 use tokenmeter::engine::testing::{run_to_completion, ManualClock};
+use tokenmeter::protocol::Api;
 
 use crate::util::{endpoint, fixed_model, prepare};
 
@@ -22,6 +23,7 @@ fn identity(spec: RunPlanSpec) -> RunIdentity {
             model_id: Some("simulated".into()),
             provider: Some("openai".into()),
             endpoint_type: Some("OpenAICompletionStreamEndpoint".into()),
+            base_url: None,
             url: Some(endpoint().url),
             other: Default::default(),
         },
@@ -36,7 +38,7 @@ fn run(spec: RunPlanSpec) -> LiveRun {
     };
     let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
     let clock = ManualClock::with_wall_origin(start);
-    let transport = SimulatedTransport::new(model, clock.clone());
+    let transport = SimulatedTransport::new(model, Api::OpenAiChat, clock.clone());
     let identity = identity(spec);
     let plan = identity.plan.clone();
     let mut live = LiveRun::new(identity, StatsConfig::default(), start).unwrap();

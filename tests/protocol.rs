@@ -1,7 +1,8 @@
 //! Protocol decoders against recorded streams, split at every byte boundary: the events must not depend on
 //! how the network chunked the bytes.
 
-use tokenmeter::protocol::openai::ChatStreamDecoder;
+use tokenmeter::protocol::framing::SseStream;
+use tokenmeter::protocol::openai_chat::ChatInterpreter;
 use tokenmeter::protocol::sse::{SseDecoder, SseEvent};
 use tokenmeter::protocol::{OutputKind, ProtocolError, ResponseDecoder, StreamEvent, Usage};
 
@@ -19,7 +20,7 @@ fn sse_events(pieces: &[&[u8]]) -> Vec<SseEvent> {
 }
 
 fn chat_events(pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, ProtocolError> {
-    let mut decoder = ChatStreamDecoder::default();
+    let mut decoder = SseStream::new(ChatInterpreter::default());
     let mut out = Vec::new();
     for piece in pieces {
         decoder.push(piece, &mut out)?;

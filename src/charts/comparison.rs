@@ -4,11 +4,13 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::{Map, Value};
 
-/// The percentiles drawn for each run, with their colours.
-const PERCENTILES: [(&str, RGBColor); 3] = [
-    ("p50", RGBColor(15, 118, 110)),
-    ("p90", RGBColor(94, 170, 160)),
-    ("p99", RGBColor(180, 216, 211)),
+use crate::core::stats::{Aggregate, Metric, StatKey};
+
+/// The percentiles drawn for each run, with their legend labels and colours.
+const PERCENTILES: [(Aggregate, &str, RGBColor); 3] = [
+    (Aggregate::P50, "p50", RGBColor(15, 118, 110)),
+    (Aggregate::P90, "p90", RGBColor(94, 170, 160)),
+    (Aggregate::P99, "p99", RGBColor(180, 216, 211)),
 ];
 
 /// One run to draw: its name and its `stats.json` map.
@@ -17,25 +19,26 @@ pub struct RunStats<'a> {
     pub stats: &'a Map<String, Value>,
 }
 
-/// The value of `metric`'s percentile `p` in a stats map, in milliseconds.
-fn millis(stats: &Map<String, Value>, metric: &str, p: &str) -> Option<f64> {
-    stats
-        .get(&format!("{metric}-{p}"))
-        .and_then(Value::as_f64)
-        .map(|s| s * 1e3)
+/// The value of `metric`'s aggregate `agg` in a stats map, in milliseconds.
+fn millis(stats: &Map<String, Value>, metric: Metric, agg: Aggregate) -> Option<f64> {
+    StatKey::Dist(metric, agg).get(stats).map(|s| s * 1e3)
 }
 
-/// Draws the p50/p90/p99 of `metric` (a stats key prefix such as `time_to_first_token`) for each run.
+/// Draws the p50/p90/p99 of `metric` (a latency, in seconds) for each run.
 pub fn draw_percentiles<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
-    metric: &str,
+    metric: Metric,
     runs: &[RunStats<'_>],
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     area.fill(&WHITE)?;
     let top = runs
         .iter()
-        .flat_map(|r| PERCENTILES.iter().filter_map(|(p, _)| millis(r.stats, metric, p)))
+        .flat_map(|r| {
+            PERCENTILES
+                .iter()
+                .filter_map(|&(p, _, _)| millis(r.stats, metric, p))
+        })
         .fold(0.0_f64, f64::max);
     // Headroom above the tallest bar keeps the legend (upper right) clear of the bars.
     let y_max = if top > 0.0 { top * 1.4 } else { 1.0 };
@@ -62,7 +65,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
         .draw()?;
     let width = 0.8 / PERCENTILES.len() as f64;
     for (run_idx, run) in runs.iter().enumerate() {
-        for (p_idx, (p, colour)) in PERCENTILES.iter().enumerate() {
+        for (p_idx, &(p, _, colour)) in PERCENTILES.iter().enumerate() {
             if let Some(v) = millis(run.stats, metric, p) {
                 let x0 = run_idx as f64 - 0.4 + p_idx as f64 * width;
                 chart.draw_series(std::iter::once(Rectangle::new(
@@ -72,10 +75,10 @@ pub fn draw_percentiles<DB: DrawingBackend>(
             }
         }
     }
-    for (p, colour) in PERCENTILES {
+    for (_, label, colour) in PERCENTILES {
         chart
             .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-            .label(p)
+            .label(label)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     }
     chart
@@ -87,7 +90,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
 }
 
 /// The chart as an SVG document.
-pub fn percentiles_svg(title: &str, metric: &str, runs: &[RunStats<'_>], size: (u32, u32)) -> String {
+pub fn percentiles_svg(title: &str, metric: Metric, runs: &[RunStats<'_>], size: (u32, u32)) -> String {
     let mut svg = String::new();
     {
         let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
@@ -114,7 +117,7 @@ mod tests {
         let b = stats(json!({"time_to_first_token-p50": 0.1, "time_to_first_token-p90": 0.15}));
         let svg = percentiles_svg(
             "TTFT",
-            "time_to_first_token",
+            Metric::TimeToFirstToken,
             &[
                 RunStats {
                     name: "run-1",
@@ -142,7 +145,7 @@ mod tests {
         let s = stats(json!({"time_to_last_token-p50": 1.0}));
         let names = ["a1", "b2", "c3", "d4", "e5"];
         let runs: Vec<_> = names.iter().map(|n| RunStats { name: n, stats: &s }).collect();
-        let svg = percentiles_svg("TTLT", "time_to_last_token", &runs, (800, 300));
+        let svg = percentiles_svg("TTLT", Metric::TimeToLastToken, &runs, (800, 300));
         for name in names {
             assert!(svg.contains(&format!("\n{name}\n")), "{name} missing");
         }
@@ -150,11 +153,11 @@ mod tests {
 
     #[test]
     fn no_runs_or_no_values_still_draw_an_empty_chart() {
-        assert!(percentiles_svg("TTLT", "time_to_last_token", &[], (300, 200)).contains("<svg"));
+        assert!(percentiles_svg("TTLT", Metric::TimeToLastToken, &[], (300, 200)).contains("<svg"));
         let empty = Map::new();
         let svg = percentiles_svg(
             "TTLT",
-            "time_to_last_token",
+            Metric::TimeToLastToken,
             &[RunStats {
                 name: "x",
                 stats: &empty,

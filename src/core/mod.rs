@@ -6,6 +6,7 @@
 
 pub mod experiments;
 pub mod format;
+pub mod input;
 pub mod metrics;
 pub mod plan;
 pub mod record;
@@ -13,4 +14,5 @@ pub mod rng;
 pub mod scheduler;
 pub mod stats;
 pub mod table;
+pub mod target;
 pub mod time;

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::core::record::ErrorKind;
+use crate::core::stats::{Aggregate, Metric, Scalar, StatKey};
 
 /// How a value is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,64 +37,124 @@ pub struct Group {
     pub rows: Vec<Row>,
 }
 
-/// Latency distributions show these aggregations, in this order.
-const DISTRIBUTION: [(&str, &str); 5] = [
-    ("p50", "p50"),
-    ("p90", "p90"),
-    ("p99", "p99"),
-    ("average", "avg"),
-    ("max", "max"),
+/// Latency distributions show these aggregations, in this order, with these labels.
+const DISTRIBUTION: [(Aggregate, &str); 5] = [
+    (Aggregate::P50, "p50"),
+    (Aggregate::P90, "p90"),
+    (Aggregate::P99, "p99"),
+    (Aggregate::Average, "avg"),
+    (Aggregate::Max, "max"),
 ];
 
-/// The groups and their rows: `(title, [(label, key, unit)])`. Latency groups expand over [`DISTRIBUTION`].
-/// A shown statistic: `(label, key, unit)`; an empty label expands the key over [`DISTRIBUTION`].
-type Spec = (&'static str, &'static str, Unit);
+/// What a group shows.
+enum Rows {
+    /// A latency metric over [`DISTRIBUTION`].
+    Distribution(Metric),
+    /// Listed statistics: `(label, key, unit)`.
+    Stats(&'static [(&'static str, StatKey, Unit)]),
+}
 
-const GROUPS: [(&str, &[Spec]); 7] = [
+const fn dist(metric: Metric, agg: Aggregate) -> StatKey {
+    StatKey::Dist(metric, agg)
+}
+
+const fn scalar(s: Scalar) -> StatKey {
+    StatKey::Scalar(s)
+}
+
+const GROUPS: [(&str, Rows); 7] = [
     (
         "Throughput",
-        &[
-            ("requests / min", "requests_per_minute", Unit::Decimal),
-            ("output tokens / s", "output_tps", Unit::Decimal),
+        Rows::Stats(&[
+            ("requests / min", scalar(Scalar::RequestsPerMinute), Unit::Decimal),
+            ("output tokens / s", scalar(Scalar::OutputTps), Unit::Decimal),
             (
                 "input tokens / min",
-                "average_input_tokens_per_minute",
+                scalar(Scalar::AverageInputTokensPerMinute),
                 Unit::Decimal,
             ),
             (
                 "good requests / min",
-                "goodput_requests_per_minute",
+                scalar(Scalar::GoodputRequestsPerMinute),
                 Unit::Decimal,
             ),
-        ],
+        ]),
     ),
-    ("TTFT (ms)", &[("", "time_to_first_token", Unit::Millis)]),
-    ("TTLT (ms)", &[("", "time_to_last_token", Unit::Millis)]),
-    ("TPOT (ms)", &[("", "time_per_output_token", Unit::Millis)]),
+    ("TTFT (ms)", Rows::Distribution(Metric::TimeToFirstToken)),
+    ("TTLT (ms)", Rows::Distribution(Metric::TimeToLastToken)),
+    ("TPOT (ms)", Rows::Distribution(Metric::TimePerOutputToken)),
     (
         "Tokens",
-        &[
-            ("input total", "total_input_tokens", Unit::Count),
-            ("output total", "total_output_tokens", Unit::Count),
-            ("output / request p50", "num_tokens_output-p50", Unit::Decimal),
-            ("input / request p50", "num_tokens_input-p50", Unit::Decimal),
-        ],
+        Rows::Stats(&[
+            ("input total", scalar(Scalar::TotalInputTokens), Unit::Count),
+            ("output total", scalar(Scalar::TotalOutputTokens), Unit::Count),
+            (
+                "output / request p50",
+                dist(Metric::NumTokensOutput, Aggregate::P50),
+                Unit::Decimal,
+            ),
+            (
+                "input / request p50",
+                dist(Metric::NumTokensInput, Aggregate::P50),
+                Unit::Decimal,
+            ),
+        ]),
     ),
     (
         "Client",
-        &[
-            ("schedule lag p50 (ms)", "schedule_lag-p50", Unit::Millis),
-            ("schedule lag p99 (ms)", "schedule_lag-p99", Unit::Millis),
-            ("browser queue p99 (ms)", "browser_queue_time-p99", Unit::Millis),
-        ],
+        Rows::Stats(&[
+            (
+                "schedule lag p50 (ms)",
+                dist(Metric::ScheduleLag, Aggregate::P50),
+                Unit::Millis,
+            ),
+            (
+                "schedule lag p99 (ms)",
+                dist(Metric::ScheduleLag, Aggregate::P99),
+                Unit::Millis,
+            ),
+            (
+                "browser queue p99 (ms)",
+                dist(Metric::BrowserQueueTime, Aggregate::P99),
+                Unit::Millis,
+            ),
+        ]),
     ),
     (
         "Errors",
-        &[
-            ("requests", "total_requests", Unit::Count),
-            ("failed", "failed_requests", Unit::Count),
-            ("failure rate", "failed_requests_rate", Unit::Percent),
-        ],
+        Rows::Stats(&[
+            ("requests", scalar(Scalar::TotalRequests), Unit::Count),
+            ("failed", scalar(Scalar::FailedRequests), Unit::Count),
+            ("failure rate", scalar(Scalar::FailedRequestsRate), Unit::Percent),
+        ]),
+    ),
+];
+
+/// The statistics shown side by side when comparing runs: `(label, key, unit)`.
+pub const COMPARED: [(&str, StatKey, Unit); 8] = [
+    ("requests", scalar(Scalar::TotalRequests), Unit::Count),
+    ("failure rate", scalar(Scalar::FailedRequestsRate), Unit::Percent),
+    ("requests / min", scalar(Scalar::RequestsPerMinute), Unit::Decimal),
+    ("output tokens / s", scalar(Scalar::OutputTps), Unit::Decimal),
+    (
+        "TTFT p50 (ms)",
+        dist(Metric::TimeToFirstToken, Aggregate::P50),
+        Unit::Millis,
+    ),
+    (
+        "TTFT p90 (ms)",
+        dist(Metric::TimeToFirstToken, Aggregate::P90),
+        Unit::Millis,
+    ),
+    (
+        "TTLT p50 (ms)",
+        dist(Metric::TimeToLastToken, Aggregate::P50),
+        Unit::Millis,
+    ),
+    (
+        "TPOT p50 (ms)",
+        dist(Metric::TimePerOutputToken, Aggregate::P50),
+        Unit::Millis,
     ),
 ];
 
@@ -103,29 +164,40 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
         .iter()
         .map(|(title, rows)| Group {
             title,
-            rows: rows
-                .iter()
-                .flat_map(|&(label, key, unit)| {
-                    if label.is_empty() {
-                        DISTRIBUTION
-                            .iter()
-                            .map(|&(agg, agg_label)| row(stats, agg_label, format!("{key}-{agg}"), unit))
-                            .collect()
-                    } else {
-                        vec![row(stats, label, key.to_owned(), unit)]
-                    }
-                })
-                .collect(),
+            rows: match rows {
+                Rows::Distribution(metric) => DISTRIBUTION
+                    .iter()
+                    .map(|&(agg, label)| row(stats, label, dist(*metric, agg), Unit::Millis))
+                    .collect(),
+                Rows::Stats(list) => list
+                    .iter()
+                    .map(|&(label, key, unit)| row(stats, label, key, unit))
+                    .collect(),
+            },
         })
         .collect();
     let errors = groups.last_mut().expect("Errors is the last group");
     for kind in ErrorKind::ALL {
-        let key = format!("failed_requests_{}", kind.as_str());
-        if stats.get(&key).and_then(Value::as_f64).is_some_and(|n| n > 0.0) {
+        let key = StatKey::Failures(kind);
+        if key.get(stats).is_some_and(|n| n > 0.0) {
             errors.rows.push(row(stats, kind.as_str(), key, Unit::Count));
         }
     }
     groups
+}
+
+/// Every key the page can show: the live table's (failures of every kind included) and the comparison's.
+pub fn shown_keys() -> Vec<StatKey> {
+    let mut keys: Vec<StatKey> = GROUPS
+        .iter()
+        .flat_map(|(_, rows)| match rows {
+            Rows::Distribution(metric) => DISTRIBUTION.iter().map(|&(agg, _)| dist(*metric, agg)).collect(),
+            Rows::Stats(list) => list.iter().map(|&(_, key, _)| key).collect::<Vec<_>>(),
+        })
+        .collect();
+    keys.extend(ErrorKind::ALL.map(StatKey::Failures));
+    keys.extend(COMPARED.iter().map(|&(_, key, _)| key));
+    keys
 }
 
 /// Schedule lag (p99) above which the client, not the server, limited the run.
@@ -136,16 +208,17 @@ const QUEUE_LIMIT_SECS: f64 = 0.01;
 /// Plain-language warnings when the numbers describe the client rather than the server: requests sent late
 /// (the page could not keep up) or held in the browser's connection queue (latencies include that wait).
 pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
-    let get = |key: &str| stats.get(key).and_then(Value::as_f64);
     let mut warnings = Vec::new();
-    if let Some(lag) = get("schedule_lag-p99").filter(|l| *l > LAG_LIMIT_SECS) {
+    let lag_p99 = dist(Metric::ScheduleLag, Aggregate::P99).get(stats);
+    if let Some(lag) = lag_p99.filter(|l| *l > LAG_LIMIT_SECS) {
         warnings.push(format!(
             "Client-limited: 1% of requests were sent more than {} ms after their scheduled time. The page could \
              not keep up; lower the load or close other tabs before trusting these numbers.",
             format_value(lag, Unit::Millis)
         ));
     }
-    if let Some(queue) = get("browser_queue_time-p99").filter(|q| *q > QUEUE_LIMIT_SECS) {
+    let queue_p99 = dist(Metric::BrowserQueueTime, Aggregate::P99).get(stats);
+    if let Some(queue) = queue_p99.filter(|q| *q > QUEUE_LIMIT_SECS) {
         warnings.push(format!(
             "Browser-limited: 1% of requests waited more than {} ms in the browser's connection queue before \
              being sent; that wait is part of their TTFT and TTLT.",
@@ -155,12 +228,17 @@ pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
     warnings
 }
 
-fn row(stats: &Map<String, Value>, label: &'static str, key: String, unit: Unit) -> Row {
-    let value = stats
-        .get(&key)
-        .and_then(Value::as_f64)
-        .map_or_else(|| "—".to_owned(), |v| format_value(v, unit));
-    Row { label, key, value }
+fn row(stats: &Map<String, Value>, label: &'static str, key: StatKey, unit: Unit) -> Row {
+    Row {
+        label,
+        key: key.to_string(),
+        value: format_cell(key.get(stats), unit),
+    }
+}
+
+/// A cell's text: the value in `unit`, or `—` when there is none.
+pub fn format_cell(value: Option<f64>, unit: Unit) -> String {
+    value.map_or_else(|| "—".to_owned(), |v| format_value(v, unit))
 }
 
 /// Formats `value` for display in `unit`.

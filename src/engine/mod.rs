@@ -10,6 +10,7 @@ pub mod live;
 pub mod request;
 pub mod simulated;
 pub mod sink;
+pub mod target;
 pub mod testing;
 
 use std::time::Duration;

@@ -1,10 +1,10 @@
-//! A simulated OpenAI-compatible LLM behind the [`Transport`] port: the app's default "Simulated endpoint", so a
-//! first run needs no credentials, and a realistic load for engine tests.
+//! A simulated LLM behind the [`Transport`] port: the app's default "Simulated endpoint", so a first run needs no
+//! credentials, and a realistic load for engine tests.
 //!
-//! It answers with real `chat.completion.chunk` SSE bytes (role, one content token per chunk, finish reason, the
-//! `usage` chunk and `[DONE]`), decoded by the real `protocol::openai` decoders, and paced by the shared [`Clock`]
-//! only — so it runs natively, in the browser, and under a `ManualClock`. Every request's behaviour is drawn from
-//! its own seeded stream (`seed`, request sequence number): runs replay exactly.
+//! It speaks whichever [`Api`] it is given, with the bytes that API's own encoder (`protocol::wire`) writes —
+//! streamed (one token per event) or as one JSON body, as the request asks — so the real decoders read it. It is
+//! paced by the shared [`Clock`] only, so it runs natively, in the browser, and under a `ManualClock`. Every
+//! request's behaviour is drawn from its own seeded stream (`seed`, request sequence number): runs replay exactly.
 
 use std::cell::Cell;
 
@@ -16,11 +16,11 @@ use crate::core::record::{ErrorKind, RequestError};
 use crate::core::rng::SeededRng;
 use crate::core::time::Timestamp;
 use crate::engine::{Chunk, Clock, HttpResponse, Transport};
-use crate::protocol::openai::{prompt_text, ChatCompletions};
-use crate::protocol::HttpRequest;
+use crate::protocol::wire::{Encoder, Finish, Reply};
+use crate::protocol::{Api, HttpRequest};
 
-/// The URL the UI uses for the simulated endpoint (never fetched: the transport ignores URLs).
-pub const SIMULATED_URL: &str = "simulated://tokenmeter/v1/chat/completions";
+/// The base URL of the simulated endpoint (never fetched: the transport ignores URLs).
+pub const SIMULATED_BASE_URL: &str = "simulated://tokenmeter/v1";
 
 /// Shortest simulated response time. A zero-time response would let a time-bound closed loop spin forever
 /// under a `ManualClock` (time only moves through timers).
@@ -153,18 +153,6 @@ impl Default for SimulatedModel {
     }
 }
 
-impl SimulatedModel {
-    /// The Chat Completions endpoint description to build requests for this model with.
-    pub fn endpoint() -> ChatCompletions {
-        ChatCompletions {
-            url: SIMULATED_URL.into(),
-            model: "simulated".into(),
-            api_key: None,
-            stream: true,
-        }
-    }
-}
-
 /// What one request will do, drawn up front from its own random stream.
 struct Script {
     failure: Option<SimulatedFailure>,
@@ -175,17 +163,19 @@ struct Script {
     capped: bool,
 }
 
-/// A [`Transport`] that answers every request as the simulated model, timed by `clock`.
+/// A [`Transport`] that answers every request as the simulated model speaking `api`, timed by `clock`.
 pub struct SimulatedTransport<C> {
     model: SimulatedModel,
+    api: Api,
     clock: C,
     sequence: Cell<u64>,
 }
 
 impl<C: Clock + Clone + 'static> SimulatedTransport<C> {
-    pub fn new(model: SimulatedModel, clock: C) -> Self {
+    pub fn new(model: SimulatedModel, api: Api, clock: C) -> Self {
         SimulatedTransport {
             model,
+            api,
             clock,
             sequence: Cell::new(0),
         }
@@ -229,20 +219,32 @@ impl<C: Clock + Clone + 'static> Transport for SimulatedTransport<C> {
         let n = self.sequence.get();
         self.sequence.set(n + 1);
         let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
-        let input_tokens = prompt_text(&body).map_or(0, |p| p.split_whitespace().count() as u64);
-        let max_tokens = ["max_tokens", "max_completion_tokens"]
-            .iter()
-            .find_map(|k| body.get(*k)?.as_u64());
+        let api = self.api;
+        let input_tokens = api
+            .prompt_text(&body)
+            .map_or(0, |p| p.split_whitespace().count() as u64);
+        let max_tokens = api.max_output_tokens(&body);
         let streaming = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-        let model = body.get("model").and_then(Value::as_str).unwrap_or("simulated");
+        let include_usage = body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let script = self.script(n, input_tokens, max_tokens);
         let clock = self.clock.clone();
         let sent_at = clock.now();
-        let reply = Reply {
-            id: format!("chatcmpl-sim-{n}"),
-            model: serde_json::to_string(model).unwrap_or_else(|_| "\"simulated\"".into()),
-            created: clock.wall_time().timestamp(),
-            input_tokens,
+        let reply = SimulatedReply {
+            encoder: api.encoder(),
+            reply: Reply {
+                id: api.response_id(&format!("sim-{n}")),
+                model: body
+                    .get("model")
+                    .and_then(Value::as_str)
+                    .unwrap_or("simulated")
+                    .to_owned(),
+                created: clock.wall_time().timestamp().max(0) as u64,
+                input_tokens,
+            },
+            include_usage,
         };
         let at = |secs: f64| {
             Timestamp::from_nanos(
@@ -254,19 +256,14 @@ impl<C: Clock + Clone + 'static> Transport for SimulatedTransport<C> {
 
         let (status, headers_at, steps) = match script.failure {
             Some(f @ (SimulatedFailure::Throttled | SimulatedFailure::ServerError)) => {
-                let (status, body) = if f == SimulatedFailure::Throttled {
-                    (
-                        429,
-                        r#"{"error":{"message":"Rate limit reached (simulated)","type":"requests","code":"rate_limit_exceeded"}}"#,
-                    )
+                let (status, message) = if f == SimulatedFailure::Throttled {
+                    (429, "Rate limit reached (simulated)")
                 } else {
-                    (
-                        500,
-                        r#"{"error":{"message":"The server had an error (simulated)","type":"server_error","code":null}}"#,
-                    )
+                    (500, "The server had an error (simulated)")
                 };
+                let body = reply.encoder.error_body(status, message).to_string();
                 let t = at(script.first_token_secs);
-                (status, t, vec![(t, Ok(body.as_bytes().to_vec()))])
+                (status, t, vec![(t, Ok(body.into_bytes()))])
             }
             failure => {
                 let mut token_times = Vec::with_capacity(script.gaps_secs.len() + 1);
@@ -325,76 +322,52 @@ impl<C: Clock + Clone + 'static> Transport for SimulatedTransport<C> {
 
 type Step = (Timestamp, Result<Vec<u8>, RequestError>);
 
-/// Builds one response's bytes.
-struct Reply {
-    id: String,
-    /// The model name as a JSON string literal.
-    model: String,
-    created: i64,
-    input_tokens: u64,
+/// Builds one response's bytes with the API's encoder.
+struct SimulatedReply {
+    encoder: &'static dyn Encoder,
+    reply: Reply,
+    include_usage: bool,
 }
 
-impl Reply {
+impl SimulatedReply {
     fn word(i: usize) -> &'static str {
         WORDS[i % WORDS.len()]
     }
 
-    fn chunk(&self, delta: &str, finish: &str) -> String {
-        let (id, model, created) = (&self.id, &self.model, self.created);
-        format!(
-            "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\
-             \"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
-        )
+    /// Token `i`'s text: words separated by spaces.
+    fn token_text(i: usize) -> String {
+        format!("{} ", SimulatedReply::word(i))
     }
 
-    fn usage(&self, output_tokens: usize) -> String {
-        let total = self.input_tokens + output_tokens as u64;
-        format!(
-            "\"usage\":{{\"prompt_tokens\":{},\"completion_tokens\":{output_tokens},\"total_tokens\":{total}}}",
-            self.input_tokens
-        )
-    }
-
-    /// The SSE chunks of token `i` (the first also carries the assistant role, as OpenAI sends it).
+    /// Token `i`'s bytes; the first also carries the API's head (role chunk, `message_start`, …).
     fn token_chunk(&self, i: usize) -> Vec<u8> {
-        let content = format!("{{\"content\":\"{} \"}}", Reply::word(i));
-        let mut text = String::new();
-        if i == 0 {
-            text.push_str(&self.chunk(r#"{"role":"assistant","content":""}"#, "null"));
-        }
-        text.push_str(&self.chunk(&content, "null"));
-        text.into_bytes()
+        let mut bytes = if i == 0 {
+            self.encoder.head(&self.reply)
+        } else {
+            Vec::new()
+        };
+        let text = SimulatedReply::token_text(i);
+        bytes.extend(self.encoder.token(&self.reply, i as u32, &text));
+        bytes
     }
 
     fn complete(&self, streaming: bool, token_times: &[Timestamp], capped: bool) -> Vec<Step> {
         let n = token_times.len();
-        let finish = if capped { "\"length\"" } else { "\"stop\"" };
+        let finish = if capped { Finish::Length } else { Finish::Stop };
         let last = token_times[n - 1];
+        let text: String = (0..n).map(SimulatedReply::token_text).collect();
         if !streaming {
-            let text: String = (0..n).map(|i| format!("{} ", Reply::word(i))).collect();
-            let body = format!(
-                "{{\"id\":\"{}\",\"object\":\"chat.completion\",\"created\":{},\"model\":{},\"choices\":[{{\"index\":0,\
-                 \"message\":{{\"role\":\"assistant\",\"content\":\"{text}\"}},\"finish_reason\":{finish}}}],{}}}",
-                self.id,
-                self.created,
-                self.model,
-                self.usage(n)
-            );
-            return vec![(last, Ok(body.into_bytes()))];
+            return vec![(last, Ok(self.encoder.body(&self.reply, &text, n as u32, finish)))];
         }
         let mut steps: Vec<Step> = token_times
             .iter()
             .enumerate()
             .map(|(i, &t)| (t, Ok(self.token_chunk(i))))
             .collect();
-        let (id, model, created) = (&self.id, &self.model, self.created);
-        let tail = format!(
-            "{}data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\
-             \"choices\":[],{}}}\n\ndata: [DONE]\n\n",
-            self.chunk("{}", finish),
-            self.usage(n)
-        );
-        steps.push((last, Ok(tail.into_bytes())));
+        let tail = self
+            .encoder
+            .finish(&self.reply, &text, n as u32, finish, self.include_usage);
+        steps.push((last, Ok(tail)));
         steps
     }
 
@@ -444,17 +417,25 @@ mod tests {
     }
 
     #[test]
-    fn chunks_are_valid_openai_json() {
-        let reply = Reply {
-            id: "x".into(),
-            model: "\"m\"".into(),
-            created: 1,
-            input_tokens: 3,
+    fn the_first_chunk_carries_the_head_then_a_token() {
+        let reply = SimulatedReply {
+            encoder: Api::OpenAiChat.encoder(),
+            reply: Reply {
+                id: "x".into(),
+                model: "m".into(),
+                created: 1,
+                input_tokens: 3,
+            },
+            include_usage: true,
         };
         let text = String::from_utf8(reply.token_chunk(0)).unwrap();
-        for event in text.split("\n\n").filter(|e| !e.is_empty()) {
-            let json: Value = serde_json::from_str(event.strip_prefix("data: ").unwrap()).unwrap();
-            assert_eq!(json["object"], "chat.completion.chunk");
-        }
+        let events: Vec<Value> = text
+            .split("\n\n")
+            .filter(|e| !e.is_empty())
+            .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+            .collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0]["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(events[1]["choices"][0]["delta"]["content"], "simulated ");
     }
 }

@@ -1,11 +1,23 @@
-//! Pure wire codecs: request builders that produce plain [`HttpRequest`] data, and sans-IO stream decoders that
-//! turn response bytes into [`StreamEvent`]s.
+//! Pure wire codecs: one module per provider API ([`openai_chat`], [`openai_responses`], [`anthropic`]), each with
+//! its request builder, response interpreter and response encoder, behind the one [`Api`] type.
+//!
+//! Framing is kept apart from meaning: [`framing`] turns bytes into messages (SSE events, or one whole JSON body)
+//! and hands each message to the API's [`Interpreter`], which turns it into [`StreamEvent`]s. Another framing (AWS
+//! event-stream) can feed the same interpreters. [`wire`] is the inverse: it writes an API's responses, for the
+//! simulated model, the tests and the mock server alike.
 //!
 //! Must not import `core`, `engine`, `charts`, `browser` or `ui`; knows nothing of time or async. The engine stamps
 //! each chunk's arrival time *before* handing its bytes to a decoder.
 
-pub mod openai;
+pub mod anthropic;
+mod api;
+pub mod framing;
+pub mod openai_chat;
+pub mod openai_responses;
 pub mod sse;
+pub mod wire;
+
+pub use api::{Api, ApiEndpoint, Credential};
 
 use thiserror::Error;
 
@@ -49,7 +61,8 @@ pub struct Usage {
 pub enum StreamEvent {
     /// The provider's response id.
     ResponseId(String),
-    /// A non-empty piece of output.
+    /// A piece of output. Empty only where the API's timing rule counts an empty delta (Responses'
+    /// `response.output_text.delta`, as LLMeter does).
     Output { kind: OutputKind, text: String },
     /// Token usage (may arrive several times; later values win field by field).
     Usage(Usage),
@@ -68,6 +81,36 @@ pub enum ProtocolError {
     /// The stream ended before the format said it was complete.
     #[error("stream ended early: {0}")]
     Truncated(String),
+}
+
+/// How far a response has got towards its end, as its own events say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Completion {
+    /// Still generating: ending now would be truncation.
+    #[default]
+    Open,
+    /// The model said it stopped (a finish or stop reason); the closing event may still follow.
+    Finished,
+    /// The API's terminal event arrived (`[DONE]`, `response.completed`, `message_stop`).
+    Complete,
+}
+
+/// Turns one API's messages into events, whatever framed them. Sans-IO and never sees time.
+pub trait Interpreter {
+    /// One message of a streamed response: an SSE event's data (with its `event:` name, if any), or a
+    /// message an outer framing (such as AWS event-stream) unwrapped.
+    fn message(
+        &mut self,
+        event: Option<&str>,
+        data: &str,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ProtocolError>;
+    /// The whole body of a non-streamed response.
+    fn body(&mut self, body: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProtocolError>;
+    /// How far the response has got.
+    fn completion(&self) -> Completion;
+    /// The event whose absence makes a stream truncated, for the error message.
+    fn terminal_event(&self) -> &'static str;
 }
 
 /// A sans-IO response decoder: fed the body in arbitrary chunks, it yields events as soon as they are complete.

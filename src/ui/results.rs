@@ -8,21 +8,10 @@ use wasm_bindgen::JsCast;
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::core::format::{Files, LoadedRun, RunFile};
+use crate::core::stats::Metric;
 use crate::core::stats::StatsConfig;
-use crate::core::table::{format_value, Group, Unit};
+use crate::core::table::{format_cell, Group, COMPARED};
 use crate::ui::run::{RunController, RunResult};
-
-/// The statistics shown side by side when comparing runs: `(label, key, unit)`.
-const COMPARED: [(&str, &str, Unit); 8] = [
-    ("requests", "total_requests", Unit::Count),
-    ("failure rate", "failed_requests_rate", Unit::Percent),
-    ("requests / min", "requests_per_minute", Unit::Decimal),
-    ("output tokens / s", "output_tps", Unit::Decimal),
-    ("TTFT p50 (ms)", "time_to_first_token-p50", Unit::Millis),
-    ("TTFT p90 (ms)", "time_to_first_token-p90", Unit::Millis),
-    ("TTLT p50 (ms)", "time_to_last_token-p50", Unit::Millis),
-    ("TPOT p50 (ms)", "time_per_output_token-p50", Unit::Millis),
-];
 
 /// The grouped live table; each value cell carries its `stats.json` key as `data-stat`.
 #[component]
@@ -139,24 +128,23 @@ pub(crate) fn Comparison(results: RwSignal<Vec<RunResult>>) -> impl IntoView {
                         <tr>
                             <th scope="row">{label}</th>
                             {move || results.get().into_iter().map(|r| {
-                                let v = r.stats.get(key).and_then(serde_json::Value::as_f64)
-                                    .map_or_else(|| "—".to_owned(), |v| format_value(v, unit));
-                                view! { <td data-stat=key>{v}</td> }
+                                let v = format_cell(key.get(&r.stats), unit);
+                                view! { <td data-stat=key.to_string()>{v}</td> }
                             }).collect_view()}
                         </tr>
                     }).collect_view()}
                 </tbody>
             </table>
             <div id="charts" class="charts">
-                <div class="chart" inner_html=move || chart(&results.get(), "TTFT", "time_to_first_token")></div>
-                <div class="chart" inner_html=move || chart(&results.get(), "TTLT", "time_to_last_token")></div>
+                <div class="chart" inner_html=move || chart(&results.get(), "TTFT", Metric::TimeToFirstToken)></div>
+                <div class="chart" inner_html=move || chart(&results.get(), "TTLT", Metric::TimeToLastToken)></div>
             </div>
         </Show>
     }
 }
 
 /// The percentile chart of `metric` across `results`, as inline SVG.
-fn chart(results: &[RunResult], title: &str, metric: &str) -> String {
+fn chart(results: &[RunResult], title: &str, metric: Metric) -> String {
     let runs: Vec<RunStats<'_>> = results
         .iter()
         .map(|r| RunStats {

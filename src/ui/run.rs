@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::fetch::FetchTransport;
+use crate::core::input::NamedRun;
 use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, live_table, Group};
@@ -20,8 +21,9 @@ use crate::engine::driver;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
 use crate::engine::simulated::{SimulatedModel, SimulatedTransport};
 use crate::engine::sink::{EngineEvent, EventSink};
+use crate::engine::target::Target;
 use crate::engine::Clock;
-use crate::ui::form::{Endpoint, EndpointKind, NamedRun, RunForm};
+use crate::ui::form::RunForm;
 
 /// How often the live table is refreshed while a run goes on (LLMeter refreshes every 0.5 s).
 const REFRESH: Duration = Duration::from_millis(200);
@@ -102,17 +104,19 @@ impl RunController {
         if self.is_busy() {
             return;
         }
-        let endpoint = match form.endpoint() {
-            Ok(e) => Rc::new(e),
-            Err(m) => return self.fail(m),
+        let input = match form.read() {
+            Ok(input) => input,
+            Err(e) => return self.fail(e.to_string()),
         };
-        let mut runs = match form.runs(endpoint.n_payloads()) {
-            Ok(r) => r,
-            Err(m) => return self.fail(m),
-        };
+        let api_key = form.api_key();
+        let target =
+            match Target::with_prompt(&input.target, &input.prompt, input.max_tokens, api_key.as_deref()) {
+                Ok(t) => Rc::new(t),
+                Err(e) => return self.fail(format!("The payload cannot be sent: {e}")),
+            };
+        let mut runs = input.runs;
         let widest = runs.iter().filter_map(|r| r.plan.arrival().max_in_flight()).max();
-        self.warning
-            .set(connection_warning(endpoint.http_origin(), widest));
+        self.warning.set(connection_warning(target.http_origin(), widest));
         if runs.len() == 1 && runs[0].name.is_empty() {
             let number = self.runs_started.get_value() + 1;
             self.runs_started.set_value(number);
@@ -124,7 +128,7 @@ impl RunController {
         spawn_local(async move {
             let mut outcome = Ok((Phase::Done, String::new()));
             for run in runs {
-                outcome = self.run_one(run, &endpoint, &cancel).await;
+                outcome = self.run_one(run, &target, &cancel).await;
                 if !matches!(outcome, Ok((Phase::Done, _))) {
                     break;
                 }
@@ -144,7 +148,7 @@ impl RunController {
     async fn run_one(
         self,
         run: NamedRun,
-        endpoint: &Endpoint,
+        target: &Target,
         cancel: &CancelToken,
     ) -> Result<(Phase, String), String> {
         let clock = PerformanceClock::start();
@@ -152,7 +156,7 @@ impl RunController {
         let identity = RunIdentity {
             run_name: name.clone(),
             run_description: None,
-            endpoint: endpoint.block(),
+            endpoint: target.endpoint_block(),
             plan,
         };
         let live = LiveRun::new(identity, StatsConfig::default(), clock.wall_time())
@@ -165,22 +169,17 @@ impl RunController {
 
         let seed = clock.wall_time().timestamp_micros() as u64;
         let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
-        let make = |d: &Dispatch| endpoint.prepare(d.request_id, d.payload_index);
-        let summary = match endpoint.kind {
-            EndpointKind::Simulated => {
-                let transport = SimulatedTransport::new(
-                    SimulatedModel {
-                        seed,
-                        ..Default::default()
-                    },
-                    clock,
-                );
-                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
-            }
-            EndpointKind::OpenAi => {
-                let transport = FetchTransport::new(clock);
-                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
-            }
+        let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index);
+        let summary = if target.is_simulated() {
+            let model = SimulatedModel {
+                seed,
+                ..Default::default()
+            };
+            let transport = SimulatedTransport::new(model, target.api(), clock);
+            driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
+        } else {
+            let transport = FetchTransport::new(clock);
+            driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
         };
         self.refresh(&live, clock);
         let stats = live.borrow_mut().snapshot(clock.wall_time());

@@ -19,8 +19,8 @@ use tokenmeter::engine::request::PreparedRequest;
 use tokenmeter::engine::simulated::{Dist, SimulatedModel};
 use tokenmeter::engine::sink::{EngineEvent, FinishedRequest, RunSummary};
 use tokenmeter::engine::{Chunk, Clock, HttpResponse, Transport};
-use tokenmeter::protocol::openai::{create_payload, ChatCompletions};
-use tokenmeter::protocol::HttpRequest;
+use tokenmeter::protocol::wire::{Finish, Reply};
+use tokenmeter::protocol::{Api, ApiEndpoint, HttpRequest};
 
 pub use tokenmeter::engine::testing::{run_to_completion, ManualClock};
 
@@ -47,25 +47,27 @@ pub struct Script {
     pub steps: Vec<Step>,
 }
 
-/// `data: {chunk}` for one content token.
+/// The reply the scripted Chat Completions chunks describe.
+fn reply(prompt_tokens: u64) -> Reply {
+    Reply {
+        id: "chatcmpl-1".into(),
+        model: "m".into(),
+        created: 0,
+        input_tokens: prompt_tokens,
+    }
+}
+
+/// `data: {chunk}` for one content token, as the Chat Completions encoder writes it.
 pub fn sse_token(text: &str) -> Vec<u8> {
-    format!(
-        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\
-         \"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
-    )
-    .into_bytes()
+    Api::OpenAiChat.encoder().token(&reply(3), 0, text)
 }
 
 /// The finish chunk, the usage chunk and `[DONE]`.
 pub fn sse_tail(prompt_tokens: u64, completion_tokens: u64) -> Vec<u8> {
-    format!(
-        "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{}},\
-         \"finish_reason\":\"stop\"}}]}}\n\n\
-         data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{{\
-         \"prompt_tokens\":{prompt_tokens},\"completion_tokens\":{completion_tokens}}}}}\n\n\
-         data: [DONE]\n\n"
-    )
-    .into_bytes()
+    let n = u32::try_from(completion_tokens).expect("a test's token count fits u32");
+    Api::OpenAiChat
+        .encoder()
+        .finish(&reply(prompt_tokens), "", n, Finish::Stop, true)
 }
 
 impl Script {
@@ -193,19 +195,23 @@ impl Transport for ScriptedTransport {
     }
 }
 
-/// The streaming endpoint the tests send to.
-pub fn endpoint() -> ChatCompletions {
-    ChatCompletions {
+/// The streaming Chat Completions endpoint the tests send to.
+pub fn endpoint() -> ApiEndpoint {
+    ApiEndpoint {
+        api: Api::OpenAiChat,
         url: "http://scripted/v1/chat/completions".into(),
         model: "m".into(),
-        api_key: None,
         stream: true,
+        credential: None,
+        extra_headers: Vec::new(),
     }
 }
 
 /// A request for `dispatch`: the prompt names the payload index, and `max_tokens` is `max_tokens`.
-pub fn prepare_with(endpoint: &ChatCompletions, dispatch: &Dispatch, max_tokens: u32) -> PreparedRequest {
-    let payload = create_payload(&format!("payload {}", dispatch.payload_index), max_tokens);
+pub fn prepare_with(endpoint: &ApiEndpoint, dispatch: &Dispatch, max_tokens: u32) -> PreparedRequest {
+    let payload = endpoint
+        .api
+        .create_payload(&format!("payload {}", dispatch.payload_index), max_tokens);
     PreparedRequest {
         http: endpoint.build_request(&payload).expect("payload is an object"),
         decoder: endpoint.decoder(),

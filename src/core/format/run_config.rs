@@ -23,7 +23,10 @@ pub struct EndpointBlock {
     pub provider: Option<String>,
     /// LLMeter's endpoint class name, e.g. `OpenAICompletionStreamEndpoint`.
     pub endpoint_type: Option<String>,
-    /// The endpoint's URL (LLMeter does not save it; issue 6 of llmeter-reference.md §9).
+    /// The base URL, as LLMeter's OpenAI and Anthropic classes take it (`base_url`, passed to the SDK client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The full endpoint URL, as Tokenmeter 0.1 files wrote it; read, never written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Other keys of an endpoint block read from a file (LLMeter writes every public attribute), kept so a
@@ -112,7 +115,14 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
                 prefix: "endpoint.",
             };
             let mut other = block.clone();
-            for key in ["endpoint_name", "model_id", "provider", "endpoint_type", "url"] {
+            for key in [
+                "endpoint_name",
+                "model_id",
+                "provider",
+                "endpoint_type",
+                "base_url",
+                "url",
+            ] {
                 other.shift_remove(key);
             }
             EndpointBlock {
@@ -120,6 +130,7 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
                 model_id: e.string("model_id")?.map(str::to_owned),
                 provider: e.string("provider")?.map(str::to_owned),
                 endpoint_type: e.string("endpoint_type")?.map(str::to_owned),
+                base_url: e.string("base_url")?.map(str::to_owned),
                 url: e.string("url")?.map(str::to_owned),
                 other,
             }

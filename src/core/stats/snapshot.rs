@@ -11,6 +11,7 @@ use crate::core::record::ErrorKind;
 use crate::core::stats::config::{RateWindow, StatsConfig};
 use crate::core::stats::cost::{CostModel, ENDPOINT_TIME, INPUT_TOKENS, OUTPUT_TOKENS};
 use crate::core::stats::distribution::Sample;
+use crate::core::stats::key::{Aggregate, Scalar, StatKey};
 use crate::core::stats::metric::Metric;
 use crate::core::stats::running::{RunInfo, RunningStats};
 
@@ -21,10 +22,22 @@ pub(super) fn render(stats: &RunningStats, run: &RunInfo) -> Map<String, Value> 
 
     // LLMeter's live `stats.json`, in its order (llmeter-reference.md §4.2 A, §4.3).
     write_run_info(&mut out, run, stats);
-    out.insert("failed_requests".into(), stats.failed.into());
-    out.insert("failed_requests_rate".into(), rate(stats.failed, stats.requests));
-    out.insert("total_input_tokens".into(), (stats.tokens.input as f64).into());
-    out.insert("total_output_tokens".into(), (stats.tokens.output as f64).into());
+    put(&mut out, Scalar::FailedRequests, stats.failed.into());
+    put(
+        &mut out,
+        Scalar::FailedRequestsRate,
+        rate(stats.failed, stats.requests),
+    );
+    put(
+        &mut out,
+        Scalar::TotalInputTokens,
+        (stats.tokens.input as f64).into(),
+    );
+    put(
+        &mut out,
+        Scalar::TotalOutputTokens,
+        (stats.tokens.output as f64).into(),
+    );
     for metric in Metric::LLMETER {
         if let Some(sample) = stats.sample(metric) {
             write_llmeter_aggregates(&mut out, metric.key(), &sample, metric.is_integer(), config);
@@ -32,22 +45,19 @@ pub(super) fn render(stats: &RunningStats, run: &RunInfo) -> Map<String, Value> 
     }
     if let Some(window) = windows.send {
         let input = stats.tokens.input as f64;
-        out.insert(
-            "requests_per_minute".into(),
-            windows.per_minute(stats.requests as f64, window).into(),
-        );
-        out.insert(
-            "average_input_tokens_per_minute".into(),
-            windows.per_minute(input, window).into(),
-        );
+        let requests = windows.per_minute(stats.requests as f64, window);
+        put(&mut out, Scalar::RequestsPerMinute, requests.into());
+        let input = windows.per_minute(input, window);
+        put(&mut out, Scalar::AverageInputTokensPerMinute, input.into());
     }
     if let Some(window) = windows.output {
         let output = stats.tokens.output as f64;
-        out.insert(
-            "average_output_tokens_per_minute".into(),
+        put(
+            &mut out,
+            Scalar::AverageOutputTokensPerMinute,
             (output * 60.0 / window).into(),
         );
-        out.insert("output_tps".into(), (output / window).into());
+        put(&mut out, Scalar::OutputTps, (output / window).into());
     }
 
     // Tokenmeter's extras.
@@ -63,29 +73,29 @@ pub(super) fn render(stats: &RunningStats, run: &RunInfo) -> Map<String, Value> 
         }
     }
     for (kind, count) in ErrorKind::ALL.into_iter().zip(stats.failed_by_kind) {
-        out.insert(format!("failed_requests_{}", kind.as_str()), count.into());
+        out.insert(StatKey::Failures(kind).to_string(), count.into());
     }
-    out.insert(
-        "successful_requests".into(),
+    put(
+        &mut out,
+        Scalar::SuccessfulRequests,
         (stats.requests - stats.failed).into(),
     );
-    out.insert("warmup_requests".into(), stats.warmup.into());
-    out.insert(
-        "total_cached_input_tokens".into(),
+    put(&mut out, Scalar::WarmupRequests, stats.warmup.into());
+    put(
+        &mut out,
+        Scalar::TotalCachedInputTokens,
         stats.tokens.input_cached.into(),
     );
-    out.insert(
-        "total_reasoning_output_tokens".into(),
-        stats.tokens.output_reasoning.into(),
-    );
+    let reasoning = stats.tokens.output_reasoning;
+    put(&mut out, Scalar::TotalReasoningOutputTokens, reasoning.into());
     out.insert("percentile_method".into(), config.method.as_str().into());
     out.insert("rate_window".into(), config.rate_window.as_str().into());
     if config.slo.is_some() {
-        out.insert("goodput_requests".into(), stats.goodput.into());
-        out.insert("goodput_rate".into(), rate(stats.goodput, stats.requests));
+        put(&mut out, Scalar::GoodputRequests, stats.goodput.into());
+        put(&mut out, Scalar::GoodputRate, rate(stats.goodput, stats.requests));
         if let Some(window) = windows.send {
             let per_minute = windows.per_minute(stats.goodput as f64, window);
-            out.insert("goodput_requests_per_minute".into(), per_minute.into());
+            put(&mut out, Scalar::GoodputRequestsPerMinute, per_minute.into());
         }
     }
     if let Some(model) = &config.cost {
@@ -104,10 +114,10 @@ fn write_run_info(out: &mut Map<String, Value>, run: &RunInfo, stats: &RunningSt
     };
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::from);
     let fields = [
-        ("total_requests", run.total_requests.into()),
-        ("clients", run.clients.into()),
-        ("n_requests", run.n_requests.into()),
-        ("total_test_time", run.total_test_time.into()),
+        (Scalar::TotalRequests.as_str(), run.total_requests.into()),
+        (Scalar::Clients.as_str(), run.clients.into()),
+        (Scalar::NRequests.as_str(), run.n_requests.into()),
+        (Scalar::TotalTestTime.as_str(), run.total_test_time.into()),
         ("model_id", text(&run.model_id)),
         ("output_path", text(&run.output_path)),
         ("endpoint_name", text(&run.endpoint_name)),
@@ -140,7 +150,7 @@ fn write_llmeter_aggregates(
 ) {
     // Python's `statistics.mean` of ints is an int when it comes out whole.
     let whole_mean = integer && sample.total() % sample.count() as f64 == 0.0;
-    out.insert(format!("{key}-average"), number(sample.mean(), whole_mean));
+    out.insert(Aggregate::Average.key_for(key), number(sample.mean(), whole_mean));
     write_percentiles(out, key, sample, integer, config, &config.percentiles);
 }
 
@@ -152,10 +162,10 @@ fn write_extra_aggregates(
     integer: bool,
     config: &StatsConfig,
 ) {
-    out.insert(format!("{key}-min"), number(sample.min(), integer));
-    out.insert(format!("{key}-max"), number(sample.max(), integer));
+    out.insert(Aggregate::Min.key_for(key), number(sample.min(), integer));
+    out.insert(Aggregate::Max.key_for(key), number(sample.max(), integer));
     write_percentiles(out, key, sample, integer, config, &config.extra_percentiles);
-    out.insert(format!("{key}-std"), number(sample.std_dev(), false));
+    out.insert(Aggregate::Std.key_for(key), number(sample.std_dev(), false));
 }
 
 fn write_percentiles(
@@ -169,7 +179,8 @@ fn write_percentiles(
     for &p in percentiles {
         // `StatsConfig::validate` admitted every configured percentile and the sample is non-empty.
         if let Ok(e) = sample.estimate(p, config.method) {
-            out.insert(format!("{key}-p{p}"), number(e.value, integer && e.is_sample));
+            let key = Aggregate::Percentile(p).key_for(key);
+            out.insert(key, number(e.value, integer && e.is_sample));
         }
     }
 }
@@ -210,7 +221,7 @@ fn write_costs(out: &mut Map<String, Value>, model: &CostModel, stats: &RunningS
         }
     }
     if model.endpoint_price_per_hour.is_none() || endpoint.is_some() {
-        out.insert("cost_total".into(), total.into());
+        put(out, Scalar::CostTotal, total.into());
     }
 }
 
@@ -255,6 +266,10 @@ impl Windows {
 /// Seconds from `a` to `b` (Python's `timedelta.total_seconds()` for microsecond times).
 fn secs_between(a: DateTime<Utc>, b: DateTime<Utc>) -> Option<f64> {
     (b - a).num_nanoseconds().map(|ns| ns as f64 / 1e9)
+}
+
+fn put(out: &mut Map<String, Value>, key: Scalar, value: Value) {
+    out.insert(key.as_str().to_owned(), value);
 }
 
 /// `part / whole`, or the integer 0 when `whole` is 0 (LLMeter's `count and failed / count`).

@@ -1,0 +1,540 @@
+//! Typed run input, in two steps (as ripgrep's low-level then high-level args): [`RawInput`] holds every setting
+//! as the text a person or a script gave (form fields, the page's query string, later a config file), and
+//! [`RawInput::parse`] turns it into a [`RunInput`] that cannot be invalid, or an [`InputError`] that names the
+//! field and says how to fix it. The page only binds fields to a `RawInput` and shows the error.
+//!
+//! Every number is bounded, so no input can make the page allocate without limit: at most [`MAX_CLIENTS`] clients
+//! (or sweep level), a rate of at most [`MAX_RATE`] per second, a run of at most [`MAX_DURATION_SECS`], and so on.
+//! Credentials are not settings: they never pass through here.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::core::experiments::LoadTestPlan;
+use crate::core::plan::{Arrival, RunPlan, RunPlanSpec, StopCondition};
+use crate::core::target::{parse_headers, ApiKind, TargetSpec, TransportKind};
+
+/// The most concurrent clients (or in-flight requests, or clients of one sweep level).
+pub const MAX_CLIENTS: u32 = 10_000;
+/// The most sweep levels.
+pub const MAX_SWEEP_LEVELS: usize = 64;
+/// The highest open-loop arrival rate, requests per second.
+pub const MAX_RATE: f64 = 100_000.0;
+/// The longest run: one week.
+pub const MAX_DURATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// The longest per-request timeout: one hour.
+pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+/// The most requests a run may be asked for.
+pub const MAX_REQUESTS: u64 = 1_000_000_000;
+/// The largest output limit a payload may ask for.
+pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
+
+/// A setting, named as the query string names it, with the label the page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Endpoint,
+    Api,
+    Url,
+    Model,
+    Stream,
+    Headers,
+    Prompt,
+    MaxTokens,
+    Mode,
+    Clients,
+    Requests,
+    Duration,
+    Rate,
+    Timeout,
+    Sweep,
+    LowMemory,
+}
+
+impl Field {
+    pub const ALL: [Field; 16] = [
+        Field::Endpoint,
+        Field::Api,
+        Field::Url,
+        Field::Model,
+        Field::Stream,
+        Field::Headers,
+        Field::Prompt,
+        Field::MaxTokens,
+        Field::Mode,
+        Field::Clients,
+        Field::Requests,
+        Field::Duration,
+        Field::Rate,
+        Field::Timeout,
+        Field::Sweep,
+        Field::LowMemory,
+    ];
+
+    /// The query-string parameter.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Endpoint => "endpoint",
+            Field::Api => "api",
+            Field::Url => "url",
+            Field::Model => "model",
+            Field::Stream => "stream",
+            Field::Headers => "headers",
+            Field::Prompt => "prompt",
+            Field::MaxTokens => "max_tokens",
+            Field::Mode => "mode",
+            Field::Clients => "clients",
+            Field::Requests => "requests",
+            Field::Duration => "duration",
+            Field::Rate => "rate",
+            Field::Timeout => "timeout",
+            Field::Sweep => "sweep",
+            Field::LowMemory => "low_memory",
+        }
+    }
+
+    /// The label the page shows.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Field::Endpoint => "Endpoint",
+            Field::Api => "API",
+            Field::Url => "Base URL",
+            Field::Model => "Model",
+            Field::Stream => "Streaming",
+            Field::Headers => "Extra headers",
+            Field::Prompt => "Prompt",
+            Field::MaxTokens => "Max tokens",
+            Field::Mode => "Arrivals",
+            Field::Clients => "Clients",
+            Field::Requests => "Requests",
+            Field::Duration => "Duration (s)",
+            Field::Rate => "Rate (req/s)",
+            Field::Timeout => "Timeout (s)",
+            Field::Sweep => "Sweep clients",
+            Field::LowMemory => "Low memory",
+        }
+    }
+
+    /// The field whose query-string name is `name`.
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// Why the input cannot run: which field, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub field: Field,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field.label(), self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn error(field: Field, message: impl Into<String>) -> InputError {
+    InputError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// How requests arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Closed,
+    Rate,
+    Poisson,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "closed" | "closed-loop" => Ok(Mode::Closed),
+            "rate" | "constant" | "constant-rate" => Ok(Mode::Rate),
+            "poisson" => Ok(Mode::Poisson),
+            _ => Err(format!("unknown mode {s:?}: use closed, rate or poisson")),
+        }
+    }
+}
+
+/// Every setting as text, exactly as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawInput {
+    values: [String; Field::ALL.len()],
+}
+
+impl Default for RawInput {
+    /// The page's defaults: the simulated model speaking OpenAI Chat Completions, 4 clients × 5 requests.
+    fn default() -> Self {
+        let mut raw = RawInput {
+            values: Default::default(),
+        };
+        for (field, value) in [
+            (Field::Endpoint, "simulated"),
+            (Field::Api, "openai-chat"),
+            (Field::Url, "http://127.0.0.1:8787/v1"),
+            (Field::Model, "mock-model"),
+            (Field::Stream, "true"),
+            (Field::Prompt, "Tell me about the history of load testing."),
+            (Field::MaxTokens, "128"),
+            (Field::Mode, "closed"),
+            (Field::Clients, "4"),
+            (Field::Requests, "5"),
+            (Field::Rate, "2"),
+            (Field::Timeout, "60"),
+            (Field::LowMemory, "false"),
+        ] {
+            raw.set(field, value);
+        }
+        raw
+    }
+}
+
+impl RawInput {
+    pub fn get(&self, field: Field) -> &str {
+        &self.values[field as usize]
+    }
+
+    pub fn set(&mut self, field: Field, value: impl Into<String>) {
+        self.values[field as usize] = value.into();
+    }
+
+    /// The defaults overridden by `pairs` (a query string's parameters). Unknown names are ignored, so a URL
+    /// may carry other parameters; a `url` without an `endpoint` means a real HTTP endpoint.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RawInput {
+        let mut raw = RawInput::default();
+        let mut endpoint_given = false;
+        let mut url_given = false;
+        for (name, value) in pairs {
+            if let Some(field) = Field::from_name(name) {
+                endpoint_given |= field == Field::Endpoint;
+                url_given |= field == Field::Url;
+                raw.set(field, value);
+            }
+        }
+        if url_given && !endpoint_given {
+            raw.set(Field::Endpoint, TransportKind::Http.as_str());
+        }
+        raw
+    }
+
+    /// Validates every field; the first problem found is the error.
+    pub fn parse(&self) -> Result<RunInput, InputError> {
+        let target = self.target()?;
+        let max_tokens = bounded(self, Field::MaxTokens, 1, MAX_OUTPUT_TOKENS)?;
+        let low_memory = flag(self, Field::LowMemory)?;
+        let template = self.plan_spec(low_memory)?;
+        let sweep = self.sweep(&template)?;
+        let runs = match sweep {
+            None => vec![NamedRun {
+                name: String::new(),
+                plan: template
+                    .validate()
+                    .map_err(|e| error(Field::Requests, format!("{e}.")))?,
+            }],
+            Some(plan) => plan
+                .runs(&template)
+                .map_err(|e| error(Field::Sweep, format!("{e}.")))?
+                .into_iter()
+                .map(|r| NamedRun {
+                    name: r.name,
+                    plan: r.plan,
+                })
+                .collect(),
+        };
+        Ok(RunInput {
+            target,
+            prompt: self.get(Field::Prompt).to_owned(),
+            max_tokens,
+            runs,
+        })
+    }
+
+    fn target(&self) -> Result<TargetSpec, InputError> {
+        let transport: TransportKind = parse(self, Field::Endpoint)?;
+        let api: ApiKind = parse(self, Field::Api)?;
+        let stream = flag(self, Field::Stream)?;
+        let headers = parse_headers(self.get(Field::Headers)).map_err(|m| error(Field::Headers, m))?;
+        let model = self.get(Field::Model).trim().to_owned();
+        let base_url = self.get(Field::Url).trim().to_owned();
+        if transport == TransportKind::Http {
+            let scheme_ok = base_url.starts_with("http://") || base_url.starts_with("https://");
+            if !scheme_ok || base_url.len() <= "https://".len() || base_url.contains(char::is_whitespace) {
+                return Err(error(
+                    Field::Url,
+                    format!("must be an http:// or https:// URL (got {base_url:?})"),
+                ));
+            }
+            if model.is_empty() {
+                return Err(error(Field::Model, "name the model to call"));
+            }
+        }
+        Ok(TargetSpec {
+            api,
+            transport,
+            base_url,
+            model: if model.is_empty() {
+                "simulated".into()
+            } else {
+                model
+            },
+            stream,
+            headers,
+        })
+    }
+
+    fn plan_spec(&self, low_memory: bool) -> Result<RunPlanSpec, InputError> {
+        let mode: Mode = parse(self, Field::Mode)?;
+        let clients = bounded(self, Field::Clients, 1, MAX_CLIENTS)?;
+        let requests = optional(self, Field::Requests, |v| bounded_value(v, 1, MAX_REQUESTS))?;
+        let duration = optional(self, Field::Duration, |v| seconds(v, MAX_DURATION_SECS))?;
+        let request_timeout = optional(self, Field::Timeout, |v| seconds(v, MAX_TIMEOUT_SECS))?;
+        let (arrival, stop) = match mode {
+            Mode::Closed => (
+                Arrival::ClosedLoop { clients },
+                StopCondition {
+                    requests_per_client: requests,
+                    total_requests: None,
+                    duration,
+                },
+            ),
+            Mode::Rate | Mode::Poisson => {
+                let per_second = optional(self, Field::Rate, rate)?
+                    .ok_or_else(|| error(Field::Rate, "set the arrival rate in requests per second"))?;
+                let max_concurrency = Some(clients);
+                let arrival = if mode == Mode::Poisson {
+                    Arrival::Poisson {
+                        per_second,
+                        max_concurrency,
+                    }
+                } else {
+                    Arrival::ConstantRate {
+                        per_second,
+                        max_concurrency,
+                    }
+                };
+                let stop = StopCondition {
+                    requests_per_client: None,
+                    total_requests: requests,
+                    duration,
+                };
+                (arrival, stop)
+            }
+        };
+        if stop.requests_per_client.is_none() && stop.total_requests.is_none() && duration.is_none() {
+            return Err(error(
+                Field::Requests,
+                "the run has no end: set a request count, a duration, or both",
+            ));
+        }
+        Ok(RunPlanSpec {
+            arrival,
+            stop,
+            request_timeout,
+            n_payloads: 1,
+            low_memory,
+            ..RunPlanSpec::default()
+        })
+    }
+
+    /// The LoadTest sweep, if one is asked for (closed loop only: the field applies to nothing else).
+    fn sweep(&self, template: &RunPlanSpec) -> Result<Option<LoadTestPlan>, InputError> {
+        let text = self.get(Field::Sweep).trim();
+        if text.is_empty() || !template.arrival.is_closed_loop() {
+            return Ok(None);
+        }
+        let levels = text
+            .split(',')
+            .map(|level| {
+                bounded_value(level.trim(), 1, MAX_CLIENTS).map_err(|m| {
+                    error(
+                        Field::Sweep,
+                        format!("each level must be a whole number of clients {m}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        if levels.len() > MAX_SWEEP_LEVELS {
+            return Err(error(
+                Field::Sweep,
+                format!("at most {MAX_SWEEP_LEVELS} levels (got {})", levels.len()),
+            ));
+        }
+        Ok(Some(LoadTestPlan {
+            sequence_of_clients: levels,
+            min_requests_per_client: template.stop.requests_per_client.unwrap_or(1),
+            run_duration: template.stop.duration,
+            ..LoadTestPlan::default()
+        }))
+    }
+}
+
+/// One run to perform: its name (empty: the caller numbers it) and its plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedRun {
+    pub name: String,
+    pub plan: RunPlan,
+}
+
+/// Validated input: what to measure, what to send, and the runs (one, or one per sweep level).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInput {
+    pub target: TargetSpec,
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub runs: Vec<NamedRun>,
+}
+
+fn parse<T: FromStr<Err = String>>(raw: &RawInput, field: Field) -> Result<T, InputError> {
+    raw.get(field).parse().map_err(|m| error(field, m))
+}
+
+fn flag(raw: &RawInput, field: Field) -> Result<bool, InputError> {
+    match raw.get(field).trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        other => Err(error(field, format!("use true or false (got {other:?})"))),
+    }
+}
+
+/// A whole number in `lo..=hi`; the message says "between lo and hi (got …)".
+fn bounded_value<T>(text: &str, lo: T, hi: T) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Copy + fmt::Display,
+{
+    text.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|v| *v >= lo && *v <= hi)
+        .ok_or_else(|| format!("between {lo} and {hi} (got {text:?})"))
+}
+
+fn bounded<T>(raw: &RawInput, field: Field, lo: T, hi: T) -> Result<T, InputError>
+where
+    T: FromStr + PartialOrd + Copy + fmt::Display,
+{
+    bounded_value(raw.get(field), lo, hi).map_err(|m| error(field, format!("must be a whole number {m}")))
+}
+
+/// An empty field is `None`; otherwise `parse` decides.
+fn optional<T>(
+    raw: &RawInput,
+    field: Field,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, InputError> {
+    let text = raw.get(field).trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse(text)
+        .map(Some)
+        .map_err(|m| error(field, format!("must be {m}")))
+}
+
+fn seconds(text: &str, max: f64) -> Result<Duration, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("a number of seconds above 0 and at most {max} (got {text:?})"))?;
+    if !(v > 0.0 && v <= max) {
+        return Err(format!(
+            "a number of seconds above 0 and at most {max} (got {text:?})"
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && *v <= MAX_RATE)
+        .ok_or_else(|| format!("a rate above 0 and at most {MAX_RATE} per second (got {text:?})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(pairs: &[(&str, &str)]) -> Result<RunInput, InputError> {
+        RawInput::from_pairs(pairs.iter().copied()).parse()
+    }
+
+    #[test]
+    fn the_defaults_run_the_simulated_model() {
+        let run = input(&[]).unwrap();
+        assert_eq!(run.target.transport, TransportKind::Simulated);
+        assert_eq!(run.target.api, ApiKind::OpenAiChat);
+        assert!(run.target.stream);
+        assert_eq!(run.runs.len(), 1);
+        assert_eq!(run.runs[0].plan.max_requests(), Some(20));
+    }
+
+    #[test]
+    fn a_url_alone_means_a_real_endpoint() {
+        let run = input(&[
+            ("url", "http://localhost:8000/v1"),
+            ("api", "anthropic"),
+            ("stream", "0"),
+        ])
+        .unwrap();
+        assert_eq!(run.target.transport, TransportKind::Http);
+        assert_eq!(run.target.api, ApiKind::AnthropicMessages);
+        assert!(!run.target.stream);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_field() {
+        type Case = (&'static [(&'static str, &'static str)], Field, &'static str);
+        let cases: [Case; 12] = [
+            (
+                &[("clients", "4000000000")],
+                Field::Clients,
+                "between 1 and 10000",
+            ),
+            (&[("clients", "0")], Field::Clients, "between 1 and 10000"),
+            (&[("mode", "burst")], Field::Mode, "unknown mode \"burst\""),
+            (&[("api", "gemini")], Field::Api, "unknown API"),
+            (&[("endpoint", "pigeon")], Field::Endpoint, "unknown endpoint"),
+            (&[("endpoint", "http"), ("url", "ftp://x")], Field::Url, "http://"),
+            (&[("stream", "maybe")], Field::Stream, "true or false"),
+            (&[("sweep", "1,20000")], Field::Sweep, "between 1 and 10000"),
+            (
+                &[("mode", "rate"), ("rate", "1e9")],
+                Field::Rate,
+                "at most 100000",
+            ),
+            (&[("timeout", "-1")], Field::Timeout, "above 0"),
+            (&[("requests", ""), ("duration", "")], Field::Requests, "no end"),
+            (&[("headers", "Host: evil")], Field::Headers, "Host"),
+        ];
+        for (pairs, field, text) in cases {
+            let err = input(pairs).unwrap_err();
+            assert_eq!(err.field, field, "{pairs:?}: {err}");
+            assert!(err.to_string().contains(text), "{pairs:?}: {err}");
+            assert!(err.to_string().starts_with(field.label()), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_sweep_gives_one_sized_run_per_level_and_only_in_a_closed_loop() {
+        let runs = input(&[("sweep", "1, 2,4"), ("requests", "1")]).unwrap().runs;
+        let names: Vec<_> = runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["00001-clients", "00002-clients", "00004-clients"]);
+        assert_eq!(runs[2].plan.max_requests(), Some(12));
+        let open = input(&[("sweep", "1,2"), ("mode", "poisson")]).unwrap();
+        assert_eq!(open.runs.len(), 1);
+    }
+
+    #[test]
+    fn every_field_has_a_distinct_name() {
+        for field in Field::ALL {
+            assert_eq!(Field::from_name(field.name()), Some(field));
+        }
+    }
+}
