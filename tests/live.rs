@@ -1,15 +1,21 @@
 //! `LiveRun`, the sink behind the page: a simulated run's progress, live snapshot and exported files, read back.
 
+use std::time::Duration;
+
 use chrono::{TimeZone, Utc};
 
 use tokenmeter::core::format::{EndpointBlock, Files, LoadedRun};
 use tokenmeter::core::plan::{Arrival, RunPlanSpec, StopCondition};
-use tokenmeter::core::stats::StatsConfig;
+use tokenmeter::core::record::RequestError;
+use tokenmeter::core::stats::{Slo, StatsConfig};
+use tokenmeter::core::table::shown_keys;
+use tokenmeter::core::time::Timestamp;
 use tokenmeter::engine::cancel::CancelToken;
 use tokenmeter::engine::driver;
 use tokenmeter::engine::live::{LiveRun, RunIdentity};
 use tokenmeter::engine::simulated::{SimulatedModel, SimulatedTransport};
 use tokenmeter::engine::testing::{run_to_completion, ManualClock};
+use tokenmeter::engine::Transport;
 use tokenmeter::protocol::Api;
 
 use crate::util::{endpoint, fixed_model, prepare};
@@ -113,4 +119,71 @@ fn low_memory_runs_keep_stats_but_no_records() {
         live.snapshot(Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap())["total_requests"],
         6
     );
+}
+
+/// A transport that reports a browser queue time for every request, as the fetch transport does when the server
+/// sends `Timing-Allow-Origin`.
+struct Queued<T>(T);
+
+impl<T: Transport> Transport for Queued<T> {
+    fn send(
+        &self,
+        request: tokenmeter::protocol::HttpRequest,
+    ) -> futures::future::LocalBoxFuture<'static, Result<tokenmeter::engine::HttpResponse, RequestError>>
+    {
+        self.0.send(request)
+    }
+
+    fn queue_time(&self, _url: &str, _dispatched_at: Timestamp, _ended_at: Timestamp) -> Option<Duration> {
+        Some(Duration::from_millis(3))
+    }
+}
+
+#[test]
+fn every_key_the_page_shows_exists_in_a_real_snapshot() {
+    let start = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap();
+    let clock = ManualClock::with_wall_origin(start);
+    let transport = Queued(SimulatedTransport::new(
+        fixed_model(),
+        Api::OpenAiChat,
+        clock.clone(),
+    ));
+    let spec = RunPlanSpec {
+        arrival: Arrival::ClosedLoop { clients: 2 },
+        stop: StopCondition::requests_per_client(3),
+        ..RunPlanSpec::default()
+    };
+    let identity = identity(spec);
+    let plan = identity.plan.clone();
+    let config = StatsConfig {
+        slo: Some(Slo {
+            ttft: Some(1.0),
+            tpot: None,
+            ttlt: None,
+        }),
+        ..StatsConfig::default()
+    };
+    let mut live = LiveRun::new(identity, config, start).unwrap();
+    run_to_completion(
+        &clock,
+        driver::run(
+            &plan,
+            7,
+            &transport,
+            &clock,
+            prepare,
+            &mut live,
+            &CancelToken::new(),
+        ),
+    )
+    .unwrap();
+    let stats = live.snapshot(Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap());
+    let shown = shown_keys();
+    assert!(shown.len() > 30, "{shown:?}");
+    for key in shown {
+        assert!(
+            key.get(&stats).is_some(),
+            "the page shows {key}, which the snapshot lacks"
+        );
+    }
 }

@@ -448,3 +448,47 @@ proptest! {
         simulate(&p, seed, 0, Some(stop_after));
     }
 }
+
+#[test]
+fn a_huge_closed_loop_allocates_only_for_clients_that_start() {
+    // Four billion clients: eager per-client state would need tens of gigabytes (and overflow on wasm32).
+    let p = plan(RunPlanSpec {
+        arrival: Arrival::ClosedLoop {
+            clients: 4_000_000_000,
+        },
+        stop: StopCondition {
+            requests_per_client: Some(1),
+            total_requests: None,
+            duration: Some(Duration::from_secs(1)),
+        },
+        ramp_up: Some(Duration::from_millis(500)),
+        ..Default::default()
+    });
+    let mut s = Scheduler::new(&p, 0, ms(0));
+    // Client c is ready at ⌊c × 500 ms / 4e9⌋ = ⌊c / 8⌋ ns.
+    let first: Vec<u32> = drain(&mut s, ms(0)).iter().map(|d| d.client).collect();
+    assert_eq!(first, (0..8).collect::<Vec<_>>());
+    let batch = drain(&mut s, Timestamp::from_nanos(2));
+    assert_eq!(
+        batch.iter().map(|d| d.client).collect::<Vec<_>>(),
+        (8..24).collect::<Vec<_>>()
+    );
+    // At the deadline every client due by then and never sent counts as dropped, counted without iterating.
+    assert_eq!(s.poll(ms(1000)), None);
+    assert!(s.is_dispatching_over());
+    assert_eq!(s.dropped(), 4_000_000_000 - 24);
+}
+
+#[test]
+fn a_total_split_over_more_clients_than_requests_starts_only_clients_with_a_share() {
+    let p = plan(RunPlanSpec {
+        arrival: Arrival::ClosedLoop { clients: 10 },
+        stop: StopCondition::total_requests(4),
+        ..Default::default()
+    });
+    let mut s = Scheduler::new(&p, 0, ms(0));
+    let clients: Vec<u32> = drain(&mut s, ms(0)).iter().map(|d| d.client).collect();
+    // Client c sends ⌊(c+1)·4/10⌋ − ⌊c·4/10⌋ requests: clients 2, 4, 7 and 9.
+    assert_eq!(clients, [2, 4, 7, 9]);
+    assert_eq!(s.poll_timeout(), None);
+}

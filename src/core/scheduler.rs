@@ -72,16 +72,151 @@ enum Source {
     Open(Arrivals),
 }
 
+/// The closed loop's clients. Per-client state exists only for clients that have started (allocated lazily, so a
+/// plan's client count costs no memory up front); clients not yet started are a cursor over `0..n_clients`, in
+/// start order.
 #[derive(Debug, Clone)]
 struct Clients {
-    /// Per client: requests it may still send, and requests sent so far.
-    remaining: Vec<u64>,
-    sent: Vec<u64>,
-    offsets: Vec<usize>,
-    /// Clients ready to send, earliest first (ties: lowest client).
+    n_clients: u32,
+    start: Timestamp,
+    ramp: Duration,
+    deadline: Option<Timestamp>,
+    requests_per_client: Option<u64>,
+    total_requests: Option<u64>,
+    /// `S` of the payload offset rule (module docs).
+    span: u128,
+    /// The lowest client that has not started (it may have no quota; see [`Clients::next_new`]).
+    next_new: u32,
+    /// Started clients: requests each may still send, requests sent so far, payload offset.
+    started: HashMap<u32, ClientState>,
+    /// Started clients ready to send again, earliest first (ties: lowest client).
     ready: BinaryHeap<Reverse<(Timestamp, u32)>>,
-    /// Clients that may still send (ready or in flight with requests left).
-    active: u32,
+    /// Started clients that may still send (ready or in flight with requests left).
+    active: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClientState {
+    remaining: u64,
+    sent: u64,
+    offset: usize,
+}
+
+impl Clients {
+    /// `⌊c × of / n_clients⌋`.
+    fn share(&self, c: u32, of: u128) -> u128 {
+        u128::from(c) * of / u128::from(self.n_clients)
+    }
+
+    /// Requests client `c` sends in all.
+    fn quota(&self, c: u32) -> u64 {
+        match (self.requests_per_client, self.total_requests) {
+            (Some(n), _) => n,
+            (None, Some(total)) => {
+                let t = u128::from(total);
+                (self.share(c + 1, t) - self.share(c, t)) as u64
+            }
+            (None, None) => u64::MAX,
+        }
+    }
+
+    /// When client `c` first becomes ready.
+    fn ready_at(&self, c: u32) -> Timestamp {
+        let offset = self.share(c, self.ramp.as_nanos()) as u64;
+        self.start.plus(Duration::from_nanos(offset))
+    }
+
+    /// The next client to start and when, if any will: the first client from the cursor with a quota, ready
+    /// before the deadline. O(1): with a total split over more clients than requests, the clients with a quota
+    /// are those where `⌊c × T / C⌋` steps up.
+    fn next_new(&self) -> Option<(Timestamp, u32)> {
+        let mut c = self.next_new;
+        if c >= self.n_clients {
+            return None;
+        }
+        if let (None, Some(total)) = (self.requests_per_client, self.total_requests) {
+            let (t, n) = (u128::from(total), u128::from(self.n_clients));
+            if t < n {
+                // The smallest c' ≥ c with ⌊(c'+1)T/C⌋ > ⌊cT/C⌋, i.e. c' + 1 = ⌈(⌊cT/C⌋ + 1) × C / T⌉.
+                let k = self.share(c, t) + 1;
+                let first = (k * n).div_ceil(t) - 1;
+                c = u32::try_from(first).ok().filter(|&f| f < self.n_clients)?;
+            }
+        }
+        if self.quota(c) == 0 {
+            return None;
+        }
+        let at = self.ready_at(c);
+        self.deadline.is_none_or(|d| at < d).then_some((at, c))
+    }
+
+    /// The earliest client that may send: a started one ready again, or the next to start.
+    fn next_due(&self) -> Option<(Timestamp, u32)> {
+        let again = self.ready.peek().map(|Reverse(next)| *next);
+        match (again, self.next_new()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Takes the earliest client for a dispatch: its client number, payload index and scheduled time.
+    fn take(&mut self, n_payloads: usize) -> Option<(u32, usize, Timestamp)> {
+        let (at, c) = self.next_due()?;
+        if self.ready.peek() == Some(&Reverse((at, c))) {
+            self.ready.pop();
+        } else {
+            let offset = (self.share(c, self.span) % n_payloads as u128) as usize;
+            let state = ClientState {
+                remaining: self.quota(c),
+                sent: 0,
+                offset,
+            };
+            self.started.insert(c, state);
+            self.next_new = c + 1;
+            self.active += 1;
+        }
+        let state = self.started.get_mut(&c).expect("a due client has started");
+        let payload = (state.offset as u64 + state.sent % n_payloads as u64) % n_payloads as u64;
+        state.sent += 1;
+        state.remaining -= 1;
+        if state.remaining == 0 {
+            self.active -= 1;
+        }
+        Some((c, payload as usize, at))
+    }
+
+    /// No client will ever send again.
+    fn exhausted(&self) -> bool {
+        self.active == 0 && self.next_new().is_none()
+    }
+
+    /// Clients that had not started though they were due by `cutoff`: counted by arithmetic, not one by one.
+    fn unstarted_due_by(&self, cutoff: Timestamp) -> u64 {
+        let Some((_, first)) = self.next_new() else {
+            return 0;
+        };
+        let due = |c: u32| {
+            let at = self.ready_at(c);
+            at <= cutoff && self.deadline.is_none_or(|d| at < d)
+        };
+        // The first client not due, by binary search: readiness only moves later with the client number.
+        let (mut lo, mut hi) = (first, self.n_clients);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if due(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        match (self.requests_per_client, self.total_requests) {
+            (None, Some(total)) if u128::from(total) < u128::from(self.n_clients) => {
+                let t = u128::from(total);
+                (self.share(lo, t) - self.share(first, t)) as u64
+            }
+            _ => u64::from(lo - first),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -110,35 +245,19 @@ impl Scheduler {
         let ramp = plan.ramp_up().unwrap_or(Duration::ZERO);
         let n_payloads = plan.n_payloads();
         let source = match plan.arrival() {
-            Arrival::ClosedLoop { clients } => {
-                let n_clients = u128::from(clients);
-                let share = |c: u32, of: u128| (u128::from(c) * of / n_clients) as u64;
-                let span = stop.total_requests.map_or(n_payloads as u128, u128::from);
-                let mut state = Clients {
-                    remaining: Vec::with_capacity(clients as usize),
-                    sent: vec![0; clients as usize],
-                    offsets: Vec::with_capacity(clients as usize),
-                    ready: BinaryHeap::new(),
-                    active: 0,
-                };
-                for c in 0..clients {
-                    let quota = match (stop.requests_per_client, stop.total_requests) {
-                        (Some(n), _) => n,
-                        (None, Some(total)) => {
-                            share(c + 1, u128::from(total)).saturating_sub(share(c, u128::from(total)))
-                        }
-                        (None, None) => u64::MAX,
-                    };
-                    state.remaining.push(quota);
-                    state.offsets.push((share(c, span) % n_payloads as u64) as usize);
-                    let ready_at = start.plus(Duration::from_nanos(share(c, ramp.as_nanos())));
-                    if quota > 0 && deadline.is_none_or(|d| ready_at < d) {
-                        state.ready.push(Reverse((ready_at, c)));
-                        state.active += 1;
-                    }
-                }
-                Source::Closed(state)
-            }
+            Arrival::ClosedLoop { clients } => Source::Closed(Clients {
+                n_clients: clients,
+                start,
+                ramp,
+                deadline,
+                requests_per_client: stop.requests_per_client,
+                total_requests: stop.total_requests,
+                span: stop.total_requests.map_or(n_payloads as u128, u128::from),
+                next_new: 0,
+                started: HashMap::new(),
+                ready: BinaryHeap::new(),
+                active: 0,
+            }),
             Arrival::ConstantRate {
                 per_second,
                 max_concurrency,
@@ -189,18 +308,7 @@ impl Scheduler {
             return None;
         }
         let (client, payload_index, scheduled_at) = match &mut self.source {
-            Source::Closed(clients) => {
-                let Reverse((at, c)) = clients.ready.pop()?;
-                let i = c as usize;
-                let payload = (clients.offsets[i] as u64 + clients.sent[i] % self.n_payloads as u64)
-                    % self.n_payloads as u64;
-                clients.sent[i] += 1;
-                clients.remaining[i] -= 1;
-                if clients.remaining[i] == 0 {
-                    clients.active -= 1;
-                }
-                (c, payload as usize, at)
-            }
+            Source::Closed(clients) => clients.take(self.n_payloads)?,
             Source::Open(arrivals) => {
                 let at = arrivals.next_at?;
                 let payload = (arrivals.index % self.n_payloads as u64) as usize;
@@ -240,9 +348,9 @@ impl Scheduler {
         };
         match &mut self.source {
             Source::Closed(clients) => {
-                let i = slot as usize;
+                let remaining = clients.started.get(&slot).map_or(0, |c| c.remaining);
                 // Past the deadline `observe` has already ended dispatching.
-                if clients.remaining[i] > 0 && !self.ended {
+                if remaining > 0 && !self.ended {
                     clients.ready.push(Reverse((now, slot)));
                 }
             }
@@ -291,7 +399,7 @@ impl Scheduler {
     /// The earliest time something may be dispatched, given free slots.
     fn next_due(&self) -> Option<Timestamp> {
         match &self.source {
-            Source::Closed(clients) => clients.ready.peek().map(|Reverse((at, _))| *at),
+            Source::Closed(clients) => clients.next_due().map(|(at, _)| at),
             Source::Open(arrivals) => {
                 let slot_free = arrivals
                     .max_concurrency
@@ -310,7 +418,7 @@ impl Scheduler {
 
     fn end_if_exhausted(&mut self) {
         let exhausted = match &self.source {
-            Source::Closed(clients) => clients.active == 0,
+            Source::Closed(clients) => clients.exhausted(),
             Source::Open(arrivals) => arrivals.next_at.is_none(),
         };
         if exhausted {
@@ -329,7 +437,9 @@ impl Scheduler {
         match &mut self.source {
             Source::Closed(clients) => {
                 self.dropped += clients.ready.iter().filter(|Reverse((at, _))| due(*at)).count() as u64;
+                self.dropped += clients.unstarted_due_by(cutoff);
                 clients.ready.clear();
+                clients.next_new = clients.n_clients;
             }
             Source::Open(arrivals) => {
                 while arrivals.next_at.is_some_and(&due) {

@@ -91,8 +91,8 @@ impl Interpreter for MessagesInterpreter {
                 _ => {}
             },
             "message_delta" => {
+                // Not the end yet: only `message_stop` completes a message.
                 if let Some(reason) = text_at(&value, "/delta/stop_reason") {
-                    self.completion = self.completion.max(Completion::Finished);
                     out.push(StreamEvent::Stop {
                         reason: Some(reason.to_owned()),
                     });
@@ -278,7 +278,11 @@ mod tests {
             json!({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "Hi"}}),
             json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}}),
         ]);
-        assert_eq!(completion, Completion::Finished);
+        assert_eq!(
+            completion,
+            Completion::Open,
+            "only message_stop completes a message"
+        );
         assert_eq!(out[0], StreamEvent::ResponseId("msg_1".into()));
         assert_eq!(
             out[1],
