@@ -102,3 +102,59 @@ fn layers_point_one_way() {
         );
     }
 }
+
+/// `use crate::{engine::…}` would hide a layer's name from the checks above: each `use` names its path.
+#[test]
+fn imports_are_not_grouped_across_the_crate() {
+    for (path, text) in src("") {
+        assert!(
+            !code(&text).contains("use crate::{"),
+            "{}: write one `use crate::layer::…` per path, so the layer rules can see it",
+            path.display()
+        );
+    }
+}
+
+/// A `super::` chain longer than a file's depth inside its layer climbs out of the layer, around the rules.
+#[test]
+fn super_paths_stay_inside_their_layer() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for layer in ["core", "protocol", "engine", "charts", "browser", "ui"] {
+        for (path, text) in src(layer) {
+            let inner = path.strip_prefix(root.join(layer)).unwrap();
+            let mut depth = inner.components().count();
+            if inner.file_name().is_some_and(|n| n == "mod.rs") {
+                depth -= 1;
+            }
+            let escape = "super::".repeat(depth + 1);
+            assert!(
+                !code(&text).contains(&escape),
+                "{} climbs out of {layer} with `{escape}`",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Wall-clock and monotonic time are read only in `browser/`; everything else gets time as an argument.
+#[test]
+fn only_the_browser_layer_reads_a_clock() {
+    for layer in ["core", "protocol", "engine", "charts", "ui"] {
+        for (path, text) in src(layer) {
+            let code = code(&text);
+            for clock in [
+                "Utc::now",
+                "Local::now",
+                "SystemTime::now",
+                "Instant::now",
+                "Date::now",
+            ] {
+                assert!(
+                    !code.contains(clock),
+                    "{} reads the clock ({clock})",
+                    path.display()
+                );
+            }
+        }
+    }
+}

@@ -64,9 +64,10 @@ impl ErrorKind {
         ErrorKind::ALL.into_iter().find(|k| k.as_str() == key)
     }
 
-    /// The kind for an HTTP status that is not a success.
+    /// The kind for an HTTP status that is not a success: 429 (rate limited) and Anthropic's 529 (overloaded)
+    /// are throttling.
     pub const fn from_http_status(status: u16) -> ErrorKind {
-        if status == 429 {
+        if status == 429 || status == 529 {
             ErrorKind::Throttled
         } else {
             ErrorKind::HttpStatus

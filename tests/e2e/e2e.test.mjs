@@ -229,3 +229,92 @@ test("a LoadTest sweep runs one level per client count and charts them side by s
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+/** The page URL for `api` (streaming or not) against the mock server's base URL, with the mock's knobs. */
+function apiUrl(api, stream, form, knobs) {
+  const base = api === "anthropic-messages" ? mock.url : `${mock.url}/v1`;
+  const params = { api, stream: stream ? "1" : "0", endpoint: "http", url: `${base}?${new URLSearchParams(knobs)}`, ...form };
+  return `${site.url}/?${new URLSearchParams(params)}`;
+}
+
+const APIS = ["openai-chat", "openai-responses", "anthropic-messages"];
+
+test("every API, streamed and not, measures the injected timing and counts tokens through the page", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  for (const api of APIS) {
+    for (const stream of [true, false]) {
+      await page.goto(apiUrl(api, stream, { clients: "1", requests: "4", max_tokens: "50" },
+        { ttft_ms: 150, itl_ms: 5, tokens: 10 }));
+      assert.equal(await page.inputValue("#api"), api);
+      await run(page);
+      const label = `${api} stream=${stream}`;
+      assert.equal(await stat(page, "failed_requests"), "0", label);
+      assert.equal(await stat(page, "total_requests"), "4", label);
+      assert.equal(await stat(page, "total_output_tokens"), "40", label);
+      const ttft = Number(await stat(page, "time_to_first_token-p50"));
+      const ttlt = Number(await stat(page, "time_to_last_token-p50"));
+      if (stream) {
+        // p50 of 4 requests: warm ones, past the first request's CORS preflight and connect.
+        console.log(`${label}: TTFT p50 ${ttft} ms (server 150 ms), TTLT p50 ${ttlt} ms (server 195 ms)`);
+        assert.ok(ttft >= 150 && ttft <= 150 + 25, `${label}: TTFT p50 ${ttft} ms should be within a few ms of 150`);
+        assert.ok(ttlt >= 150 + 9 * 5, `${label}: TTLT ${ttlt} ms includes 9 gaps of 5 ms`);
+      } else {
+        // One body: no token timing exists; the request ends when the whole answer is there.
+        console.log(`${label}: TTLT p50 ${ttlt} ms (server 200 ms)`);
+        assert.equal(await stat(page, "time_to_first_token-p50"), "—", label);
+        assert.ok(ttlt >= 150 + 10 * 5 && ttlt <= 200 + 40, `${label}: TTLT ${ttlt} ms`);
+      }
+    }
+  }
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("each API's faults are typed: HTTP errors, in-stream error events and truncated streams", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  const faults = [
+    [{ status: 429 }, "failed_requests_throttled"],
+    [{ error_after: 3, error_kind: "throttled" }, "failed_requests_throttled"],
+    [{ error_after: 3, error_kind: "server" }, "failed_requests_provider"],
+    [{ fail_after: 3 }, "failed_requests_stream"],
+  ];
+  for (const api of APIS) {
+    for (const [knobs, key] of faults) {
+      await page.goto(apiUrl(api, true, { clients: "2", requests: "1" }, { ttft_ms: 5, itl_ms: 1, tokens: 8, ...knobs }));
+      await run(page);
+      const label = `${api} ${JSON.stringify(knobs)}`;
+      assert.equal(await stat(page, key), "2", label);
+      assert.equal(await stat(page, "failed_requests"), "2", label);
+      assert.equal(await stat(page, "total_requests"), "2", `${label}: each request counted once`);
+    }
+  }
+  await page.screenshot({ path: join(SHOTS, "faults.png"), fullPage: true });
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("out-of-range and unknown settings get a clear error beside their field, and the page keeps working", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "4000000000", requests: "1" }));
+  await page.click("#run");
+  await page.waitForSelector('#status[data-status="invalid"]');
+  assert.match(await page.textContent("#status"), /^Clients: must be a whole number between 1 and 10000/);
+  assert.match(await page.textContent('.field-error[data-field="clients"]'), /between 1 and 10000/);
+  await page.fill("#clients", "2");
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "2");
+
+  await page.goto(pageUrl({ mode: "burst", requests: "1" }));
+  await page.click("#run");
+  await page.waitForSelector('#status[data-status="invalid"]');
+  assert.match(await page.textContent("#status"), /^Arrivals: unknown mode "burst": use closed, rate or poisson/);
+  await page.selectOption("#mode", "closed");
+  await run(page);
+  assert.equal(await stat(page, "failed_requests"), "0");
+  await page.screenshot({ path: join(SHOTS, "invalid-input.png"), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
