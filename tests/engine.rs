@@ -718,7 +718,7 @@ fn a_non_streamed_response_has_no_token_timing() {
 }
 
 #[test]
-fn finished_requests_release_their_cancel_wakers() {
+fn a_finished_run_releases_the_callers_cancel_waker() {
     let clock = ManualClock::new();
     let transport = ScriptedTransport::repeating(&clock, Script::taking(millis(10)));
     let cancel = CancelToken::new();
@@ -726,4 +726,93 @@ fn finished_requests_release_their_cancel_wakers() {
     let (summary, _) = run_plan_with_cancel(&p, 0, &transport, &clock, &cancel);
     assert_eq!(summary.sent, 200);
     assert_eq!(cancel.waiting(), 0);
+}
+
+#[test]
+fn finished_requests_release_their_cancel_wakers() {
+    use tokenmeter::core::scheduler::Dispatch;
+    use tokenmeter::engine::request::{execute, RequestOptions};
+    // The token every request of a run waits on (the driver's own is private, so this drives requests directly).
+    let clock = ManualClock::new();
+    let transport = ScriptedTransport::repeating(&clock, Script::taking(millis(10)));
+    let cancel = CancelToken::new();
+    let mut waiting_in_flight = Vec::new();
+    for request_id in 0..50 {
+        let dispatch = Dispatch {
+            request_id,
+            client: 0,
+            payload_index: 0,
+            scheduled_at: clock.now(),
+            warmup: false,
+        };
+        let request = execute(
+            &transport,
+            &clock,
+            prepare_with(&endpoint(), &dispatch, 16),
+            clock.now(),
+            RequestOptions::default(),
+            &cancel,
+        );
+        let probe = async {
+            clock.sleep_until(clock.now().plus(millis(5))).await;
+            cancel.waiting()
+        };
+        let (record, waiting) = run_to_completion(&clock, join(request, probe)).unwrap();
+        assert!(record.is_success());
+        waiting_in_flight.push(waiting);
+    }
+    // The probe sees each request's waker while it is in flight, so a leak could not hide from the last check.
+    assert!(waiting_in_flight.iter().all(|&w| w == 1), "{waiting_in_flight:?}");
+    assert_eq!(cancel.waiting(), 0, "finished requests left wakers behind");
+}
+
+#[test]
+fn token_counts_the_provider_did_not_report_are_marked_estimated() {
+    use tokenmeter::protocol::wire::{Finish, Reply};
+    let clock = ManualClock::new();
+    let reply = Reply {
+        id: "chatcmpl-2".into(),
+        model: "m".into(),
+        created: 0,
+        input_tokens: 0,
+    };
+    // No usage chunk: the counts must come from words, and say so.
+    let tail = Api::OpenAiChat
+        .encoder()
+        .finish(&reply, "", 2, Finish::Length, false);
+    let script = Script {
+        status: 200,
+        headers_after: Duration::ZERO,
+        steps: vec![
+            Step::Chunk {
+                after: millis(5),
+                bytes: crate::util::sse_token("two words"),
+            },
+            Step::Chunk {
+                after: millis(5),
+                bytes: tail,
+            },
+        ],
+    };
+    let transport = ScriptedTransport::new(&clock, vec![script, Script::taking(millis(5))]);
+    let p = plan(closed(1, StopCondition::requests_per_client(2)));
+    let (_, events) = run_plan(&p, 0, &transport, &clock);
+    let f = finished(&events);
+    let estimated = &f[0].record;
+    assert_eq!(estimated.tokens.output, Some(2));
+    assert_eq!(
+        (
+            estimated.tokens_estimated.input,
+            estimated.tokens_estimated.output
+        ),
+        (true, true)
+    );
+    assert_eq!(estimated.finish_reason.as_deref(), Some("length"));
+    let reported = &f[1].record;
+    assert!(
+        !reported.tokens_estimated.any(),
+        "usage was reported: {:?}",
+        reported.tokens
+    );
+    assert_eq!(reported.finish_reason.as_deref(), Some("stop"));
 }

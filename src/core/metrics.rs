@@ -80,12 +80,6 @@ pub fn schedule_lag(record: &RequestRecord) -> f64 {
     t.dispatched_at.secs_since(t.scheduled_at).max(0.0)
 }
 
-/// TTLT measured from the scheduled send time: what a user arriving on schedule waited.
-pub fn time_to_last_token_from_schedule(record: &RequestRecord) -> Option<f64> {
-    let lag = schedule_lag(record);
-    time_to_last_token(record).map(|ttlt| ttlt + lag)
-}
-
 /// Time the browser queued the request before sending it, in seconds, when the platform exposed it.
 pub fn browser_queue_time(record: &RequestRecord) -> Option<f64> {
     record.queued.map(|d| d.as_secs_f64())
@@ -140,7 +134,6 @@ mod tests {
             (gaps[0] - 0.04).abs() < 1e-12 && (gaps[1] - 0.16).abs() < 1e-12 && (gaps[2] - 0.2).abs() < 1e-12
         );
         assert!((schedule_lag(&r) - 0.01).abs() < 1e-12);
-        assert!(close(time_to_last_token_from_schedule(&r), 0.61));
     }
 
     #[test]

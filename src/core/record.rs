@@ -127,6 +127,20 @@ pub struct TokenCounts {
     pub output_reasoning: Option<u64>,
 }
 
+/// Which token counts were estimated (whitespace-separated words, LLMeter's DummyTokenizer) because the provider
+/// reported none: such a count is a word count, not a token count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EstimatedTokens {
+    pub input: bool,
+    pub output: bool,
+}
+
+impl EstimatedTokens {
+    pub fn any(self) -> bool {
+        self.input || self.output
+    }
+}
+
 /// Latencies the provider measured itself (Bedrock `latencyMs`, `firstByteLatency`), when it reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerLatency {
@@ -149,6 +163,10 @@ pub struct RequestRecord {
     pub response_text: Option<String>,
     pub timing: RequestTiming,
     pub tokens: TokenCounts,
+    /// Which of `tokens` were estimated rather than reported.
+    pub tokens_estimated: EstimatedTokens,
+    /// Why the model stopped, as the provider said (`stop`, `length`, `end_turn`, `max_tokens`, …).
+    pub finish_reason: Option<String>,
     /// Retries the client made inside this request's timing (AWS SDK `RetryAttempts` in LLMeter files).
     pub retries: Option<u32>,
     /// HTTP status of the response, when one arrived.
@@ -163,9 +181,29 @@ pub struct RequestRecord {
     pub warmup: bool,
 }
 
+/// How a request ended, for counting: every record is exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Failed for a reason of the endpoint's or the network's (HTTP error, broken stream, timeout, …).
+    Failed(ErrorKind),
+    /// Ended by Stop (or by the deadline, when the plan cancels in-flight requests): never answered, so counted
+    /// apart — not among the processed requests, as LLMeter's interrupted runs count only what they processed.
+    Cancelled,
+}
+
 impl RequestRecord {
     /// True when the request completed without error.
     pub fn is_success(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// How the request ended: the one rule that sets cancelled requests apart.
+    pub fn outcome(&self) -> Outcome {
+        match &self.error {
+            None => Outcome::Succeeded,
+            Some(e) if e.kind == ErrorKind::Cancelled => Outcome::Cancelled,
+            Some(e) => Outcome::Failed(e.kind),
+        }
     }
 }

@@ -176,6 +176,19 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
             },
         })
         .collect();
+    let estimated = scalar(Scalar::EstimatedTokenRequests);
+    if estimated.get(stats).is_some_and(|n| n > 0.0) {
+        let tokens = groups
+            .iter_mut()
+            .find(|g| g.title == "Tokens")
+            .expect("a Tokens group");
+        tokens.rows.push(row(
+            stats,
+            "estimated from words (requests)",
+            estimated,
+            Unit::Count,
+        ));
+    }
     let errors = groups.last_mut().expect("Errors is the last group");
     for kind in ErrorKind::ALL {
         let key = StatKey::Failures(kind);
@@ -196,6 +209,7 @@ pub fn shown_keys() -> Vec<StatKey> {
         })
         .collect();
     keys.extend(ErrorKind::ALL.map(StatKey::Failures));
+    keys.push(scalar(Scalar::EstimatedTokenRequests));
     keys.extend(COMPARED.iter().map(|&(_, key, _)| key));
     keys
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::core::format::plan::plan_json;
 use crate::core::format::{write_run, EndpointBlock, RunConfigFile, RunToWrite};
 use crate::core::plan::{Arrival, RunPlan};
-use crate::core::record::{ErrorKind, RequestRecord};
+use crate::core::record::{Outcome, RequestRecord};
 use crate::core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
 use crate::engine::sink::{EngineEvent, EventSink, RunSummary};
 
@@ -164,10 +164,10 @@ impl EventSink for LiveRun {
                 let record = finished.record;
                 self.progress.finished += 1;
                 self.progress.in_flight = self.progress.in_flight.saturating_sub(1);
-                match &record.error {
-                    Some(e) if e.kind == ErrorKind::Cancelled => self.progress.cancelled += 1,
-                    Some(_) => self.progress.failed += 1,
-                    None => {}
+                match record.outcome() {
+                    Outcome::Cancelled => self.progress.cancelled += 1,
+                    Outcome::Failed(_) => self.progress.failed += 1,
+                    Outcome::Succeeded => {}
                 }
                 self.stats.observe(&record);
                 if self.keep_records {

@@ -257,7 +257,9 @@ impl RecordFolder {
                     t.input_cached = u.cached_input_tokens.or(t.input_cached);
                     t.output_reasoning = u.reasoning_output_tokens.or(t.output_reasoning);
                 }
-                StreamEvent::Stop { .. } => {}
+                StreamEvent::Stop { reason } => {
+                    self.record.finish_reason = reason.or(self.record.finish_reason.take())
+                }
                 StreamEvent::ProviderError { throttled, message } => {
                     let kind = if throttled {
                         ErrorKind::Throttled
@@ -284,15 +286,18 @@ impl RecordFolder {
             // LLMeter's fallback for providers that report no usage: count whitespace-separated words (its
             // DummyTokenizer). Skipped for failed requests, as LLMeter does.
             let TokenCounts { input, output, .. } = &mut self.record.tokens;
+            let estimated = &mut self.record.tokens_estimated;
             if input.is_none() {
                 *input = self
                     .record
                     .input_prompt
                     .as_deref()
                     .map(|p| p.split_whitespace().count() as u64);
+                estimated.input = input.is_some();
             }
             if output.is_none() {
                 *output = Some(self.visible_words);
+                estimated.output = true;
             }
         }
         self.record.error = error;

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::core::record::{ErrorKind, RequestRecord};
+use crate::core::record::{Outcome, RequestRecord};
 use crate::core::scheduler::Dispatch;
 use crate::core::time::Timestamp;
 
@@ -44,10 +44,10 @@ impl RunSummary {
 
     /// Counts one record.
     pub(crate) fn count(&mut self, record: &RequestRecord) {
-        match &record.error {
-            None => self.succeeded += 1,
-            Some(e) if e.kind == ErrorKind::Cancelled => self.cancelled += 1,
-            Some(_) => self.failed += 1,
+        match record.outcome() {
+            Outcome::Succeeded => self.succeeded += 1,
+            Outcome::Cancelled => self.cancelled += 1,
+            Outcome::Failed(_) => self.failed += 1,
         }
     }
 }

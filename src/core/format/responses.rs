@@ -19,6 +19,7 @@
 //! {"tokenmeter_format_version": 1, "id": "chatcmpl-1", "error_kind": null, "http_status": 200,
 //!  "time_to_first_visible_token": 0.31, "schedule_lag": 0.0004, "queued_time": null,
 //!  "server_latency_first_byte": null, "server_latency_total": null, "warmup": false,
+//!  "input_tokens_estimated": false, "output_tokens_estimated": false, "finish_reason": "stop",
 //!  "timing_ns": {"dispatched_at": 1250000000, "scheduled": -400000, "first_byte": 250000000,
 //!                "first_token": 300000000, "first_visible": 310000000, "last_token": 700000000,
 //!                "ended": 705000000, "chunks": [300000000, 310000000, 500000000, 700000000]}}
@@ -50,7 +51,7 @@ use crate::core::format::{
 };
 use crate::core::metrics;
 use crate::core::record::{
-    ErrorKind, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts,
+    ErrorKind, EstimatedTokens, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts,
 };
 use crate::core::time::Timestamp;
 
@@ -269,6 +270,10 @@ struct ExtrasLine<'a> {
     server_latency_first_byte: Option<f64>,
     server_latency_total: Option<f64>,
     warmup: bool,
+    /// Which token counts are word-count estimates, not the provider's.
+    input_tokens_estimated: bool,
+    output_tokens_estimated: bool,
+    finish_reason: Option<&'a str>,
     timing_ns: TimingNs,
 }
 
@@ -285,6 +290,9 @@ impl<'a> ExtrasLine<'a> {
             server_latency_first_byte: r.server_latency.first_byte.map(|d| d.as_secs_f64()),
             server_latency_total: r.server_latency.total.map(|d| d.as_secs_f64()),
             warmup: r.warmup,
+            input_tokens_estimated: r.tokens_estimated.input,
+            output_tokens_estimated: r.tokens_estimated.output,
+            finish_reason: r.finish_reason.as_deref(),
             timing_ns: TimingNs::new(&r.timing),
         }
     }
@@ -462,6 +470,11 @@ fn read_record(
             total: x.seconds("server_latency_total")?.map(duration),
         };
         record.warmup = x.boolean("warmup")?.unwrap_or(false);
+        record.tokens_estimated = EstimatedTokens {
+            input: x.boolean("input_tokens_estimated")?.unwrap_or(false),
+            output: x.boolean("output_tokens_estimated")?.unwrap_or(false),
+        };
+        record.finish_reason = x.string("finish_reason")?.map(str::to_owned);
         if let Some(timing) = x.object("timing_ns")? {
             let t = Fields {
                 map: timing,
@@ -629,6 +642,11 @@ mod tests {
                 input_cached: Some(2),
                 output_reasoning: Some(3),
             },
+            tokens_estimated: EstimatedTokens {
+                input: true,
+                output: false,
+            },
+            finish_reason: Some("length".into()),
             retries: Some(1),
             http_status: Some(200),
             error: None,

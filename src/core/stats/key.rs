@@ -63,6 +63,8 @@ pub enum Scalar {
     WarmupRequests,
     TotalCachedInputTokens,
     TotalReasoningOutputTokens,
+    /// Requests whose token counts were estimated from words, not reported by the provider.
+    EstimatedTokenRequests,
     GoodputRequests,
     GoodputRate,
     GoodputRequestsPerMinute,
@@ -88,6 +90,7 @@ impl Scalar {
             Scalar::WarmupRequests => "warmup_requests",
             Scalar::TotalCachedInputTokens => "total_cached_input_tokens",
             Scalar::TotalReasoningOutputTokens => "total_reasoning_output_tokens",
+            Scalar::EstimatedTokenRequests => "requests_with_estimated_tokens",
             Scalar::GoodputRequests => "goodput_requests",
             Scalar::GoodputRate => "goodput_rate",
             Scalar::GoodputRequestsPerMinute => "goodput_requests_per_minute",

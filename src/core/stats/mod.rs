@@ -23,7 +23,7 @@
 //!    `num_tokens_input_cached`: the aggregates of 3 followed by those of 5.
 //! 6. `failed_requests_<kind>` for every [`crate::core::record::ErrorKind`] (0 included, so the schema is
 //!    fixed), `successful_requests`, `warmup_requests`, `total_cached_input_tokens`,
-//!    `total_reasoning_output_tokens`, `percentile_method`, `rate_window`.
+//!    `total_reasoning_output_tokens`, `requests_with_estimated_tokens`, `percentile_method`, `rate_window`.
 //! 7. With an [`Slo`]: `goodput_requests`, `goodput_rate`, `goodput_requests_per_minute`.
 //! 8. With a [`CostModel`], as LLMeter's cost callback contributes them: `cost_InputTokens_per_request-*`,
 //!    `cost_OutputTokens_per_request-*`, `cost_per_request-*` (average and the configured percentiles), then

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-use crate::core::record::{ErrorKind, RequestRecord, TokenCounts};
+use crate::core::record::{ErrorKind, Outcome, RequestRecord, TokenCounts};
 use crate::core::stats::config::{StatsConfig, StatsConfigError};
 use crate::core::stats::cost::CostTotals;
 use crate::core::stats::distribution::{Distribution, Sample};
@@ -72,6 +72,8 @@ pub(crate) struct TokenTotals {
     pub output: u64,
     pub input_cached: u64,
     pub output_reasoning: u64,
+    /// Requests with at least one count estimated from words rather than reported.
+    pub estimated_requests: u64,
 }
 
 impl TokenTotals {
@@ -90,6 +92,7 @@ impl TokenTotals {
             input_cached: Some(o.input_cached),
             output_reasoning: Some(o.output_reasoning),
         });
+        self.estimated_requests += o.estimated_requests;
     }
 }
 
@@ -164,14 +167,8 @@ impl RunningStats {
             self.warmup += 1;
             return;
         }
-        // A request cancelled by a stopped run was never answered: it is counted under
-        // `failed_requests_cancelled` only, and kept out of `total_requests`, `failed_requests` and the rates,
-        // as LLMeter's interrupted runs count only the responses they processed.
-        if record
-            .error
-            .as_ref()
-            .is_some_and(|e| e.kind == ErrorKind::Cancelled)
-        {
+        let outcome = record.outcome();
+        if outcome == Outcome::Cancelled {
             self.failed_by_kind[kind_index(ErrorKind::Cancelled)] += 1;
             return;
         }
@@ -181,20 +178,20 @@ impl RunningStats {
             self.widen_request_times(at, at);
         }
         self.tokens.add(&record.tokens);
+        if record.tokens_estimated.any() {
+            self.tokens.estimated_requests += 1;
+        }
         if let Some(model) = &self.config.cost {
             self.cost.observe(model, record);
         }
-        match &record.error {
-            Some(error) => {
-                self.failed += 1;
-                self.failed_by_kind[kind_index(error.kind)] += 1;
-            }
-            None => {
-                let latencies = Latencies::of(record);
-                metric::for_each_value(record, &latencies, |m, v| self.metrics[m.index()].push(v));
-                if self.config.slo.is_some_and(|slo| slo.holds(&latencies)) {
-                    self.goodput += 1;
-                }
+        if let Outcome::Failed(kind) = outcome {
+            self.failed += 1;
+            self.failed_by_kind[kind_index(kind)] += 1;
+        } else {
+            let latencies = Latencies::of(record);
+            metric::for_each_value(record, &latencies, |m, v| self.metrics[m.index()].push(v));
+            if self.config.slo.is_some_and(|slo| slo.holds(&latencies)) {
+                self.goodput += 1;
             }
         }
     }

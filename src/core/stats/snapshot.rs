@@ -88,6 +88,8 @@ pub(super) fn render(stats: &RunningStats, run: &RunInfo) -> Map<String, Value> 
     );
     let reasoning = stats.tokens.output_reasoning;
     put(&mut out, Scalar::TotalReasoningOutputTokens, reasoning.into());
+    let estimated = stats.tokens.estimated_requests;
+    put(&mut out, Scalar::EstimatedTokenRequests, estimated.into());
     out.insert("percentile_method".into(), config.method.as_str().into());
     out.insert("rate_window".into(), config.rate_window.as_str().into());
     if config.slo.is_some() {

@@ -536,6 +536,7 @@ fn full_key_order() {
             "warmup_requests",
             "total_cached_input_tokens",
             "total_reasoning_output_tokens",
+            "requests_with_estimated_tokens",
             "percentile_method",
             "rate_window",
             "goodput_requests",
