@@ -3,28 +3,16 @@
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use tokenmeter::core::record::{ErrorKind, RequestError, RequestRecord};
+use tokenmeter::core::rng::SeededRng;
 use tokenmeter::core::stats::{CostModel, RunInfo, Slo, StatsConfig};
 use tokenmeter::core::time::Timestamp;
 
 /// Output chunks per synthetic request (so 3 inter-token gaps each).
 pub const CHUNKS: u64 = 4;
 
-/// Knuth's MMIX linear congruential generator: deterministic, dependency-free values.
-pub struct Lcg(u64);
-
-impl Lcg {
-    pub fn below(&mut self, bound: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % bound
-    }
-}
-
 /// Synthetic requests, rewritten in place (no allocation per record).
 pub struct Source {
-    rng: Lcg,
+    rng: SeededRng,
     next: u64,
     start: DateTime<Utc>,
     record: RequestRecord,
@@ -33,7 +21,7 @@ pub struct Source {
 impl Source {
     pub fn new() -> Source {
         Source {
-            rng: Lcg(0x5eed),
+            rng: SeededRng::new(0x5eed),
             next: 0,
             start: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
             record: RequestRecord::default(),

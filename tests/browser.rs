@@ -134,31 +134,72 @@ async fn unreachable_server_is_a_network_error() {
     assert_eq!(record.http_status, None);
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function install_endless_fetch(first_chunk) {
+  const state = { aborted: false, cancelled: false, real: globalThis.fetch };
+  globalThis.fetch = (request) => {
+    request.signal.addEventListener("abort", () => { state.aborted = true; });
+    const body = new ReadableStream({
+      start(c) { c.enqueue(new TextEncoder().encode(first_chunk)); },
+      pull() { return new Promise(() => {}); },  // the rest never comes
+      cancel() { state.cancelled = true; },
+    });
+    return Promise.resolve(new Response(body, { headers: { "content-type": "text/event-stream" } }));
+  };
+  return state;
+}
+export function restore_fetch(state) { globalThis.fetch = state.real; }
+export function was_aborted(state) { return state.aborted; }
+export function was_cancelled(state) { return state.cancelled; }
+"#)]
+extern "C" {
+    /// Replaces the global `fetch` with one whose response streams `first_chunk`, then nothing, forever.
+    fn install_endless_fetch(first_chunk: &str) -> wasm_bindgen::JsValue;
+    fn restore_fetch(state: &wasm_bindgen::JsValue);
+    fn was_aborted(state: &wasm_bindgen::JsValue) -> bool;
+    fn was_cancelled(state: &wasm_bindgen::JsValue) -> bool;
+}
+
 #[wasm_bindgen_test]
 async fn cancel_aborts_an_in_flight_request() {
+    let first = "data: {\"id\":\"c9\",\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\n";
+    let state = install_endless_fetch(first);
     let clock = PerformanceClock::start();
     let transport = FetchTransport::new(clock);
     let cancel = CancelToken::new();
     let prepared = PreparedRequest {
-        // Never answered quickly: a blackhole port on loopback refuses, so use a slow blob read instead by
-        // cancelling before the first poll completes.
-        http: get(blob_url(SSE)),
+        http: get("https://endless.invalid/v1/chat/completions".into()),
         decoder: Box::new(SseStream::new(ChatInterpreter::default())),
         fallback_id: "req-2".into(),
         input_prompt: None,
         input_payload: None,
     };
-    cancel.cancel();
-    let record = execute(
+    let request = execute(
         &transport,
         &clock,
         prepared,
         clock.now(),
         RequestOptions::default(),
         &cancel,
-    )
-    .await;
+    );
+    // Stop the run while the request is reading its (endless) body.
+    let stop = async {
+        clock
+            .sleep_until(clock.now().plus(std::time::Duration::from_millis(50)))
+            .await;
+        assert!(!was_aborted(&state), "nothing aborted the request before Stop");
+        cancel.cancel();
+    };
+    let (record, ()) = futures::future::join(request, stop).await;
+    restore_fetch(&state);
     assert_eq!(record.error.map(|e| e.kind), Some(ErrorKind::Cancelled));
+    assert!(
+        record.timing.first_token_at.is_some(),
+        "the request was in flight, reading"
+    );
+    assert_eq!(record.id, "c9");
+    assert!(was_aborted(&state), "Stop fired the request's AbortController");
+    assert!(was_cancelled(&state), "the body stream was released");
 }
 
 #[wasm_bindgen_test]

@@ -18,6 +18,7 @@ use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::js;
+use crate::core::metrics::{match_resource_timing, ResourceTiming};
 use crate::core::record::{ErrorKind, RequestError};
 use crate::core::time::Timestamp;
 use crate::engine::{Chunk, Clock, HttpResponse, Transport};
@@ -93,47 +94,32 @@ impl Transport for FetchTransport {
     fn queue_time(&self, url: &str, dispatched_at: Timestamp, ended_at: Timestamp) -> Option<Duration> {
         let started = self.clock.to_performance_millis(dispatched_at);
         let ended = self.clock.to_performance_millis(ended_at);
-        let entries = js::get_entries_by_name(url, "resource");
-        let mut claimed = self.claimed.borrow_mut();
-        // Requests sent together share a (coarsened) start time, so the entry is the unclaimed one that started
-        // with this request and ended closest to when it ended; each entry is claimed once.
-        let entry = entries
+        let list = js::get_entries_by_name(url, "resource");
+        let entries: Vec<ResourceTiming> = list
             .iter()
             .filter_map(|e| e.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
-            .filter(|e| (e.start_time() - started).abs() <= 1.0 && !claimed.contains(&entry_key(e)))
-            .min_by(|a, b| {
-                (a.response_end() - ended)
-                    .abs()
-                    .total_cmp(&(b.response_end() - ended).abs())
-            });
+            .map(|e| ResourceTiming {
+                start_time: e.start_time(),
+                domain_lookup_start: e.domain_lookup_start(),
+                domain_lookup_end: e.domain_lookup_end(),
+                connect_start: e.connect_start(),
+                connect_end: e.connect_end(),
+                request_start: e.request_start(),
+                response_end: e.response_end(),
+            })
+            .collect();
+        let mut claimed = self.claimed.borrow_mut();
+        let entry = match_resource_timing(&entries, &claimed, started, ended);
         if let Some(e) = &entry {
-            claimed.insert(entry_key(e));
+            claimed.insert(e.key());
         }
-        if entries.length() > RESOURCE_TIMING_BUFFER * 4 / 5 {
+        if list.length() > RESOURCE_TIMING_BUFFER * 4 / 5 {
             // Keep room in the browser's buffer; entries of requests still in flight are lost with it (rare).
             js::clear_resource_timings();
             claimed.clear();
         }
-        queue_time_from(&entry?)
+        entry?.queue_time()
     }
-}
-
-/// Identifies a Resource Timing entry among those of one URL.
-fn entry_key(entry: &web_sys::PerformanceResourceTiming) -> (u64, u64) {
-    (entry.start_time().to_bits(), entry.response_end().to_bits())
-}
-
-/// Time the request waited before going on the wire, excluding DNS and connection set-up. Browsers zero these
-/// fields for cross-origin responses without `Timing-Allow-Origin`; then it is unknown.
-fn queue_time_from(entry: &web_sys::PerformanceResourceTiming) -> Option<Duration> {
-    let request_start = entry.request_start();
-    if request_start <= 0.0 {
-        return None;
-    }
-    let setup = (entry.domain_lookup_end() - entry.domain_lookup_start()).max(0.0)
-        + (entry.connect_end() - entry.connect_start()).max(0.0);
-    let blocked_ms = (request_start - entry.start_time() - setup).max(0.0);
-    Some(Duration::from_secs_f64(blocked_ms / 1e3))
 }
 
 fn build_request(
@@ -176,15 +162,33 @@ fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
     pairs
 }
 
+/// The body reader, with the request's abort guard: dropped mid-read (timeout, Stop), it cancels the reader, so the
+/// stream is released even where aborting the fetch does not reach the body, then aborts the fetch.
+struct OpenBody {
+    reader: ReadableStreamDefaultReader,
+    _abort: AbortOnDrop,
+}
+
+impl Drop for OpenBody {
+    fn drop(&mut self) {
+        // A no-op on a stream already read to the end; the returned promise needs no waiting.
+        let _ = self.reader.cancel();
+    }
+}
+
 /// The body as a stream of stamped chunks. The time is read right after `read()` resolves, before copying.
 fn body_stream(
     reader: ReadableStreamDefaultReader,
     clock: PerformanceClock,
     guard: AbortOnDrop,
 ) -> futures::stream::LocalBoxStream<'static, Result<Chunk, RequestError>> {
-    Box::pin(stream::unfold(Some((reader, guard)), move |state| async move {
-        let (reader, guard) = state?;
-        match JsFuture::from(reader.read()).await {
+    let body = OpenBody {
+        reader,
+        _abort: guard,
+    };
+    Box::pin(stream::unfold(Some(body), move |state| async move {
+        let body = state?;
+        match JsFuture::from(body.reader.read()).await {
             Ok(result) => {
                 let received_at = clock.now();
                 let done = Reflect::get(&result, &JsValue::from_str("done"))
@@ -195,7 +199,7 @@ fn body_stream(
                 }
                 let value = Reflect::get(&result, &JsValue::from_str("value")).unwrap_or(JsValue::UNDEFINED);
                 let bytes = Uint8Array::new(&value).to_vec();
-                Some((Ok(Chunk { bytes, received_at }), Some((reader, guard))))
+                Some((Ok(Chunk { bytes, received_at }), Some(body)))
             }
             Err(e) => Some((
                 Err(js_error(ErrorKind::Stream, "response body broke off", e)),

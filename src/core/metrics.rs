@@ -10,8 +10,10 @@
 //! | inter-token gaps | differences of consecutive `token_chunk_times` (chunks, not tokens: servers coalesce) | fewer than 2 chunks |
 //! | output tokens/s | `output_tokens / TTLT` (end-to-end rate one user sees) | TTLT missing or zero, tokens unknown |
 //! | schedule lag | `dispatched_at − scheduled_at` (client lateness; coordinated-omission signal) | never |
-//! | TTLT from schedule | `last_token_at − scheduled_at` (latency corrected for coordinated omission) | as TTLT |
-//! | browser queue time | time the browser held the request before sending it (Resource Timing) | not exposed |
+//! | browser queue time | `requestStart − startTime − DNS − connect` of the request's Resource Timing entry: time the browser held it before sending ([`ResourceTiming::queue_time`]) | not exposed (no `Timing-Allow-Origin`) |
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use crate::core::record::RequestRecord;
 
@@ -83,6 +85,61 @@ pub fn schedule_lag(record: &RequestRecord) -> f64 {
 /// Time the browser queued the request before sending it, in seconds, when the platform exposed it.
 pub fn browser_queue_time(record: &RequestRecord) -> Option<f64> {
     record.queued.map(|d| d.as_secs_f64())
+}
+
+/// The fields of one Resource Timing entry that browser queueing is read from, in milliseconds on the
+/// `performance.now()` timeline. Browsers zero the detailed fields of cross-origin responses that do not send
+/// `Timing-Allow-Origin`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ResourceTiming {
+    pub start_time: f64,
+    pub domain_lookup_start: f64,
+    pub domain_lookup_end: f64,
+    pub connect_start: f64,
+    pub connect_end: f64,
+    pub request_start: f64,
+    pub response_end: f64,
+}
+
+impl ResourceTiming {
+    /// Time the request waited in the browser before going on the wire: from the `fetch()` call to
+    /// `requestStart`, less DNS and connection set-up. `None` when the entry's details were zeroed (unknown, not
+    /// zero).
+    pub fn queue_time(&self) -> Option<Duration> {
+        if self.request_start <= 0.0 {
+            return None;
+        }
+        let setup = (self.domain_lookup_end - self.domain_lookup_start).max(0.0)
+            + (self.connect_end - self.connect_start).max(0.0);
+        let blocked_ms = (self.request_start - self.start_time - setup).max(0.0);
+        Some(Duration::from_secs_f64(blocked_ms / 1e3))
+    }
+
+    /// Identifies the entry among those of one URL.
+    pub fn key(&self) -> (u64, u64) {
+        (self.start_time.to_bits(), self.response_end.to_bits())
+    }
+}
+
+/// Which of `entries` (all for the request's URL) belongs to the request that started at `started_ms` and ended at
+/// `ended_ms`: an entry not yet `claimed` that started within 1 ms of it (requests sent together share a coarsened
+/// start time), and of those the one that ended closest to it. Each entry belongs to one request only: the caller
+/// adds the returned entry's key to `claimed`.
+pub fn match_resource_timing(
+    entries: &[ResourceTiming],
+    claimed: &HashSet<(u64, u64)>,
+    started_ms: f64,
+    ended_ms: f64,
+) -> Option<ResourceTiming> {
+    entries
+        .iter()
+        .filter(|e| (e.start_time - started_ms).abs() <= 1.0 && !claimed.contains(&e.key()))
+        .min_by(|a, b| {
+            (a.response_end - ended_ms)
+                .abs()
+                .total_cmp(&(b.response_end - ended_ms).abs())
+        })
+        .copied()
 }
 
 #[cfg(test)]
@@ -163,5 +220,47 @@ mod tests {
         assert!(close(time_to_last_token(&r), 0.6));
         r.timing.last_token_at = None;
         assert_eq!(time_to_last_token(&r), None);
+    }
+
+    #[test]
+    fn queue_time_is_the_wait_before_the_wire_less_connection_set_up() {
+        let entry = ResourceTiming {
+            start_time: 100.0,
+            domain_lookup_start: 101.0,
+            domain_lookup_end: 103.0,
+            connect_start: 103.0,
+            connect_end: 108.0,
+            request_start: 415.0,
+            response_end: 900.0,
+        };
+        // 315 ms to requestStart, of which 7 ms were DNS and connect: 308 ms queued.
+        assert_eq!(entry.queue_time(), Some(Duration::from_millis(308)));
+        let hidden = ResourceTiming {
+            request_start: 0.0,
+            ..entry
+        };
+        assert_eq!(hidden.queue_time(), None, "zeroed details are unknown, not zero");
+    }
+
+    #[test]
+    fn each_entry_matches_one_request_by_start_then_nearest_end() {
+        let entry = |start: f64, end: f64| ResourceTiming {
+            start_time: start,
+            response_end: end,
+            request_start: start + 1.0,
+            ..Default::default()
+        };
+        let entries = [entry(10.0, 300.0), entry(10.0, 200.0), entry(50.0, 210.0)];
+        let mut claimed = HashSet::new();
+        let first = match_resource_timing(&entries, &claimed, 10.4, 205.0).unwrap();
+        assert_eq!(first, entries[1]);
+        claimed.insert(first.key());
+        // The same request shape again gets the other entry that started with it, never the claimed one.
+        assert_eq!(
+            match_resource_timing(&entries, &claimed, 10.4, 205.0),
+            Some(entries[0])
+        );
+        claimed.insert(entries[0].key());
+        assert_eq!(match_resource_timing(&entries, &claimed, 10.4, 205.0), None);
     }
 }

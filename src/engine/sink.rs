@@ -1,6 +1,7 @@
 //! What a run reports, and where it goes: the closed [`EngineEvent`] enum and the [`EventSink`] that receives it
-//! (ripgrep's `Sink` shape). The UI's sink batches events into its store at ≤10 Hz; the export sink feeds
-//! `core::format`. `on_event` is called inline by the driver's loop, so a sink must be cheap: buffer, never block.
+//! (ripgrep's `Sink` shape). The page's sink is [`crate::engine::live::LiveRun`], which folds each event into its
+//! statistics and records at once; the page reads its snapshot on its own refresh timer. `on_event` is called
+//! inline by the driver's loop, so a sink must be cheap: never block, never render.
 
 use chrono::{DateTime, Utc};
 

@@ -1,7 +1,7 @@
 //! Virtual time: [`ManualClock`], a [`Clock`] that moves only when told, and [`run_to_completion`], a tiny
 //! single-threaded executor that drives a future by jumping the clock to the next pending timer whenever nothing
-//! else can make progress. Together they run whole load tests deterministically and instantly (tests, benchmarks,
-//! the simulated endpoint's previews), natively and in the browser.
+//! else can make progress. Together they run whole load tests deterministically and instantly (tests and
+//! benchmarks), natively and in the browser.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
