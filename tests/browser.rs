@@ -104,6 +104,7 @@ async fn one_request_through_fetch_becomes_a_complete_record() {
     assert_eq!(record.id, "c1");
     assert_eq!(record.response_text.as_deref(), Some("hello world"));
     assert_eq!(record.tokens.output, Some(2));
+    assert!(!record.tokens_estimated.any(), "the stream reported its usage");
     assert_eq!(record.http_status, Some(200));
     let ttft = metrics::time_to_first_token(&record).unwrap();
     let ttlt = metrics::time_to_last_token(&record).unwrap();

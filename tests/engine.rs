@@ -506,6 +506,15 @@ fn simulated_error_rate_is_seeded_and_close_to_target() {
     let a = run_simulated(model.clone(), &p, 100);
     let b = run_simulated(model.clone(), &p, 100);
     assert_eq!(kinds(&a), kinds(&b), "same seed, same run");
+    let other = run_simulated(
+        SimulatedModel {
+            seed: model.seed + 1,
+            ..model.clone()
+        },
+        &p,
+        100,
+    );
+    assert_ne!(kinds(&a), kinds(&other), "another seed, another run");
     let failed = a.iter().filter(|f| !f.record.is_success()).count() as f64;
     // Binomial(1000, 0.3): sd ≈ 14.5; allow 5 sd.
     assert!(

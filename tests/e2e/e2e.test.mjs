@@ -182,12 +182,15 @@ test("an LLMeter run folder imports, recomputes and joins the comparison; a bad 
   const errors = [];
   const page = await newPage(browser, errors);
   await page.goto(pageUrl({}));
-  await page.setInputFiles("#import", ["run_config.json", "responses.jsonl", "summary.json", "stats.json"]
+  // Without stats.json: every figure shown must come from recomputing the responses.
+  await page.setInputFiles("#import", ["run_config.json", "responses.jsonl", "summary.json"]
     .map((f) => join(SAMPLE, f)));
   await page.waitForSelector("#comparison");
   assert.match(await page.textContent("#comparison thead"), /sample-openai \(imported\)/);
   // LLMeter's own stats.json says p50 TTFT = 0.05519584399962696 s.
   assert.equal(await stat(page, "time_to_first_token-p50"), "55.2");
+  assert.equal(await stat(page, "total_requests"), "20");
+  assert.equal(await stat(page, "total_output_tokens"), "400");
   await page.setInputFiles("#import", { name: "responses.jsonl", mimeType: "application/json",
     buffer: Buffer.from('{"response_text": "a"}\n{not json}\n') });
   await page.waitForSelector("#import-error");
@@ -252,6 +255,8 @@ test("every API, streamed and not, measures the injected timing and counts token
       assert.equal(await stat(page, "failed_requests"), "0", label);
       assert.equal(await stat(page, "total_requests"), "4", label);
       assert.equal(await stat(page, "total_output_tokens"), "40", label);
+      // The counts are the server's usage, not the word-count fallback (which would give the same 40 here).
+      assert.equal(await page.locator('#live-table [data-stat="requests_with_estimated_tokens"]').count(), 0, label);
       const ttft = Number(await stat(page, "time_to_first_token-p50"));
       const ttlt = Number(await stat(page, "time_to_last_token-p50"));
       if (stream) {

@@ -1,24 +1,41 @@
-//! mock-llm: a small real HTTP server that speaks LLM provider wire formats.
+//! mock-llm: a small real HTTP server that speaks LLM provider wire formats: OpenAI Chat Completions,
+//! the OpenAI Responses API and Anthropic Messages, at their real paths, so official SDKs work unchanged.
 //!
+//! Every response body and SSE event is written by the project's one encoder per API
+//! (`tokenmeter::protocol::wire`), the same bytes the simulated model sends and the app's decoders read.
 //! This module owns the router, the CORS policy, the server-wide defaults ([`Config`], read from `MOCK_*`
-//! env vars) and the small endpoints (`/health`, `/v1/models`, the JSON 404). Per-request knobs live in
-//! [`timing`] and [`faults`]; the OpenAI Chat Completions wire format lives in [`openai`].
+//! env vars) and the small endpoints (`/health`, `/v1/models`, the JSON 404). [`handler`] reads one request
+//! of any API, [`generate`] decides when each piece of the answer is sent, and the per-request knobs live in
+//! [`timing`] and [`faults`].
+//!
+//! | route (`POST`)                              | API                     |
+//! |---------------------------------------------|-------------------------|
+//! | `/v1/chat/completions`, `/chat/completions` | OpenAI Chat Completions |
+//! | `/v1/responses`, `/responses`               | OpenAI Responses        |
+//! | `/v1/messages`                              | Anthropic Messages      |
 //!
 //! Tokenmeter's browser tests call it cross-origin, so every knob is reachable from `fetch` (headers
 //! allowed by CORS, or query parameters) and the effective values are echoed in exposed response headers.
+//! The knobs are the same for every API:
 //!
-//! | header                     | query         | env            | default                       |
-//! |----------------------------|---------------|----------------|-------------------------------|
-//! | `x-mock-ttft-ms`           | `ttft_ms`     | `MOCK_TTFT_MS` | 50                            |
-//! | `x-mock-itl-ms`            | `itl_ms`      | `MOCK_ITL_MS`  | 10                            |
-//! | `x-mock-tokens`            | `tokens`      | `MOCK_TOKENS`  | 20, env/default capped by `max_tokens` |
-//! | `x-mock-include-usage`     | `include_usage` |              | body `stream_options.include_usage` |
-//! | `x-mock-status`            | `status`      |                | none (4xx/5xx at once)        |
-//! | `x-mock-fail-after`        | `fail_after`  |                | none (K tokens, then drop)    |
-//! | `x-mock-error-event-after` | `error_after` |                | none (K tokens, error event)  |
+//! | header                     | query           | env            | default                       |
+//! |----------------------------|-----------------|----------------|-------------------------------|
+//! | `x-mock-ttft-ms`           | `ttft_ms`       | `MOCK_TTFT_MS` | 50                            |
+//! | `x-mock-itl-ms`            | `itl_ms`        | `MOCK_ITL_MS`  | 10                            |
+//! | `x-mock-tokens`            | `tokens`        | `MOCK_TOKENS`  | 20, env/default capped by the body's output limit |
+//! | `x-mock-include-usage`     | `include_usage` |                | Chat: body `stream_options.include_usage`; others always report usage |
+//! | `x-mock-status`            | `status`        |                | none (4xx/5xx at once, API's error body; 429 adds `retry-after: 1`) |
+//! | `x-mock-fail-after`        | `fail_after`    |                | none (K tokens, then drop)    |
+//! | `x-mock-error-event-after` | `error_after`   |                | none (K tokens, error event; unstreamed: HTTP 500/429) |
+//! | `x-mock-error-kind`        | `error_kind`    |                | `server` (or `throttled`)     |
+//!
+//! The output limit is the API's own field (`max_tokens`/`max_completion_tokens`, `max_output_tokens`,
+//! `max_tokens`); when it lowers the default count the answer ends as cut by length (`finish_reason:
+//! "length"`, `response.incomplete`, `stop_reason: "max_tokens"`).
 
 pub mod faults;
-pub mod openai;
+pub mod generate;
+pub mod handler;
 pub mod timing;
 
 use std::future::Future;
@@ -29,9 +46,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
+use tokenmeter::protocol::Api;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 
@@ -41,7 +59,7 @@ pub const DEFAULT_PORT: u16 = 8787;
 /// The model id listed by `/v1/models` and used when a request names none.
 pub const MOCK_MODEL: &str = "mock-model";
 
-/// Response header carrying the request id (also the `id` of every chunk).
+/// Response header carrying the response id (`chatcmpl-…`, `resp_…`, `msg_…`, as in the body).
 pub const REQUEST_ID_HEADER: &str = "x-mock-request-id";
 
 /// Server-wide defaults, the layer below per-request headers and query parameters.
@@ -113,9 +131,12 @@ pub fn app_with(config: Config) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/v1/models", get(models))
-        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/chat/completions", handler::route(Api::OpenAiChat))
+        .route("/v1/responses", handler::route(Api::OpenAiResponses))
+        .route("/v1/messages", handler::route(Api::AnthropicMessages))
         // Some clients use a base URL without `/v1`.
-        .route("/chat/completions", post(openai::chat_completions))
+        .route("/chat/completions", handler::route(Api::OpenAiChat))
+        .route("/responses", handler::route(Api::OpenAiResponses))
         .fallback(not_found)
         // Multimodal prompts (base64 images, PDFs) exceed axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
@@ -151,10 +172,11 @@ pub async fn serve_with_shutdown(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// Permissive CORS that also works for credentialed requests and `Authorization`.
+/// Permissive CORS that also works for credentialed requests, `Authorization` and Anthropic's headers.
 ///
 /// A literal `*` in `access-control-allow-headers` does not cover `Authorization`, and `*` is ignored
 /// altogether for credentialed requests, so origin, methods and headers are mirrored from the request
+/// (`x-api-key`, `anthropic-version`, `anthropic-dangerous-direct-browser-access`, the knobs, anything)
 /// and exposed headers are listed by name.
 fn cors() -> CorsLayer {
     CorsLayer::new()
@@ -189,8 +211,9 @@ async fn models() -> Response {
     )
 }
 
+/// Unknown routes get a 404 in OpenAI's error shape (no route means no API to take the shape from).
 async fn not_found() -> Response {
-    faults::error_response(StatusCode::NOT_FOUND, "mock-llm: no such route")
+    faults::error_response(Api::OpenAiChat, StatusCode::NOT_FOUND, "mock-llm: no such route")
 }
 
 /// A JSON response without pulling in axum's `json` feature.
@@ -209,8 +232,9 @@ pub(crate) fn unix_seconds() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// A unique-per-process id like `chatcmpl-3f9a…`: clock bits mixed with a counter, no RNG dependency.
-pub(crate) fn new_request_id() -> String {
+/// A unique-per-process id suffix like `3f9a…`, for `Api::response_id` (`chatcmpl-3f9a…`, `resp_3f9a…`,
+/// `msg_3f9a…`): clock bits mixed with a counter, no RNG dependency.
+pub(crate) fn new_id_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     let nanos = SystemTime::now()
@@ -221,5 +245,5 @@ pub(crate) fn new_request_id() -> String {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    format!("chatcmpl-{z:016x}{:08x}", count as u32)
+    format!("{z:016x}{:08x}", count as u32)
 }

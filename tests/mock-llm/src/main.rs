@@ -1,5 +1,6 @@
 //! The `mock-llm` binary: parses the port, binds 127.0.0.1, announces itself on stdout, and shuts down
-//! cleanly on SIGTERM or Ctrl-C.
+//! cleanly on SIGTERM or Ctrl-C. It serves OpenAI Chat Completions, the OpenAI Responses API and Anthropic
+//! Messages (see the crate docs for routes and knobs): point an SDK at `URL/v1` (OpenAI) or `URL` (Anthropic).
 //!
 //! Usage: `mock-llm [--port N]`; the port also comes from `PORT` (flag wins; default 8787, 0 picks a
 //! free one). Scripts wait for the single stdout line `mock-llm listening on http://127.0.0.1:PORT`.

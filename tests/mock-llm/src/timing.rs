@@ -1,4 +1,4 @@
-//! Per-request knobs: where they are read from and which source wins.
+//! Per-request knobs, the same for every API: where they are read from and which source wins.
 //!
 //! Precedence is header > query parameter > server default ([`Config`], from `MOCK_*` env) > built-in.
 //! Headers suit `fetch` calls, query parameters let a bare URL configure a run. A malformed value is an
@@ -23,7 +23,7 @@ pub const DEFAULT_TOKENS: u32 = 20;
 /// Refuse absurd counts: the non-streaming body is built in memory.
 pub const MAX_TOKENS: u32 = 1_000_000;
 
-/// A knob value that could not be parsed; becomes a 400 with an OpenAI-style error body.
+/// A knob value that could not be parsed; becomes a 400 in the route's API error shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnobError(pub String);
 
@@ -78,21 +78,25 @@ pub struct Timing {
     pub itl: Duration,
     /// Output token count.
     pub tokens: u32,
+    /// The request's output limit lowered the count (the answer ends with `Finish::Length`).
+    pub capped: bool,
 }
 
 impl Timing {
-    /// Resolves timing for a request whose body asked for at most `max_tokens`.
+    /// Resolves timing for a request whose body asked for at most `max_tokens` (the API's own name for the
+    /// output limit: `max_tokens`, `max_completion_tokens`, `max_output_tokens`).
     ///
     /// An explicit per-request token count (header or query) wins over `max_tokens`, so a test can ask
     /// for more; the server default and the built-in 20 are capped by it, as a real model would be.
     pub fn resolve(knobs: &Knobs<'_>, config: &Config, max_tokens: Option<u64>) -> Result<Timing, KnobError> {
         let ttft_ms = knobs.get(TTFT_HEADER, "ttft_ms")?.unwrap_or(config.ttft_ms);
         let itl_ms = knobs.get(ITL_HEADER, "itl_ms")?.unwrap_or(config.itl_ms);
-        let tokens = match knobs.get::<u32>(TOKENS_HEADER, "tokens")? {
-            Some(explicit) => explicit,
+        let (tokens, capped) = match knobs.get::<u32>(TOKENS_HEADER, "tokens")? {
+            Some(explicit) => (explicit, false),
             None => {
                 let default = config.tokens.unwrap_or(DEFAULT_TOKENS);
-                max_tokens.map_or(default, |max| default.min(u32::try_from(max).unwrap_or(u32::MAX)))
+                let limit = max_tokens.map_or(u32::MAX, |max| u32::try_from(max).unwrap_or(u32::MAX));
+                (default.min(limit), limit < default)
             }
         };
         if tokens > MAX_TOKENS {
@@ -104,6 +108,7 @@ impl Timing {
             ttft: Duration::from_millis(ttft_ms),
             itl: Duration::from_millis(itl_ms),
             tokens,
+            capped,
         })
     }
 }
@@ -135,7 +140,8 @@ mod tests {
             Timing {
                 ttft: Duration::from_millis(1),
                 itl: Duration::from_millis(3),
-                tokens: 9
+                tokens: 9,
+                capped: false,
             }
         );
     }
@@ -163,6 +169,23 @@ mod tests {
             30
         );
         assert_eq!(resolve(Some("tokens=50"), &Config::default(), Some(5)), 50);
+    }
+
+    #[test]
+    fn only_a_limit_that_lowers_the_count_caps_it() {
+        let none = HeaderMap::new();
+        let capped = |q, max| {
+            Timing::resolve(&Knobs::new(&none, q), &Config::default(), max)
+                .unwrap()
+                .capped
+        };
+        assert!(capped(None, Some(5)));
+        assert!(!capped(None, Some(20)), "the answer fits the limit exactly");
+        assert!(!capped(None, None));
+        assert!(
+            !capped(Some("tokens=50"), Some(5)),
+            "an explicit count is never capped"
+        );
     }
 
     #[test]

@@ -44,8 +44,8 @@ async fn stream_has_content_chunks_then_finish_usage_and_done() {
     let chunks = response.chunks();
     assert_eq!(
         chunks.len(),
-        5 + 2,
-        "5 content chunks, finish, usage: {chunks:#?}"
+        1 + 5 + 2,
+        "role chunk, 5 content chunks, finish, usage: {chunks:#?}"
     );
     for chunk in &chunks {
         assert_eq!(chunk["id"], id.as_str());
@@ -53,11 +53,13 @@ async fn stream_has_content_chunks_then_finish_usage_and_done() {
         assert_eq!(chunk["model"], "gpt-test");
         assert!(chunk["created"].as_u64().unwrap() > 1_600_000_000);
     }
+    // The role chunk comes first on its own, with empty content, as OpenAI sends it.
     assert_eq!(
         chunks[0]["choices"][0]["delta"],
-        json!({"role": "assistant", "content": "tok"})
+        json!({"role": "assistant", "content": ""})
     );
-    for chunk in &chunks[1..5] {
+    assert_eq!(chunks[1]["choices"][0]["delta"], json!({"content": "tok"}));
+    for chunk in &chunks[2..6] {
         assert_eq!(chunk["choices"][0]["delta"], json!({"content": " tok"}));
         assert_eq!(chunk["choices"][0]["finish_reason"], json!(null));
         assert_eq!(chunk["choices"][0]["index"], 0);
@@ -65,11 +67,11 @@ async fn stream_has_content_chunks_then_finish_usage_and_done() {
     let text: String = response.content_events().into_iter().map(|(_, t)| t).collect();
     assert_eq!(text, "tok tok tok tok tok");
 
-    let finish = &chunks[5];
+    let finish = &chunks[6];
     assert_eq!(finish["choices"][0]["finish_reason"], "stop");
     assert_eq!(finish["choices"][0]["delta"], json!({}));
 
-    let usage = &chunks[6];
+    let usage = &chunks[7];
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"]["prompt_tokens"], 5, "be brief hello there world");
     assert_eq!(usage["usage"]["completion_tokens"], 5);
@@ -102,7 +104,11 @@ async fn usage_chunk_only_when_asked_for() {
             has_usage, expect_usage,
             "stream_options={options} header={header:?}"
         );
-        assert_eq!(chunks.len(), 3 + usize::from(expect_usage));
+        assert_eq!(
+            chunks.len(),
+            1 + 2 + 1 + usize::from(expect_usage),
+            "role, 2 tokens, finish"
+        );
         assert!(response.ends_with_done());
     }
 }
@@ -132,6 +138,7 @@ async fn text_parts_count_as_prompt_tokens() {
 
 #[tokio::test]
 async fn zero_tokens_still_sends_role_chunk_and_finish() {
+    // The role chunk is the encoder's head: sent at once, whatever the token count.
     let addr = start(fast()).await;
     let response = Request::chat("?tokens=0", chat_body(true, "hi")).send(addr).await;
     let chunks = response.chunks();
@@ -145,7 +152,7 @@ async fn zero_tokens_still_sends_role_chunk_and_finish() {
 }
 
 #[tokio::test]
-async fn ttft_delays_the_first_content_chunk() {
+async fn ttft_delays_the_first_content_chunk_but_not_the_role_chunk() {
     let addr = start(fast()).await;
     let response = Request::chat("", chat_body(true, "hi"))
         .header("x-mock-ttft-ms", "300")
@@ -158,6 +165,12 @@ async fn ttft_delays_the_first_content_chunk() {
     assert!(
         first >= ms(300),
         "first token after {first:?}, expected at least 300ms"
+    );
+    // The head is sent before the wait: half the TTFT is a generous margin for a busy machine.
+    let head_gap = content[0].0.at.duration_since(response.events[0].at);
+    assert!(
+        head_gap >= ms(150),
+        "role chunk only {head_gap:?} before the first token"
     );
 }
 
@@ -211,7 +224,10 @@ async fn non_streaming_returns_one_completion_after_the_full_delay() {
     assert_eq!(completion["model"], "m1");
     assert_eq!(completion["choices"][0]["message"]["role"], "assistant");
     assert_eq!(completion["choices"][0]["message"]["content"], "tok tok tok tok");
-    assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        completion["choices"][0]["finish_reason"], "length",
+        "max_tokens cut the default 20 tokens short"
+    );
     assert_eq!(completion["usage"]["prompt_tokens"], 3);
     assert_eq!(completion["usage"]["completion_tokens"], 4);
     assert_eq!(completion["usage"]["total_tokens"], 7);

@@ -1,10 +1,11 @@
-//! Everything around the chat endpoint: health, models, CORS as a browser sees it, the JSON 404,
-//! env parsing, and the real binary's startup line and SIGTERM exit.
+//! Everything around the API endpoints: health, models, CORS as a browser sees it (for every API's
+//! route and headers), the JSON 404, env parsing, and the real binary's startup line and SIGTERM exit.
 
 mod common;
 
-use common::{chat_body, fast, start, Request};
+use common::{api_body, chat_body, fast, start, Request};
 use mock_llm::Config;
+use tokenmeter::protocol::Api;
 
 const ORIGIN: &str = "http://localhost:8080";
 
@@ -83,6 +84,56 @@ async fn cors_headers_on_streams_and_errors() {
         let exposed = response.header("access-control-expose-headers").unwrap();
         for name in ["x-mock-request-id", "retry-after", "x-mock-tokens"] {
             assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_and_responses_for_the_responses_and_messages_routes() {
+    let addr = start(fast()).await;
+    // What `Api::AnthropicMessages` sends from the page (tokenmeter's own request headers), and OpenAI's.
+    let cases = [
+        (
+            Api::AnthropicMessages,
+            "content-type, x-api-key, anthropic-version, anthropic-dangerous-direct-browser-access",
+        ),
+        (
+            Api::OpenAiResponses,
+            "authorization, content-type, x-mock-error-kind",
+        ),
+    ];
+    for (api, requested) in cases {
+        let preflight = Request::new("OPTIONS", common::route(api))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", requested)
+            .send(addr)
+            .await;
+        assert!(
+            (200..300).contains(&preflight.status),
+            "{api:?}: {}",
+            preflight.status
+        );
+        assert_eq!(preflight.header("access-control-allow-origin"), Some(ORIGIN));
+        assert_eq!(preflight.header("access-control-allow-credentials"), Some("true"));
+        let allowed = preflight
+            .header("access-control-allow-headers")
+            .unwrap()
+            .to_ascii_lowercase();
+        for name in requested.split(", ") {
+            assert!(allowed.contains(name), "{api:?}: {name} not in {allowed:?}");
+        }
+        for query in ["?tokens=1", "?status=429"] {
+            let response = Request::api(api, query, api_body(api, true, "hi"))
+                .header("origin", ORIGIN)
+                .header("x-api-key", "sk-test")
+                .header("anthropic-version", "2023-06-01")
+                .send(addr)
+                .await;
+            assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+            assert_eq!(response.header("timing-allow-origin"), Some("*"));
+            let exposed = response.header("access-control-expose-headers").unwrap();
+            assert!(exposed.contains("x-mock-request-id"), "{exposed}");
         }
     }
 }

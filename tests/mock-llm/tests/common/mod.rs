@@ -1,5 +1,6 @@
 //! Test harness: starts the real server on an ephemeral port and talks raw HTTP/1.1 to it over a
-//! `TcpStream`, decoding chunked bodies itself and timestamping each SSE event as it arrives.
+//! `TcpStream`, decoding chunked bodies itself and timestamping each SSE event as it arrives. Knows where
+//! each API's tokens sit in its events, and runs a body through tokenmeter's own decoder.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -7,7 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mock_llm::Config;
-use serde_json::Value;
+use serde_json::{json, Value};
+use tokenmeter::protocol::{Api, OutputKind, ProtocolError, StreamEvent, Usage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -50,7 +52,12 @@ impl Request {
 
     /// `POST /v1/chat/completions{query}` with a JSON body.
     pub fn chat(query: &str, body: Value) -> Request {
-        Request::new("POST", &format!("/v1/chat/completions{query}"))
+        Request::api(Api::OpenAiChat, query, body)
+    }
+
+    /// `POST` to `api`'s `/v1/…` route with `query` and a JSON body.
+    pub fn api(api: Api, query: &str, body: Value) -> Request {
+        Request::new("POST", &format!("{}{query}", route(api)))
             .header("content-type", "application/json")
             .body(body.to_string())
     }
@@ -97,11 +104,47 @@ impl Request {
     }
 }
 
-/// One SSE event: its `data:` payload and when its closing blank line arrived.
+/// `api`'s route under `/v1`.
+pub fn route(api: Api) -> &'static str {
+    match api {
+        Api::OpenAiChat => "/v1/chat/completions",
+        Api::OpenAiResponses => "/v1/responses",
+        Api::AnthropicMessages => "/v1/messages",
+    }
+}
+
+/// One SSE event: its `event:` name (if any), its `data:` payload and when its closing blank line arrived.
 #[derive(Debug)]
 pub struct Event {
     pub at: Instant,
+    pub name: Option<String>,
     pub data: String,
+}
+
+impl Event {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("event not JSON ({e}): {}", self.data))
+    }
+
+    /// The output token this event carries, if any, in whichever API's shape: a Chat chunk's non-empty
+    /// `delta.content`, a Responses `response.output_text.delta`, an Anthropic `text_delta`.
+    pub fn token(&self) -> Option<String> {
+        if self.data == "[DONE]" {
+            return None;
+        }
+        let event = self.json();
+        let text = match event["type"].as_str() {
+            Some("response.output_text.delta") => event["delta"].as_str(),
+            Some("content_block_delta") if event["delta"]["type"] == "text_delta" => {
+                event["delta"]["text"].as_str()
+            }
+            Some(_) => None,
+            None => event["choices"][0]["delta"]["content"]
+                .as_str()
+                .filter(|t| !t.is_empty()),
+        };
+        text.map(str::to_owned)
+    }
 }
 
 #[derive(Debug)]
@@ -140,18 +183,42 @@ impl Response {
             .collect()
     }
 
-    /// Events carrying content, with their arrival times.
+    /// Events carrying an output token (any API), with their arrival times.
     pub fn content_events(&self) -> Vec<(&Event, String)> {
         self.events
             .iter()
-            .filter(|e| e.data != "[DONE]")
-            .filter_map(|e| {
-                let chunk: Value = serde_json::from_str(&e.data).unwrap();
-                chunk["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .map(|text| (e, text.to_owned()))
-            })
+            .filter_map(|e| e.token().map(|text| (e, text)))
             .collect()
+    }
+
+    /// The concatenated text of the output tokens.
+    pub fn content_text(&self) -> String {
+        self.content_events().into_iter().map(|(_, t)| t).collect()
+    }
+
+    /// The `event:` names, in order.
+    pub fn event_names(&self) -> Vec<&str> {
+        self.events.iter().filter_map(|e| e.name.as_deref()).collect()
+    }
+
+    /// Runs the body through tokenmeter's decoder for `api` (streamed or not), fed in two pieces split
+    /// mid-event. Returns the events and how the decoder's `finish` judged the end.
+    pub fn decode(&self, api: Api, stream: bool) -> Decoded {
+        let mut decoder = api.decoder(stream);
+        let mut events = Vec::new();
+        let (a, b) = self.body.split_at(self.body.len() / 2);
+        let mut end = decoder.push(a, &mut events);
+        if end.is_ok() {
+            end = decoder.push(b, &mut events);
+        }
+        if end.is_ok() {
+            end = decoder.finish(&mut events);
+        }
+        Decoded {
+            events,
+            end,
+            complete: decoder.is_complete(),
+        }
     }
 
     pub fn ends_with_done(&self) -> bool {
@@ -299,9 +366,14 @@ impl Body {
                 .filter_map(|line| line.strip_prefix("data:"))
                 .map(str::trim_start)
                 .collect();
+            let name = raw
+                .lines()
+                .find_map(|line| line.strip_prefix("event:"))
+                .map(|n| n.trim().to_owned());
             if !data.is_empty() {
                 self.events.push(Event {
                     at,
+                    name,
                     data: data.join("\n"),
                 });
             }
@@ -311,9 +383,97 @@ impl Body {
 
 /// A minimal chat request body.
 pub fn chat_body(stream: bool, content: &str) -> Value {
-    serde_json::json!({
-        "model": "test-model",
-        "stream": stream,
-        "messages": [{"role": "user", "content": content}],
-    })
+    api_body(Api::OpenAiChat, stream, content)
+}
+
+/// A minimal request body in `api`'s shape, with no output limit low enough to matter.
+pub fn api_body(api: Api, stream: bool, content: &str) -> Value {
+    match api {
+        Api::OpenAiChat => json!({
+            "model": "test-model",
+            "stream": stream,
+            "messages": [{"role": "user", "content": content}],
+        }),
+        Api::OpenAiResponses => json!({"model": "test-model", "stream": stream, "input": content}),
+        // Anthropic requires `max_tokens`; 1024 is above every default count.
+        Api::AnthropicMessages => json!({
+            "model": "test-model",
+            "stream": stream,
+            "max_tokens": 1024,
+            "messages": [{"role": "user", "content": content}],
+        }),
+    }
+}
+
+/// What tokenmeter's decoder made of a response.
+#[derive(Debug)]
+pub struct Decoded {
+    pub events: Vec<StreamEvent>,
+    /// The first error from `push` or `finish`, else `Ok`.
+    pub end: Result<(), ProtocolError>,
+    /// The decoder saw the API's terminal event.
+    pub complete: bool,
+}
+
+impl Decoded {
+    /// The visible output, concatenated.
+    pub fn text(&self) -> String {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::Output {
+                    kind: OutputKind::Visible,
+                    text,
+                } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Non-empty visible outputs: the tokens a client counts.
+    pub fn outputs(&self) -> usize {
+        self.events
+            .iter()
+            .filter(
+                |e| matches!(e, StreamEvent::Output { kind: OutputKind::Visible, text } if !text.is_empty()),
+            )
+            .count()
+    }
+
+    /// Usage merged field by field, later values winning (as the engine folds it).
+    pub fn usage(&self) -> Usage {
+        let mut usage = Usage::default();
+        for event in &self.events {
+            if let StreamEvent::Usage(u) = event {
+                usage.input_tokens = u.input_tokens.or(usage.input_tokens);
+                usage.output_tokens = u.output_tokens.or(usage.output_tokens);
+                usage.cached_input_tokens = u.cached_input_tokens.or(usage.cached_input_tokens);
+                usage.reasoning_output_tokens = u.reasoning_output_tokens.or(usage.reasoning_output_tokens);
+            }
+        }
+        usage
+    }
+
+    pub fn response_id(&self) -> Option<&str> {
+        self.events.iter().find_map(|e| match e {
+            StreamEvent::ResponseId(id) => Some(id.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The stop reason, if the model stopped.
+    pub fn stop(&self) -> Option<Option<&str>> {
+        self.events.iter().find_map(|e| match e {
+            StreamEvent::Stop { reason } => Some(reason.as_deref()),
+            _ => None,
+        })
+    }
+
+    /// `Some(throttled)` if the provider reported an error.
+    pub fn provider_error(&self) -> Option<bool> {
+        self.events.iter().find_map(|e| match e {
+            StreamEvent::ProviderError { throttled, .. } => Some(*throttled),
+            _ => None,
+        })
+    }
 }

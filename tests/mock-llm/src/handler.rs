@@ -1,0 +1,145 @@
+//! One handler for every API route (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`, …): reads the
+//! knobs ([`crate::timing`], [`crate::faults`]) and the request body through the route's `Api` (streaming
+//! flag, output limit, prompt, model), then hands a [`Generation`] to [`crate::generate`].
+//!
+//! The body is read the same way for every API: `stream` decides streaming vs one JSON body,
+//! `Api::max_output_tokens` caps the default token count (the answer then ends with `Finish::Length`), and
+//! the prompt's whitespace-separated words (`Api::prompt_text`) are its input tokens. Every error, including
+//! a malformed knob or body (HTTP 400), is written in the route's API error shape.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use serde_json::{json, Value};
+use tokenmeter::protocol::wire::{Finish, Reply};
+use tokenmeter::protocol::Api;
+
+use crate::faults::{self, Faults};
+use crate::generate::Generation;
+use crate::timing::{Knobs, Timing, ITL_HEADER, TOKENS_HEADER, TTFT_HEADER};
+use crate::{Config, MOCK_MODEL, REQUEST_ID_HEADER};
+
+/// Overrides Chat Completions' `stream_options.include_usage` (`1`/`0`/`true`/`false`), e.g. for clients that
+/// cannot set it. Ignored by the other APIs, which always report usage.
+pub const INCLUDE_USAGE_HEADER: &str = "x-mock-include-usage";
+
+/// `POST` answered in `api`'s wire format.
+pub fn route(api: Api) -> MethodRouter<Config> {
+    post(
+        move |State(config): State<Config>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            answer(api, &config, &uri, &headers, &body).await
+        },
+    )
+}
+
+async fn answer(api: Api, config: &Config, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+    let id = api.response_id(&crate::new_id_suffix());
+    let mut response = respond(api, config, uri, headers, body, id.clone()).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+async fn respond(
+    api: Api,
+    config: &Config,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    id: String,
+) -> Response {
+    let bad_request = |message: &str| faults::error_response(api, StatusCode::BAD_REQUEST, message);
+    let knobs = Knobs::new(headers, uri.query());
+    let faults = match Faults::resolve(&knobs) {
+        Ok(faults) => faults,
+        Err(e) => return bad_request(&e.0),
+    };
+    if let Some(status) = faults.status {
+        return faults::injected_status(api, status);
+    }
+    let request: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(value) if value.is_object() => value,
+            _ => return bad_request("mock-llm: body is not a JSON object"),
+        }
+    };
+    let timing = match Timing::resolve(&knobs, config, api.max_output_tokens(&request)) {
+        Ok(timing) => timing,
+        Err(e) => return bad_request(&e.0),
+    };
+    let include_usage = match knobs.get::<Flag>(INCLUDE_USAGE_HEADER, "include_usage") {
+        Ok(flag) => flag.map(|f| f.0),
+        Err(e) => return bad_request(&e.0),
+    };
+    let include_usage = match api {
+        Api::OpenAiChat => include_usage.unwrap_or_else(|| {
+            request["stream_options"]["include_usage"]
+                .as_bool()
+                .unwrap_or(false)
+        }),
+        _ => true,
+    };
+    let generation = Generation {
+        api,
+        reply: Reply {
+            id,
+            model: request["model"].as_str().unwrap_or(MOCK_MODEL).to_owned(),
+            created: crate::unix_seconds(),
+            input_tokens: prompt_tokens(api, &request),
+        },
+        timing,
+        finish: if timing.capped {
+            Finish::Length
+        } else {
+            Finish::Stop
+        },
+        include_usage,
+        mid_stream: faults.mid_stream,
+    };
+    let mut response = if request["stream"].as_bool().unwrap_or(false) {
+        generation.stream()
+    } else {
+        generation.json().await
+    };
+    echo_timing(&mut response, &timing);
+    response
+}
+
+/// Whitespace-separated words of the prompt, as `api` reads it (system text and every message's text).
+pub fn prompt_tokens(api: Api, request: &Value) -> u64 {
+    api.prompt_text(request)
+        .map_or(0, |text| text.split_whitespace().count() as u64)
+}
+
+/// Echoes the effective knob values, so a test (or a curious developer) can see which source won.
+fn echo_timing(response: &mut Response, timing: &Timing) {
+    let values = [
+        (TTFT_HEADER, timing.ttft.as_millis().to_string()),
+        (ITL_HEADER, timing.itl.as_millis().to_string()),
+        (TOKENS_HEADER, timing.tokens.to_string()),
+    ];
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+}
+
+/// A lenient boolean for knobs: `1`, `0`, `true`, `false`, `yes`, `no`.
+struct Flag(bool);
+
+impl std::str::FromStr for Flag {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => Ok(Flag(true)),
+            "0" | "false" | "no" => Ok(Flag(false)),
+            _ => Err(()),
+        }
+    }
+}
