@@ -171,8 +171,12 @@ struct OpenBody {
 
 impl Drop for OpenBody {
     fn drop(&mut self) {
-        // A no-op on a stream already read to the end; the returned promise needs no waiting.
-        let _ = self.reader.cancel();
+        // A no-op on a stream read to the end; on a broken one the promise rejects, and awaiting it here keeps
+        // that rejection from surfacing as an unhandled page error.
+        let cancelled = JsFuture::from(self.reader.cancel());
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = cancelled.await;
+        });
     }
 }
 
