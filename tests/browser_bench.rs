@@ -109,3 +109,124 @@ async fn engine_ceiling_against_a_zero_latency_model() {
         summary.sent as f64 * 16.0 / secs
     );
 }
+
+/// The wasm instance's linear memory, in bytes (it only grows, so after a run it is that run's peak).
+fn wasm_memory_bytes() -> f64 {
+    use wasm_bindgen::JsCast;
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    memory
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
+/// Feeds `requests` finished requests of 200 output chunks each (what the engine's sink receives) into a
+/// [`LiveRun`], as a low-memory run or with `chunk_value_budget`, yielding to the page every 10,000 requests as
+/// the live run does between timer ticks. Reports wasm memory growth, the longest synchronous step (one batch of
+/// 10,000 records, or one live-table snapshot) and the snapshot time at the end.
+async fn long_run(label: &str, requests: u64, low_memory: bool, chunk_value_budget: Option<usize>) {
+    use tokenmeter::core::record::{RequestRecord, RequestTiming, TokenCounts};
+    use tokenmeter::core::scheduler::Dispatch;
+    use tokenmeter::core::time::Timestamp;
+    use tokenmeter::engine::sink::{EngineEvent, EventSink, FinishedRequest};
+    const CHUNKS: u64 = 200;
+    let clock = PerformanceClock::start();
+    let plan = RunPlanSpec {
+        arrival: Arrival::ClosedLoop { clients: 100 },
+        stop: StopCondition::total_requests(requests),
+        low_memory,
+        ..RunPlanSpec::default()
+    }
+    .validate()
+    .unwrap();
+    let identity = RunIdentity {
+        run_name: label.into(),
+        run_description: None,
+        endpoint: EndpointBlock::default(),
+        plan,
+    };
+    let config = StatsConfig {
+        chunk_value_budget,
+        ..StatsConfig::default()
+    };
+    let memory_before = wasm_memory_bytes();
+    let mut live = LiveRun::new(identity, config, clock.wall_time()).unwrap();
+    let mut rng = tokenmeter::core::rng::SeededRng::new(7);
+    let (mut longest_ms, t0) = (0.0_f64, performance_now());
+    for batch in 0..requests.div_ceil(10_000) {
+        let t = performance_now();
+        for i in batch * 10_000..((batch + 1) * 10_000).min(requests) {
+            let start = Timestamp::from_micros(i * 1_000);
+            let mut at = start.as_micros() + 200_000 + rng.below(100_000);
+            let chunks: Vec<Timestamp> = (0..CHUNKS)
+                .map(|_| {
+                    at += 5_000 + rng.below(20_000);
+                    Timestamp::from_micros(at)
+                })
+                .collect();
+            let record = RequestRecord {
+                request_time: Some(clock.wall_time()),
+                timing: RequestTiming {
+                    scheduled_at: start,
+                    dispatched_at: start,
+                    first_token_at: chunks.first().copied(),
+                    first_visible_at: chunks.first().copied(),
+                    last_token_at: chunks.last().copied(),
+                    ended_at: Timestamp::from_micros(at),
+                    token_chunk_times: chunks,
+                    ..Default::default()
+                },
+                tokens: TokenCounts {
+                    input: Some(100),
+                    output: Some(CHUNKS),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let dispatch = Dispatch {
+                request_id: i,
+                client: (i % 100) as u32,
+                payload_index: 0,
+                scheduled_at: start,
+                warmup: false,
+            };
+            live.on_event(EngineEvent::RequestStarted(dispatch));
+            live.on_event(EngineEvent::RequestFinished(Box::new(FinishedRequest {
+                dispatch,
+                record,
+            })));
+        }
+        longest_ms = longest_ms.max(performance_now() - t);
+        if batch % 20 == 19 {
+            let t = performance_now();
+            std::hint::black_box(live.snapshot(clock.wall_time()));
+            longest_ms = longest_ms.max(performance_now() - t);
+        }
+        // Yield to the event loop, as the page does between refreshes.
+        clock.sleep_until(clock.now()).await;
+    }
+    let total_s = (performance_now() - t0) / 1e3;
+    let t = performance_now();
+    let stats = live.snapshot(clock.wall_time());
+    let snapshot_ms = performance_now() - t;
+    let growth = wasm_memory_bytes() - memory_before;
+    console_log!(
+        "BENCH wasm memory, {label}: {requests} requests x {CHUNKS} chunks in {total_s:.1} s; wasm memory +{:.0} MB \
+         (now {:.0} MB); longest step {longest_ms:.0} ms (a batch of 10k records or a snapshot); final snapshot \
+         {snapshot_ms:.0} ms; per-chunk binned: {}",
+        growth / 1e6,
+        wasm_memory_bytes() / 1e6,
+        stats.contains_key("per_chunk_relative_error")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn memory_of_a_long_run_exact_gaps_100k() {
+    // Before the budget: every gap kept exactly (8 bytes each) and every record kept.
+    long_run("exact gaps, records kept", 100_000, false, None).await;
+}
+
+#[wasm_bindgen_test]
+async fn memory_of_a_long_run_low_memory_1m() {
+    long_run("low memory (gaps binned, no records)", 1_000_000, true, Some(0)).await;
+}

@@ -4,6 +4,7 @@
 //! Must not import `protocol`, `engine`, `charts`, `browser` or `ui`, nor any web, async or clock API:
 //! time, randomness and credentials arrive as arguments.
 
+pub mod budget;
 pub mod experiments;
 pub mod format;
 pub mod input;

@@ -242,6 +242,21 @@ pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
     warnings
 }
 
+/// Notes on how figures were computed, when it differs from the exact default (binned per-chunk metrics).
+pub fn precision_notes(stats: &Map<String, Value>) -> Vec<String> {
+    scalar(Scalar::PerChunkRelativeError)
+        .get(stats)
+        .map(|error| {
+            format!(
+                "Inter-token latency percentiles come from a histogram, within {}% of the exact values, to keep \
+                 this run's memory bounded; every other figure is exact.",
+                error * 100.0
+            )
+        })
+        .into_iter()
+        .collect()
+}
+
 fn row(stats: &Map<String, Value>, label: &'static str, key: StatKey, unit: Unit) -> Row {
     Row {
         label,

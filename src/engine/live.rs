@@ -56,6 +56,15 @@ impl LiveRun {
         start_wall: DateTime<Utc>,
     ) -> Result<Self, StatsConfigError> {
         let keep_records = !identity.plan.low_memory();
+        // Low memory: per-chunk values go straight into a histogram, so nothing grows with chunks.
+        let config = StatsConfig {
+            chunk_value_budget: if keep_records {
+                config.chunk_value_budget
+            } else {
+                Some(0)
+            },
+            ..config
+        };
         Ok(LiveRun {
             identity,
             stats: RunningStats::new(config)?,

@@ -48,7 +48,11 @@ pub fn App() -> impl IntoView {
                     )
                 }}</p>
                 {move || run.warning.get().map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
+                {move || run.memory.get().map(|(text, too_large)| view! {
+                    <p id="memory-estimate" class:warning=too_large class:note=!too_large>{text}</p>
+                })}
                 {move || run.health.get().into_iter().map(|w| view! { <p class="warning client-health">{w}</p> }).collect_view()}
+                {move || run.notes.get().into_iter().map(|n| view! { <p class="note precision">{n}</p> }).collect_view()}
                 <LiveTable groups=run.table />
                 <ExportImport run=run />
                 <Comparison results=run.results />

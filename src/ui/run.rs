@@ -12,10 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::fetch::FetchTransport;
+use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
 use crate::core::input::NamedRun;
 use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
-use crate::core::table::{client_health, live_table, Group};
+use crate::core::table::{client_health, live_table, precision_notes, Group};
 use crate::engine::cancel::CancelToken;
 use crate::engine::driver;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
@@ -71,8 +72,11 @@ pub(crate) struct RunController {
     pub(crate) warning: RwSignal<Option<String>>,
     pub(crate) progress: RwSignal<Progress>,
     pub(crate) table: RwSignal<Vec<Group>>,
-    /// Warnings that the client, not the server, shaped the numbers.
+    /// Warnings that the client, not the server, shaped the numbers, and notes on how figures were computed.
     pub(crate) health: RwSignal<Vec<String>>,
+    pub(crate) notes: RwSignal<Vec<String>>,
+    /// What the run will hold in memory, and whether that is too much for a tab.
+    pub(crate) memory: RwSignal<Option<(String, bool)>>,
     pub(crate) results: RwSignal<Vec<RunResult>>,
     live: StoredValue<Option<Rc<RefCell<LiveRun>>>, LocalStorage>,
     cancel: StoredValue<Option<CancelToken>, LocalStorage>,
@@ -88,6 +92,8 @@ impl RunController {
             progress: RwSignal::new(Progress::default()),
             table: RwSignal::new(live_table(&Map::new())),
             health: RwSignal::new(Vec::new()),
+            notes: RwSignal::new(Vec::new()),
+            memory: RwSignal::new(None),
             results: RwSignal::new(Vec::new()),
             live: StoredValue::new_local(None),
             cancel: StoredValue::new_local(None),
@@ -115,6 +121,14 @@ impl RunController {
                 Err(e) => return self.fail(format!("The payload cannot be sent: {e}")),
             };
         let mut runs = input.runs;
+        let payload_bytes = input.prompt.len() as u64 + 100;
+        let budget = StatsConfig::default().chunk_value_budget;
+        let largest = runs
+            .iter()
+            .map(|r| MemoryEstimate::of(&r.plan, payload_bytes, input.max_tokens, budget))
+            .max_by_key(|e| e.bytes);
+        self.memory
+            .set(largest.map(|e| (memory_message(&e), e.is_too_large())));
         let widest = runs.iter().filter_map(|r| r.plan.arrival().max_in_flight()).max();
         self.warning.set(connection_warning(target.http_origin(), widest));
         if runs.len() == 1 && runs[0].name.is_empty() {
@@ -232,6 +246,7 @@ impl RunController {
     fn show(&self, stats: &Map<String, Value>) {
         self.table.set(live_table(stats));
         self.health.set(client_health(stats));
+        self.notes.set(precision_notes(stats));
     }
 
     fn fail(&self, message: String) {
@@ -255,6 +270,19 @@ impl RunController {
                 self.refresh(&live, clock);
             }
         });
+    }
+}
+
+/// The memory line shown when a run starts: the estimate, and past the limit what to do about it.
+fn memory_message(estimate: &MemoryEstimate) -> String {
+    if estimate.is_too_large() {
+        format!(
+            "Memory: this run may hold {estimate}, more than a browser tab can safely keep (about {}). Turn on \
+             Low memory to keep statistics only, or shorten the run.",
+            human_bytes(WARN_BYTES)
+        )
+    } else {
+        format!("Memory: {estimate}.")
     }
 }
 

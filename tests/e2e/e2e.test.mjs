@@ -327,3 +327,27 @@ test("out-of-range and unknown settings get a clear error beside their field, an
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("a run too large for a tab is warned about before it starts, and low memory bounds it", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  // 100 clients × 10,000 requests of up to 200 tokens: a million records, far beyond a tab's memory.
+  await page.goto(pageUrl({ clients: "100", requests: "10000", max_tokens: "200" }));
+  await page.click("#run");
+  await page.waitForSelector("#memory-estimate.warning");
+  const warning = await page.textContent("#memory-estimate");
+  assert.match(warning, /^Memory: this run may hold about \d+\.\d GB for 1000000 requests of up to 200 chunks/);
+  assert.match(warning, /Turn on Low memory/);
+  await page.click("#stop");
+  await page.waitForSelector('#status[data-status="stopped"]', { timeout: 15000 });
+  await page.check("#low-memory");
+  await page.click("#run");
+  await page.waitForSelector("#memory-estimate.note");
+  assert.match(await page.textContent("#memory-estimate"), /inter-token gaps binned \(percentiles within 0\.1%\)/);
+  await page.waitForSelector(".precision");
+  assert.match(await page.textContent(".precision"), /within 0\.1% of the exact values/);
+  await page.click("#stop");
+  await page.waitForSelector('#status[data-status="stopped"]', { timeout: 15000 });
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

@@ -11,7 +11,12 @@
 //! Order statistics are read from the two sorted arrays without merging them (k-th smallest of two sorted arrays,
 //! O(log n)). Sums and sums of squares are [`ExactSum`]s, so the mean and standard deviation do not depend on
 //! the order values arrived in, and merging two distributions gives bit-for-bit the distribution of the union.
+//!
+//! A distribution can be [binned](Distribution::bin) once it holds more values than a run's memory budget allows
+//! (per-chunk metrics): its values move into a [`Binned`] histogram, and from then on its order statistics are
+//! within [`super::binned::RELATIVE_ERROR`] while its count, extremes and moments stay exact.
 
+use super::binned::Binned;
 use super::exact_sum::ExactSum;
 use super::percentile::{self, Estimate, OrderStats, PercentileError, PercentileMethod};
 
@@ -28,21 +33,51 @@ pub(crate) struct Distribution {
     sum: ExactSum,
     /// Sum of the squares of the settled values, each square added exactly.
     sum_squares: ExactSum,
+    /// Set once binned: every value lives here instead, and the arrays stay empty.
+    binned: Option<Box<Binned>>,
 }
 
 impl Distribution {
     /// Records a value. NaN and infinities are dropped (LLMeter drops NaN too); `-0.0` is stored as `0.0` so that
     /// ordering and equality agree.
     pub fn push(&mut self, value: f64) {
-        if value.is_finite() {
-            self.pending.push(value + 0.0);
+        if !value.is_finite() {
+            return;
         }
+        match &mut self.binned {
+            Some(binned) => binned.push(value),
+            None => self.pending.push(value + 0.0),
+        }
+    }
+
+    /// Values held one by one (0 once binned): what the memory budget counts.
+    pub fn exact_len(&self) -> usize {
+        self.main.len() + self.recent.len() + self.pending.len()
+    }
+
+    pub fn is_binned(&self) -> bool {
+        self.binned.is_some()
+    }
+
+    /// Moves every value into a histogram and frees the arrays; later values go there too.
+    pub fn bin(&mut self) {
+        if self.binned.is_some() {
+            return;
+        }
+        let mut binned = Binned::default();
+        for &v in self.main.iter().chain(&self.recent).chain(&self.pending) {
+            binned.push(v);
+        }
+        *self = Distribution {
+            binned: Some(Box::new(binned)),
+            ..Distribution::default()
+        };
     }
 
     /// Sorts the pending batch and merges it into the sorted storage. Cost: O(k log k) for k pending values,
     /// plus moving the part of `recent` (and, when folding, of `main`) that lies above the batch's values.
     pub fn settle(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() || self.binned.is_some() {
             return;
         }
         self.pending.sort_unstable_by(f64::total_cmp);
@@ -61,6 +96,19 @@ impl Distribution {
 
     /// Adds every value of `other` (settled or not) to `self`.
     pub fn merge(&mut self, other: &Distribution) {
+        if self.binned.is_some() || other.binned.is_some() {
+            self.bin();
+            let binned = self.binned.as_mut().expect("just binned");
+            match &other.binned {
+                Some(theirs) => binned.merge(theirs),
+                None => {
+                    for &v in other.main.iter().chain(&other.recent).chain(&other.pending) {
+                        binned.push(v);
+                    }
+                }
+            }
+            return;
+        }
         self.pending.extend_from_slice(&other.pending);
         self.sum.add_sum(&other.sum);
         self.sum_squares.add_sum(&other.sum_squares);
@@ -84,11 +132,14 @@ impl Distribution {
     /// are not part of the sample.
     pub fn sample(&self) -> Option<Sample<'_>> {
         debug_assert!(self.pending.is_empty(), "settle() before reading a distribution");
-        let sample = Sample {
-            main: &self.main,
-            recent: &self.recent,
-            sum: &self.sum,
-            sum_squares: &self.sum_squares,
+        let sample = match &self.binned {
+            Some(binned) => Sample::Binned(binned),
+            None => Sample::Exact(Exact {
+                main: &self.main,
+                recent: &self.recent,
+                sum: &self.sum,
+                sum_squares: &self.sum_squares,
+            }),
         };
         (sample.len() > 0).then_some(sample)
     }
@@ -103,9 +154,17 @@ impl Distribution {
     }
 }
 
-/// A read-only view of a settled, non-empty distribution.
+/// A read-only view of a settled, non-empty distribution: every value, or a histogram of them.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Sample<'a> {
+pub(crate) enum Sample<'a> {
+    Exact(Exact<'a>),
+    /// Order statistics within [`super::binned::RELATIVE_ERROR`]; everything else exact.
+    Binned(&'a Binned),
+}
+
+/// Every value, in two sorted arrays.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Exact<'a> {
     main: &'a [f64],
     recent: &'a [f64],
     sum: &'a ExactSum,
@@ -114,9 +173,21 @@ pub(crate) struct Sample<'a> {
 
 impl OrderStats for Sample<'_> {
     fn len(&self) -> usize {
-        self.main.len() + self.recent.len()
+        match self {
+            Sample::Exact(e) => e.main.len() + e.recent.len(),
+            Sample::Binned(b) => b.len(),
+        }
     }
 
+    fn nth(&self, k: usize) -> f64 {
+        match self {
+            Sample::Exact(e) => e.nth(k),
+            Sample::Binned(b) => b.nth(k),
+        }
+    }
+}
+
+impl Exact<'_> {
     /// The k-th smallest value of `main ∪ recent`: binary search for how many of the k + 1 smallest come from
     /// `main`.
     fn nth(&self, k: usize) -> f64 {
@@ -153,7 +224,11 @@ impl Sample<'_> {
     }
 
     pub fn min(&self) -> f64 {
-        match (self.main.first(), self.recent.first()) {
+        let e = match self {
+            Sample::Exact(e) => e,
+            Sample::Binned(b) => return b.min(),
+        };
+        match (e.main.first(), e.recent.first()) {
             (Some(&a), Some(&b)) => a.min(b),
             (Some(&v), None) | (None, Some(&v)) => v,
             (None, None) => unreachable!("a Sample is never empty"),
@@ -161,26 +236,38 @@ impl Sample<'_> {
     }
 
     pub fn max(&self) -> f64 {
-        match (self.main.last(), self.recent.last()) {
+        let e = match self {
+            Sample::Exact(e) => e,
+            Sample::Binned(b) => return b.max(),
+        };
+        match (e.main.last(), e.recent.last()) {
             (Some(&a), Some(&b)) => a.max(b),
             (Some(&v), None) | (None, Some(&v)) => v,
             (None, None) => unreachable!("a Sample is never empty"),
         }
     }
 
+    /// The exact sum and the exact sum of squares of the values.
+    fn sums(&self) -> (&ExactSum, &ExactSum) {
+        match self {
+            Sample::Exact(e) => (e.sum, e.sum_squares),
+            Sample::Binned(b) => b.sums(),
+        }
+    }
+
     /// The exact sum of the values.
     pub fn exact_sum(&self) -> &ExactSum {
-        self.sum
+        self.sums().0
     }
 
     /// The sum of the values, correctly rounded (exact for integer metrics below 2^53).
     pub fn total(&self) -> f64 {
-        self.sum.value()
+        self.exact_sum().value()
     }
 
     /// The arithmetic mean, as `statistics.mean` computes it (exact sum, one rounding).
     pub fn mean(&self) -> f64 {
-        self.sum.div(self.len() as f64)
+        self.exact_sum().div(self.len() as f64)
     }
 
     /// The sample standard deviation (divisor n − 1); 0 for a single value. `Σ(x − m)²` is formed exactly as
@@ -191,10 +278,11 @@ impl Sample<'_> {
             return 0.0;
         }
         let m = self.mean();
+        let (sum, sum_squares) = self.sums();
         let mut m_squared = ExactSum::default();
         m_squared.add_product(m, m);
-        let mut deviations = self.sum_squares.clone();
-        deviations.add_scaled(self.sum, -2.0 * m);
+        let mut deviations = sum_squares.clone();
+        deviations.add_scaled(sum, -2.0 * m);
         deviations.add_scaled(&m_squared, n);
         (deviations.value().max(0.0) / (n - 1.0)).sqrt()
     }

@@ -65,6 +65,9 @@ pub enum Scalar {
     TotalReasoningOutputTokens,
     /// Requests whose token counts were estimated from words, not reported by the provider.
     EstimatedTokenRequests,
+    /// Present when per-chunk metrics were binned to bound memory: the largest relative error of their
+    /// percentiles.
+    PerChunkRelativeError,
     GoodputRequests,
     GoodputRate,
     GoodputRequestsPerMinute,
@@ -91,6 +94,7 @@ impl Scalar {
             Scalar::TotalCachedInputTokens => "total_cached_input_tokens",
             Scalar::TotalReasoningOutputTokens => "total_reasoning_output_tokens",
             Scalar::EstimatedTokenRequests => "requests_with_estimated_tokens",
+            Scalar::PerChunkRelativeError => "per_chunk_relative_error",
             Scalar::GoodputRequests => "goodput_requests",
             Scalar::GoodputRate => "goodput_rate",
             Scalar::GoodputRequestsPerMinute => "goodput_requests_per_minute",

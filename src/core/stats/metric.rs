@@ -88,6 +88,12 @@ impl Metric {
         )
     }
 
+    /// Whether the metric takes one value per output chunk rather than per request (its memory grows with
+    /// chunks, so the run's memory budget may bin it).
+    pub const fn is_per_chunk(self) -> bool {
+        matches!(self, Metric::InterTokenLatency)
+    }
+
     /// Position in [`Metric::ALL`].
     pub(crate) const fn index(self) -> usize {
         self as usize

@@ -43,6 +43,7 @@
 //!
 //! Must not import `protocol`, `engine`, `charts`, `browser` or `ui`; no clocks, no async, no randomness.
 
+mod binned;
 mod config;
 mod cost;
 mod distribution;

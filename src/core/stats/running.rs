@@ -190,10 +190,29 @@ impl RunningStats {
         } else {
             let latencies = Latencies::of(record);
             metric::for_each_value(record, &latencies, |m, v| self.metrics[m.index()].push(v));
+            self.keep_within_budget();
             if self.config.slo.is_some_and(|slo| slo.holds(&latencies)) {
                 self.goodput += 1;
             }
         }
+    }
+
+    /// Bins per-chunk metrics once they hold more values than the budget allows.
+    fn keep_within_budget(&mut self) {
+        let Some(budget) = self.config.chunk_value_budget else {
+            return;
+        };
+        for metric in Metric::ALL.into_iter().filter(|m| m.is_per_chunk()) {
+            let values = &mut self.metrics[metric.index()];
+            if values.exact_len() > budget {
+                values.bin();
+            }
+        }
+    }
+
+    /// Whether any per-chunk metric is binned (its percentiles are then within the stated relative error).
+    pub fn is_binned(&self) -> bool {
+        self.metrics.iter().any(Distribution::is_binned)
     }
 
     fn widen_request_times(&mut self, first: DateTime<Utc>, last: DateTime<Utc>) {
@@ -222,6 +241,7 @@ impl RunningStats {
         for (mine, theirs) in self.metrics.iter_mut().zip(&other.metrics) {
             mine.merge(theirs);
         }
+        self.keep_within_budget();
         self.cost.merge(&other.cost);
         Ok(())
     }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::core::record::ErrorKind;
+use crate::core::stats::binned::RELATIVE_ERROR;
 use crate::core::stats::config::{RateWindow, StatsConfig};
 use crate::core::stats::cost::{CostModel, ENDPOINT_TIME, INPUT_TOKENS, OUTPUT_TOKENS};
 use crate::core::stats::distribution::Sample;
@@ -90,6 +91,9 @@ pub(super) fn render(stats: &RunningStats, run: &RunInfo) -> Map<String, Value> 
     put(&mut out, Scalar::TotalReasoningOutputTokens, reasoning.into());
     let estimated = stats.tokens.estimated_requests;
     put(&mut out, Scalar::EstimatedTokenRequests, estimated.into());
+    if stats.is_binned() {
+        put(&mut out, Scalar::PerChunkRelativeError, RELATIVE_ERROR.into());
+    }
     out.insert("percentile_method".into(), config.method.as_str().into());
     out.insert("rate_window".into(), config.rate_window.as_str().into());
     if config.slo.is_some() {

@@ -740,3 +740,72 @@ fn cancelled_requests_are_counted_apart_from_processed_ones() {
     // The cancelled request's send time does not stretch the send window.
     assert_eq!(s["last_request_time"], "2026-01-01T12:00:01.000000Z");
 }
+
+#[test]
+fn per_chunk_values_past_the_budget_are_binned_within_the_stated_error() {
+    let budget = 1_000;
+    let binned_config = StatsConfig {
+        chunk_value_budget: Some(budget),
+        ..StatsConfig::default()
+    };
+    let exact_config = StatsConfig {
+        chunk_value_budget: None,
+        ..StatsConfig::default()
+    };
+    let mut binned = RunningStats::new(binned_config).unwrap();
+    let mut exact = RunningStats::new(exact_config).unwrap();
+    // 100 requests of 40 chunks: 3,900 gaps, past the budget of 1,000.
+    for i in 0..100u64 {
+        let mut at = 100_000;
+        let chunks: Vec<Timestamp> = (0..40u64)
+            .map(|c| {
+                at += 5_000 + (i * 37 + c * 11) % 3_000;
+                Timestamp::from_micros(at)
+            })
+            .collect();
+        let record = RequestRecord {
+            timing: RequestTiming {
+                first_token_at: chunks.first().copied(),
+                last_token_at: chunks.last().copied(),
+                ended_at: *chunks.last().unwrap(),
+                token_chunk_times: chunks,
+                ..Default::default()
+            },
+            tokens: TokenCounts {
+                output: Some(40),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        binned.observe(&record);
+        exact.observe(&record);
+    }
+    assert!(binned.is_binned() && !exact.is_binned());
+    let (b, e) = (
+        binned.snapshot(&RunInfo::default()),
+        exact.snapshot(&RunInfo::default()),
+    );
+    assert_eq!(b["per_chunk_relative_error"], 0.001);
+    assert!(e.get("per_chunk_relative_error").is_none());
+    for key in [
+        "inter_token_latency-p50",
+        "inter_token_latency-p90",
+        "inter_token_latency-p99",
+    ] {
+        let (got, want) = (b[key].as_f64().unwrap(), e[key].as_f64().unwrap());
+        assert!(
+            (got - want).abs() <= want * 1e-3,
+            "{key}: binned {got} vs exact {want}"
+        );
+    }
+    // Count, extremes and moments stay exact; per-request metrics are untouched.
+    for key in [
+        "inter_token_latency-average",
+        "inter_token_latency-min",
+        "inter_token_latency-max",
+        "inter_token_latency-std",
+        "time_to_last_token-p99",
+    ] {
+        assert_eq!(b[key], e[key], "{key}");
+    }
+}
