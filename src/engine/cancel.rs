@@ -121,12 +121,30 @@ mod tests {
     use super::*;
     use futures::FutureExt;
 
+    /// A waker that counts its wakes.
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Counter {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     #[test]
     fn cancel_wakes_waiters_and_later_waiters_resolve_at_once() {
         let token = CancelToken::new();
+        let counter = std::sync::Arc::new(Counter(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
         let mut waiter = token.cancelled();
-        assert!((&mut waiter).now_or_never().is_none());
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut waiter).poll(&mut cx).is_pending());
+        assert_eq!(counter.0.load(std::sync::atomic::Ordering::SeqCst), 0);
         token.cancel();
+        assert_eq!(
+            counter.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "cancel woke the waiter once"
+        );
         assert!(waiter.now_or_never().is_some());
         assert!(token.cancelled().now_or_never().is_some());
         assert!(token.is_cancelled());

@@ -164,4 +164,16 @@ async fn the_earlier_fault_wins_when_both_are_set() {
     assert!(response.complete);
     assert_eq!(response.content_events().len(), 1);
     assert!(response.chunks().last().unwrap()["error"].is_object());
+    // The other way round, and a tie, which goes to the disconnect.
+    for query in [
+        "?tokens=5&fail_after=1&error_after=4",
+        "?tokens=5&fail_after=2&error_after=2",
+    ] {
+        let response = Request::chat(query, chat_body(true, "hi")).send(addr).await;
+        assert!(!response.complete, "{query}: the connection drops");
+        assert!(
+            response.chunks().iter().all(|c| c["error"].is_null()),
+            "{query}: no error event"
+        );
+    }
 }
