@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::protocol::sse::{SseDecoder, SseEvent};
-use crate::protocol::{Completion, Interpreter, ProtocolError, ResponseDecoder, StreamEvent};
+use crate::protocol::{Completion, Interpreter, ProtocolError, ResponseDecoder, ServerLatency, StreamEvent};
 
 /// A streamed response framed as Server-Sent Events.
 pub struct SseStream<I> {
@@ -54,6 +54,10 @@ impl<I: Interpreter> ResponseDecoder for SseStream<I> {
     fn is_complete(&self) -> bool {
         self.interpreter.completion() == Completion::Complete
     }
+
+    fn server_latency(&self) -> Option<ServerLatency> {
+        self.interpreter.server_latency()
+    }
 }
 
 /// A non-streamed response: the body is buffered and interpreted once it is whole.
@@ -83,6 +87,10 @@ impl<I: Interpreter> ResponseDecoder for JsonBody<I> {
 
     fn is_streaming(&self) -> bool {
         false
+    }
+
+    fn server_latency(&self) -> Option<ServerLatency> {
+        self.interpreter.server_latency()
     }
 }
 

@@ -2,15 +2,17 @@
 //! its request builder, response interpreter and response encoder, behind the one [`Api`] type.
 //!
 //! Framing is kept apart from meaning: [`framing`] turns bytes into messages (SSE events, or one whole JSON body)
-//! and hands each message to the API's [`Interpreter`], which turns it into [`StreamEvent`]s. Another framing (AWS
-//! event-stream) can feed the same interpreters. [`wire`] is the inverse: it writes an API's responses, for the
-//! simulated model, the tests and the mock server alike.
+//! and hands each message to the API's [`Interpreter`], which turns it into [`StreamEvent`]s. [`aws`] adds the AWS
+//! event-stream framing, SigV4 signing and the Bedrock and SageMaker APIs, and feeds the same interpreters.
+//! [`wire`] is the inverse: it writes an API's responses, for the simulated model, the tests and the mock server
+//! alike.
 //!
 //! Must not import `core`, `engine`, `charts`, `browser` or `ui`; knows nothing of time or async. The engine stamps
 //! each chunk's arrival time *before* handing its bytes to a decoder.
 
 pub mod anthropic;
 mod api;
+pub mod aws;
 pub mod framing;
 pub mod openai_chat;
 pub mod openai_responses;
@@ -18,6 +20,8 @@ pub mod sse;
 pub mod wire;
 
 pub use api::{Api, ApiEndpoint, Credential};
+
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -72,6 +76,29 @@ pub enum StreamEvent {
     ProviderError { throttled: bool, message: String },
 }
 
+/// Latency the provider measured on its own side, as its response reports it (Bedrock ConverseStream's
+/// `metadata.metrics.latencyMs`, InvokeModelWithResponseStream's `amazon-bedrock-invocationMetrics`). Set beside
+/// the client's TTFT and TTLT, it tells how much of the latency is the service's and how much network and client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServerLatency {
+    /// From the service receiving the request to its first output byte (`firstByteLatency`).
+    pub first_byte: Option<Duration>,
+    /// The whole invocation on the service (`latencyMs`, `invocationLatency`).
+    pub total: Option<Duration>,
+}
+
+/// What a provider's error says about whose fault it is, for APIs that say more than "throttled or not".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Rate limited or overloaded (`ProviderError { throttled: true }`).
+    Throttled,
+    /// The provider failed (`ProviderError { throttled: false }`).
+    Provider,
+    /// The provider refused the request itself, as an HTTP 400 would (Bedrock's in-stream `validationException`);
+    /// yielded as `ProviderError { throttled: false }`.
+    Request,
+}
+
 /// Why a response could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ProtocolError {
@@ -111,6 +138,10 @@ pub trait Interpreter {
     fn completion(&self) -> Completion;
     /// The event whose absence makes a stream truncated, for the error message.
     fn terminal_event(&self) -> &'static str;
+    /// Latency the provider reported about this response so far (Bedrock only; `None` elsewhere).
+    fn server_latency(&self) -> Option<ServerLatency> {
+        None
+    }
 }
 
 /// A sans-IO response decoder: fed the body in arbitrary chunks, it yields events as soon as they are complete.
@@ -126,5 +157,15 @@ pub trait ResponseDecoder {
     /// True once the response said it is complete (e.g. `[DONE]`): anything after it cannot fail the request.
     fn is_complete(&self) -> bool {
         false
+    }
+    /// Latency the provider reported about this response, once it has (Bedrock's figures; `None` for APIs that
+    /// report none). Read it after `finish`, or whenever the request ends.
+    fn server_latency(&self) -> Option<ServerLatency> {
+        None
+    }
+    /// The class of the first [`StreamEvent::ProviderError`] this decoder yielded, for APIs whose errors say more
+    /// than `throttled` (AWS: `validationException` is the request's fault). `None`: go by `throttled`.
+    fn error_class(&self) -> Option<ErrorClass> {
+        None
     }
 }
