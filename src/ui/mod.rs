@@ -39,6 +39,7 @@ pub fn App() -> impl IntoView {
             <section class="panel results">
                 <h2>"Results"</h2>
                 <p id="status" data-status=move || run.phase.get().as_str()
+                    data-run-state=move || run.phase.get().run_state()
                     class:error=move || run.phase.get() == Phase::Invalid>{move || run.message.get()}</p>
                 <p id="progress" class="progress">{move || {
                     let p = run.progress.get();

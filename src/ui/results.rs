@@ -36,9 +36,10 @@ pub(crate) fn LiveTable(groups: RwSignal<Vec<Group>>) -> impl IntoView {
 #[component]
 pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
-    let download = move |_| match run.files() {
+    // Downloads the run's files whose name `wanted` accepts.
+    let save = move |wanted: &dyn Fn(&str) -> bool| match run.files() {
         Some(files) => {
-            for (name, contents) in files {
+            for (name, contents) in files.into_iter().filter(|(n, _)| wanted(n)) {
                 let mime = if name.ends_with(".jsonl") {
                     "application/x-ndjson"
                 } else {
@@ -52,6 +53,22 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
         None => error.set(Some(
             "Run something first: there is nothing to export yet.".into(),
         )),
+    };
+    let download = move |_| save(&|_| true);
+    // One button per file, named by the file, so a person or a script can fetch just that one.
+    let per_file = move || {
+        run.has_results().then(|| {
+            RunFile::ALL
+                .map(RunFile::file_name)
+                .into_iter()
+                .map(|name| {
+                    view! {
+                        <button class="download-file" data-file=name
+                            on:click=move |_| save(&|n| n == name) disabled=move || run.is_busy()>{name}</button>
+                    }
+                })
+                .collect_view()
+        })
     };
     let import = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
@@ -71,6 +88,7 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     view! {
         <div class="export">
             <button id="export" on:click=download disabled=move || run.is_busy()>"Download results"</button>
+            <span class="downloads" aria-label="Download one file">{per_file}</span>
             <label class="file-button">
                 "Import run folder files"
                 <input id="import" type="file" multiple accept=".json,.jsonl" on:change=import

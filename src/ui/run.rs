@@ -45,6 +45,17 @@ pub(crate) enum Phase {
 }
 
 impl Phase {
+    /// The coarse run state scripts wait on (`data-run-state`): idle, running, done (finished or stopped) or
+    /// failed (the settings were refused).
+    pub(crate) fn run_state(self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Running | Phase::Stopping => "running",
+            Phase::Done | Phase::Stopped => "done",
+            Phase::Invalid => "failed",
+        }
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Phase::Idle => "idle",
@@ -225,6 +236,11 @@ impl RunController {
             cancel.cancel();
             self.phase.set(Phase::Stopping);
         }
+    }
+
+    /// Whether a run (finished, stopped or going on) has files to download.
+    pub(crate) fn has_results(&self) -> bool {
+        self.phase.get() != Phase::Invalid && self.live.with_value(Option::is_some)
     }
 
     /// The current (or last) run's result files, ready to download.

@@ -178,6 +178,13 @@ test("exported files are LLMeter-shaped and never contain the API key", async ()
   assert.deepEqual(Object.keys(lines[0]), ["response_text", "input_payload", "id", "input_prompt",
     "time_to_first_token", "time_to_last_token", "num_tokens_input", "num_tokens_output", "num_tokens_input_cached",
     "num_tokens_output_reasoning", "time_per_output_token", "error", "retries", "request_time"]);
+  // Scripts wait on data-run-state and fetch one file by its own button, named by the file.
+  assert.equal(await page.getAttribute("#status", "data-run-state"), "done");
+  const one = page.waitForEvent("download");
+  await page.getByRole("button", { name: "stats.json", exact: true }).click();
+  const single = await one;
+  assert.equal(single.suggestedFilename(), "stats.json");
+  assert.equal(JSON.parse(await readFile(await single.path(), "utf8")).total_requests, 4);
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
