@@ -78,8 +78,14 @@ async fn engine_ceiling_against_a_zero_latency_model() {
         seed: 1,
     };
     let input = RawInput::default().parse().unwrap();
-    let target = Target::with_prompt(&input.target, "How fast can the client itself go?", 16, None).unwrap();
-    let transport = SimulatedTransport::new(model, target.api(), clock);
+    let target = Target::with_prompt(
+        &input.target,
+        "How fast can the client itself go?",
+        16,
+        &Default::default(),
+    )
+    .unwrap();
+    let transport = SimulatedTransport::new(model, target.simulated_api().unwrap(), clock);
     let plan = RunPlanSpec {
         arrival: Arrival::ClosedLoop { clients: 64 },
         stop: StopCondition::duration(Duration::from_secs(3)),
@@ -96,7 +102,7 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     let mut live = LiveRun::new(identity, StatsConfig::default(), clock.wall_time()).unwrap();
     let make = |d: &tokenmeter::core::scheduler::Dispatch| PreparedRequest {
         input_payload: None,
-        ..target.prepare(d.request_id, d.payload_index)
+        ..target.prepare(d.request_id, d.payload_index, clock.wall_time())
     };
     let summary = driver::run(&plan, 1, &transport, &clock, make, &mut live, &CancelToken::new()).await;
     let secs = summary.ended_at.secs_since(summary.started_at);

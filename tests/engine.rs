@@ -825,3 +825,112 @@ fn token_counts_the_provider_did_not_report_are_marked_estimated() {
     );
     assert_eq!(reported.finish_reason.as_deref(), Some("stop"));
 }
+
+// ---- AWS through the engine ----------------------------------------------------------------------------------
+
+#[test]
+fn bedrock_streams_fill_the_server_latency_and_type_in_stream_exceptions() {
+    use tokenmeter::core::input::RawInput;
+    use tokenmeter::engine::target::{Credentials, Target};
+    use tokenmeter::protocol::aws::eventstream::exception_frame;
+    use tokenmeter::protocol::aws::invoke::ANTHROPIC_INVOKE;
+    use tokenmeter::protocol::wire::{Encoder, Finish, Reply};
+    use tokenmeter::protocol::ServerLatency;
+    let input = RawInput::from_pairs([
+        ("api", "bedrock-invoke"),
+        ("endpoint", "http"),
+        ("url", "http://scripted"),
+        ("region", "us-east-1"),
+        ("model", "anthropic.claude-3-haiku-20240307-v1:0"),
+        ("body", "anthropic"),
+    ])
+    .parse()
+    .unwrap();
+    let credentials = Credentials {
+        api_key: None,
+        aws: Some((
+            "AKIDEXAMPLE".into(),
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            None,
+        )),
+    };
+    let target = Target::with_prompt(&input.target, "hi", 8, &credentials).unwrap();
+    let reply = Reply {
+        id: "msg_1".into(),
+        model: "claude".into(),
+        created: 0,
+        input_tokens: 5,
+    };
+    let latency = ServerLatency {
+        first_byte: Some(Duration::from_millis(80)),
+        total: Some(Duration::from_millis(450)),
+    };
+    let mut head = ANTHROPIC_INVOKE.head(&reply);
+    head.extend(ANTHROPIC_INVOKE.token(&reply, 0, "hello"));
+    let answered = Script {
+        status: 200,
+        headers_after: Duration::ZERO,
+        steps: vec![
+            Step::Chunk {
+                after: millis(100),
+                bytes: head,
+            },
+            Step::Chunk {
+                after: millis(10),
+                bytes: ANTHROPIC_INVOKE.finish_timed(&reply, "hello", 1, Finish::Stop, latency),
+            },
+        ],
+    };
+    let refused = |kind: &str| Script {
+        status: 200,
+        headers_after: Duration::ZERO,
+        steps: vec![Step::Chunk {
+            after: millis(5),
+            bytes: exception_frame(kind, &serde_json::json!({"message": "no"})),
+        }],
+    };
+    let clock = ManualClock::new();
+    let transport = ScriptedTransport::new(
+        &clock,
+        vec![
+            answered,
+            refused("throttlingException"),
+            refused("validationException"),
+        ],
+    );
+    let p = plan(closed(1, StopCondition::requests_per_client(3)));
+    let mut events = Vec::new();
+    let make = |d: &tokenmeter::core::scheduler::Dispatch| {
+        target.prepare(d.request_id, d.payload_index, clock.wall_time())
+    };
+    let cancel = CancelToken::new();
+    run_to_completion(
+        &clock,
+        driver::run(&p, 0, &transport, &clock, make, &mut events, &cancel),
+    )
+    .unwrap();
+    let records: Vec<_> = finished(&events).into_iter().map(|f| f.record.clone()).collect();
+    assert_eq!(records[0].error, None);
+    assert_eq!(
+        records[0].server_latency.first_byte,
+        Some(Duration::from_millis(80))
+    );
+    assert_eq!(records[0].server_latency.total, Some(Duration::from_millis(450)));
+    assert_eq!(metrics::time_to_first_token(&records[0]), Some(0.1));
+    assert_eq!(records[0].tokens.output, Some(1));
+    assert_eq!(
+        records[1].error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::Throttled)
+    );
+    assert_eq!(
+        records[2].error.as_ref().map(|e| e.kind),
+        Some(ErrorKind::InvalidRequest)
+    );
+    // Every request went out signed.
+    for request in transport.requests() {
+        assert!(request
+            .header("authorization")
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256"));
+    }
+}

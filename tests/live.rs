@@ -14,6 +14,7 @@ use tokenmeter::engine::cancel::CancelToken;
 use tokenmeter::engine::driver;
 use tokenmeter::engine::live::{LiveRun, RunIdentity};
 use tokenmeter::engine::simulated::{SimulatedModel, SimulatedTransport};
+use tokenmeter::engine::sink::{EngineEvent, EventSink, FinishedRequest};
 use tokenmeter::engine::testing::{run_to_completion, ManualClock};
 use tokenmeter::engine::Transport;
 use tokenmeter::protocol::Api;
@@ -185,6 +186,25 @@ fn every_key_the_page_shows_exists_in_a_real_snapshot() {
         ),
     )
     .unwrap();
+    // One request from a provider that reports its own latencies (Bedrock; the engine test
+    // `bedrock_streams_fill_the_server_latency_and_type_in_stream_exceptions` shows the engine filling them).
+    let mut aws = live.records()[0].clone();
+    aws.server_latency = tokenmeter::core::record::ServerLatency {
+        first_byte: Some(Duration::from_millis(80)),
+        total: Some(Duration::from_millis(450)),
+    };
+    let dispatch = tokenmeter::core::scheduler::Dispatch {
+        request_id: 99,
+        client: 0,
+        payload_index: 0,
+        scheduled_at: aws.timing.scheduled_at,
+        warmup: false,
+    };
+    live.on_event(EngineEvent::RequestStarted(dispatch));
+    live.on_event(EngineEvent::RequestFinished(Box::new(FinishedRequest {
+        dispatch,
+        record: aws,
+    })));
     let stats = live.snapshot(Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap());
     let shown = shown_keys();
     assert!(shown.len() > 30, "{shown:?}");

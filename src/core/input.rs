@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use crate::core::experiments::LoadTestPlan;
 use crate::core::plan::{Arrival, RunPlan, RunPlanSpec, StopCondition};
-use crate::core::target::{parse_headers, ApiKind, TargetSpec, TransportKind};
+use crate::core::target::{
+    parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
+};
 
 /// The most concurrent clients (or in-flight requests, or clients of one sweep level).
 pub const MAX_CLIENTS: u32 = 10_000;
@@ -49,10 +51,14 @@ pub enum Field {
     Timeout,
     Sweep,
     LowMemory,
+    Region,
+    AwsAuth,
+    Family,
+    Container,
 }
 
 impl Field {
-    pub const ALL: [Field; 16] = [
+    pub const ALL: [Field; 20] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -69,6 +75,10 @@ impl Field {
         Field::Timeout,
         Field::Sweep,
         Field::LowMemory,
+        Field::Region,
+        Field::AwsAuth,
+        Field::Family,
+        Field::Container,
     ];
 
     /// The query-string parameter.
@@ -90,6 +100,10 @@ impl Field {
             Field::Timeout => "timeout",
             Field::Sweep => "sweep",
             Field::LowMemory => "low_memory",
+            Field::Region => "region",
+            Field::AwsAuth => "aws_auth",
+            Field::Family => "body",
+            Field::Container => "container",
         }
     }
 
@@ -112,6 +126,10 @@ impl Field {
             Field::Timeout => "Timeout (s)",
             Field::Sweep => "Sweep clients",
             Field::LowMemory => "Low memory",
+            Field::Region => "AWS region",
+            Field::AwsAuth => "AWS authorisation",
+            Field::Family => "Model family",
+            Field::Container => "Container format",
         }
     }
 
@@ -190,6 +208,10 @@ impl Default for RawInput {
             (Field::Rate, "2"),
             (Field::Timeout, "60"),
             (Field::LowMemory, "false"),
+            (Field::Region, "us-east-1"),
+            (Field::AwsAuth, "sigv4"),
+            (Field::Family, "anthropic"),
+            (Field::Container, "tgi"),
         ] {
             raw.set(field, value);
         }
@@ -264,6 +286,9 @@ impl RawInput {
         let headers = parse_headers(self.get(Field::Headers)).map_err(|m| error(Field::Headers, m))?;
         let model = self.get(Field::Model).trim().to_owned();
         let base_url = self.get(Field::Url).trim().to_owned();
+        if api.is_aws() {
+            return self.aws_target(api, transport, base_url, model, stream, headers);
+        }
         if transport == TransportKind::Http {
             let scheme_ok = base_url.starts_with("http://") || base_url.starts_with("https://");
             if !scheme_ok || base_url.len() <= "https://".len() || base_url.contains(char::is_whitespace) {
@@ -287,6 +312,81 @@ impl RawInput {
             },
             stream,
             headers,
+            aws: None,
+        })
+    }
+
+    /// An AWS target: a region, a model id or endpoint name, and an optional base URL (a proxy or the mock).
+    fn aws_target(
+        &self,
+        api: ApiKind,
+        transport: TransportKind,
+        base_url: String,
+        model: String,
+        stream: bool,
+        headers: Vec<(String, String)>,
+    ) -> Result<TargetSpec, InputError> {
+        if transport != TransportKind::Http {
+            return Err(error(
+                Field::Endpoint,
+                format!(
+                    "the simulated model speaks {}, {} and {}: choose one of them, or an HTTP endpoint for {api}",
+                    ApiKind::OpenAiChat,
+                    ApiKind::OpenAiResponses,
+                    ApiKind::AnthropicMessages
+                ),
+            ));
+        }
+        let region = self.get(Field::Region).trim().to_ascii_lowercase();
+        let parts: Vec<&str> = region.split('-').collect();
+        let region_ok = parts.len() >= 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        if !region_ok {
+            return Err(error(
+                Field::Region,
+                format!("must be an AWS region such as us-east-1 (got {region:?})"),
+            ));
+        }
+        let what = if api == ApiKind::SageMaker {
+            "the endpoint name"
+        } else {
+            "the model id"
+        };
+        if model.is_empty() {
+            return Err(error(Field::Model, format!("give {what}")));
+        }
+        let auth: AwsAuthKind = parse(self, Field::AwsAuth)?;
+        if auth == AwsAuthKind::ApiKey && api == ApiKind::SageMaker {
+            return Err(error(
+                Field::AwsAuth,
+                "Bedrock API keys work for Bedrock only: sign SageMaker requests with SigV4",
+            ));
+        }
+        let scheme_ok = base_url.starts_with("http://") || base_url.starts_with("https://");
+        if !base_url.is_empty() && (!scheme_ok || base_url.contains(char::is_whitespace)) {
+            return Err(error(
+                Field::Url,
+                format!("must be empty (AWS's own host) or an http:// or https:// URL (got {base_url:?})"),
+            ));
+        }
+        Ok(TargetSpec {
+            api,
+            transport,
+            base_url,
+            model,
+            stream,
+            headers,
+            aws: Some(AwsSpec {
+                region,
+                auth,
+                family: parse::<InvokeFamily>(self, Field::Family)?,
+                container: parse::<Container>(self, Field::Container)?,
+            }),
         })
     }
 
@@ -461,6 +561,9 @@ fn rate(text: &str) -> Result<f64, String> {
 mod tests {
     use super::*;
 
+    /// Query pairs, the field they must be refused for, and text the message must contain.
+    type Case = (&'static [(&'static str, &'static str)], Field, &'static str);
+
     fn input(pairs: &[(&str, &str)]) -> Result<RunInput, InputError> {
         RawInput::from_pairs(pairs.iter().copied()).parse()
     }
@@ -490,7 +593,6 @@ mod tests {
 
     #[test]
     fn every_bad_value_names_its_field() {
-        type Case = (&'static [(&'static str, &'static str)], Field, &'static str);
         let cases: [Case; 12] = [
             (
                 &[("clients", "4000000000")],
@@ -529,6 +631,57 @@ mod tests {
         assert_eq!(runs[2].plan.max_requests(), Some(12));
         let open = input(&[("sweep", "1,2"), ("mode", "poisson")]).unwrap();
         assert_eq!(open.runs.len(), 1);
+    }
+
+    #[test]
+    fn aws_targets_need_a_region_a_model_and_a_real_endpoint() {
+        let aws = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![
+                ("api", "bedrock-converse"),
+                ("endpoint", "http"),
+                ("url", ""),
+                ("model", "m"),
+            ];
+            pairs.extend_from_slice(extra);
+            input(&pairs)
+        };
+        let ok = aws(&[("region", "eu-central-1")]).unwrap();
+        let spec = ok.target.aws.as_ref().unwrap();
+        assert_eq!(
+            (spec.region.as_str(), spec.auth),
+            ("eu-central-1", AwsAuthKind::SigV4)
+        );
+        let block = ok.target.endpoint_block();
+        assert_eq!(block.endpoint_type.as_deref(), Some("BedrockConverseStream"));
+        assert_eq!(block.other["region"], "eu-central-1");
+        assert_eq!(block.base_url, None);
+        let cases: [Case; 5] = [
+            (&[("region", "mars")], Field::Region, "us-east-1"),
+            (&[("model", "")], Field::Model, "model id"),
+            (
+                &[("endpoint", "simulated")],
+                Field::Endpoint,
+                "simulated model speaks",
+            ),
+            (
+                &[("aws_auth", "password")],
+                Field::AwsAuth,
+                "sigv4, api-key, none",
+            ),
+            (&[("url", "ftp://proxy")], Field::Url, "AWS's own host"),
+        ];
+        for (extra, field, text) in cases {
+            let err = aws(extra).unwrap_err();
+            assert_eq!(err.field, field, "{extra:?}: {err}");
+            assert!(err.to_string().contains(text), "{extra:?}: {err}");
+        }
+        let sagemaker = input(&[
+            ("api", "sagemaker"),
+            ("endpoint", "http"),
+            ("model", "ep"),
+            ("aws_auth", "api-key"),
+        ]);
+        assert_eq!(sagemaker.unwrap_err().field, Field::AwsAuth);
     }
 
     #[test]

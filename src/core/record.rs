@@ -13,7 +13,7 @@ use crate::core::time::Timestamp;
 /// Why a request failed. Failures are counted per kind, never grouped by message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorKind {
-    /// The server answered with a non-success HTTP status other than 429.
+    /// The server answered with a non-success HTTP status other than 401, 403, 429 and 529.
     HttpStatus,
     /// HTTP 429, or a provider's throttling exception.
     Throttled,
@@ -30,11 +30,15 @@ pub enum ErrorKind {
     /// The request never got a response: network failure, refused connection or a CORS rejection
     /// (browsers do not let a page tell these apart).
     Network,
+    /// HTTP 401 or 403: a missing or wrong key, or (AWS) a signature the server refused, e.g. for clock skew.
+    Auth,
+    /// The provider refused the request itself (AWS `validationException`): fix the payload or settings.
+    InvalidRequest,
 }
 
 impl ErrorKind {
     /// Every kind, in the order they are reported.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 10] = [
         ErrorKind::HttpStatus,
         ErrorKind::Throttled,
         ErrorKind::Timeout,
@@ -43,6 +47,8 @@ impl ErrorKind {
         ErrorKind::Decode,
         ErrorKind::Provider,
         ErrorKind::Network,
+        ErrorKind::Auth,
+        ErrorKind::InvalidRequest,
     ];
 
     /// The stable key used in `stats.json` (`failed_requests_<key>`) and in `responses.jsonl`.
@@ -56,6 +62,8 @@ impl ErrorKind {
             ErrorKind::Decode => "decode",
             ErrorKind::Provider => "provider",
             ErrorKind::Network => "network",
+            ErrorKind::Auth => "auth",
+            ErrorKind::InvalidRequest => "invalid_request",
         }
     }
 
@@ -67,10 +75,10 @@ impl ErrorKind {
     /// The kind for an HTTP status that is not a success: 429 (rate limited) and Anthropic's 529 (overloaded)
     /// are throttling.
     pub const fn from_http_status(status: u16) -> ErrorKind {
-        if status == 429 || status == 529 {
-            ErrorKind::Throttled
-        } else {
-            ErrorKind::HttpStatus
+        match status {
+            429 | 529 => ErrorKind::Throttled,
+            401 | 403 => ErrorKind::Auth,
+            _ => ErrorKind::HttpStatus,
         }
     }
 }

@@ -176,6 +176,26 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
             },
         })
         .collect();
+    // The provider's own latencies, beside the client's, when it reports them (Bedrock).
+    for (title, metric, label) in [
+        ("TTFT (ms)", Metric::ServerFirstByteLatency, "server p50"),
+        ("TTLT (ms)", Metric::ServerLatency, "server p50"),
+    ] {
+        let key = dist(metric, Aggregate::P50);
+        if key.get(stats).is_some() {
+            let group = groups
+                .iter_mut()
+                .find(|g| g.title == title)
+                .expect("latency groups exist");
+            group.rows.push(row(stats, label, key, Unit::Millis));
+            group.rows.push(row(
+                stats,
+                "server p99",
+                dist(metric, Aggregate::P99),
+                Unit::Millis,
+            ));
+        }
+    }
     let estimated = scalar(Scalar::EstimatedTokenRequests);
     if estimated.get(stats).is_some_and(|n| n > 0.0) {
         let tokens = groups
@@ -210,6 +230,9 @@ pub fn shown_keys() -> Vec<StatKey> {
         .collect();
     keys.extend(ErrorKind::ALL.map(StatKey::Failures));
     keys.push(scalar(Scalar::EstimatedTokenRequests));
+    for metric in [Metric::ServerFirstByteLatency, Metric::ServerLatency] {
+        keys.extend([Aggregate::P50, Aggregate::P99].map(|agg| dist(metric, agg)));
+    }
     keys.extend(COMPARED.iter().map(|&(_, key, _)| key));
     keys
 }
@@ -219,8 +242,9 @@ const LAG_LIMIT_SECS: f64 = 0.1;
 /// Browser queue time (p99) above which requests measurably waited inside the browser.
 const QUEUE_LIMIT_SECS: f64 = 0.01;
 
-/// Plain-language warnings when the numbers describe the client rather than the server: requests sent late
-/// (the page could not keep up) or held in the browser's connection queue (latencies include that wait).
+/// Plain-language warnings when the numbers describe the client rather than the server — requests sent late (the
+/// page could not keep up) or held in the browser's connection queue (latencies include that wait) — or when the
+/// client's credentials or clock were refused.
 pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
     let mut warnings = Vec::new();
     let lag_p99 = dist(Metric::ScheduleLag, Aggregate::P99).get(stats);
@@ -230,6 +254,17 @@ pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
              not keep up; lower the load or close other tabs before trusting these numbers.",
             format_value(lag, Unit::Millis)
         ));
+    }
+    if StatKey::Failures(ErrorKind::Auth)
+        .get(stats)
+        .is_some_and(|n| n > 0.0)
+    {
+        warnings.push(
+            "Authentication failed (HTTP 401 or 403): check the key. For AWS, a \"Signature expired\" or \"not yet \
+             current\" message means this computer's clock is more than 5 minutes off: correct the clock (signing \
+             uses it) and run again."
+                .to_owned(),
+        );
     }
     let queue_p99 = dist(Metric::BrowserQueueTime, Aggregate::P99).get(stats);
     if let Some(queue) = queue_p99.filter(|q| *q > QUEUE_LIMIT_SECS) {

@@ -18,14 +18,31 @@ pub enum ApiKind {
     OpenAiChat,
     OpenAiResponses,
     AnthropicMessages,
+    /// Amazon Bedrock Converse / ConverseStream (SigV4 or a Bedrock API key).
+    BedrockConverse,
+    /// Amazon Bedrock InvokeModel / InvokeModelWithResponseStream, with the model family's own bodies.
+    BedrockInvoke,
+    /// An Amazon SageMaker real-time endpoint (InvokeEndpoint / InvokeEndpointWithResponseStream).
+    SageMaker,
 }
 
 impl ApiKind {
-    pub const ALL: [ApiKind; 3] = [
+    pub const ALL: [ApiKind; 6] = [
         ApiKind::OpenAiChat,
         ApiKind::OpenAiResponses,
         ApiKind::AnthropicMessages,
+        ApiKind::BedrockConverse,
+        ApiKind::BedrockInvoke,
+        ApiKind::SageMaker,
     ];
+
+    /// Whether the API is an AWS one (signed with SigV4, addressed by region).
+    pub const fn is_aws(self) -> bool {
+        matches!(
+            self,
+            ApiKind::BedrockConverse | ApiKind::BedrockInvoke | ApiKind::SageMaker
+        )
+    }
 
     /// The name used in query strings and files.
     pub const fn as_str(self) -> &'static str {
@@ -33,6 +50,9 @@ impl ApiKind {
             ApiKind::OpenAiChat => "openai-chat",
             ApiKind::OpenAiResponses => "openai-responses",
             ApiKind::AnthropicMessages => "anthropic-messages",
+            ApiKind::BedrockConverse => "bedrock-converse",
+            ApiKind::BedrockInvoke => "bedrock-invoke",
+            ApiKind::SageMaker => "sagemaker",
         }
     }
 
@@ -42,6 +62,9 @@ impl ApiKind {
             ApiKind::OpenAiChat => "OpenAI Chat Completions (and compatible servers)",
             ApiKind::OpenAiResponses => "OpenAI Responses",
             ApiKind::AnthropicMessages => "Anthropic Messages",
+            ApiKind::BedrockConverse => "Amazon Bedrock Converse",
+            ApiKind::BedrockInvoke => "Amazon Bedrock InvokeModel",
+            ApiKind::SageMaker => "Amazon SageMaker endpoint",
         }
     }
 
@@ -54,6 +77,12 @@ impl ApiKind {
             (ApiKind::OpenAiResponses, false) => "OpenAIResponseEndpoint",
             (ApiKind::AnthropicMessages, true) => "AnthropicMessagesStream",
             (ApiKind::AnthropicMessages, false) => "AnthropicMessages",
+            (ApiKind::BedrockConverse, true) => "BedrockConverseStream",
+            (ApiKind::BedrockConverse, false) => "BedrockConverse",
+            (ApiKind::BedrockInvoke, true) => "BedrockInvokeStream",
+            (ApiKind::BedrockInvoke, false) => "BedrockInvoke",
+            (ApiKind::SageMaker, true) => "SageMakerStreamEndpoint",
+            (ApiKind::SageMaker, false) => "SageMakerEndpoint",
         }
     }
 
@@ -64,6 +93,8 @@ impl ApiKind {
             (ApiKind::OpenAiResponses, true) => "openai-response-stream",
             (ApiKind::OpenAiResponses, false) => "openai-response",
             (ApiKind::AnthropicMessages, _) => "anthropic-messages",
+            (ApiKind::BedrockConverse | ApiKind::BedrockInvoke, _) => "amazon bedrock",
+            (ApiKind::SageMaker, _) => "sagemaker",
         }
     }
 
@@ -72,6 +103,8 @@ impl ApiKind {
         match self {
             ApiKind::OpenAiChat | ApiKind::OpenAiResponses => "openai",
             ApiKind::AnthropicMessages => "anthropic",
+            ApiKind::BedrockConverse | ApiKind::BedrockInvoke => "bedrock",
+            ApiKind::SageMaker => "sagemaker",
         }
     }
 
@@ -102,6 +135,9 @@ impl FromStr for ApiKind {
             "openai-chat" | "openai" | "chat" | "chat-completions" => ApiKind::OpenAiChat,
             "openai-responses" | "responses" => ApiKind::OpenAiResponses,
             "anthropic-messages" | "anthropic" | "messages" => ApiKind::AnthropicMessages,
+            "bedrock-converse" | "bedrock" | "converse" => ApiKind::BedrockConverse,
+            "bedrock-invoke" | "invoke" => ApiKind::BedrockInvoke,
+            "sagemaker" | "sagemaker-endpoint" => ApiKind::SageMaker,
             _ => {
                 return ApiKind::from_llmeter_endpoint_type(s.trim())
                     .map(|(api, _)| api)
@@ -146,17 +182,125 @@ impl FromStr for TransportKind {
     }
 }
 
+/// Which model family's bodies a Bedrock InvokeModel endpoint speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvokeFamily {
+    Anthropic,
+    OpenAiChat,
+    Nova,
+    Llama,
+    Mistral,
+    Titan,
+}
+
+/// What a SageMaker endpoint's container speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Container {
+    /// Text Generation Inference (`data:{"token": …}` lines).
+    Tgi,
+    /// LMI / DJL Serving JSON lines.
+    JsonLines,
+    /// An OpenAI-compatible container (vLLM).
+    OpenAiChat,
+}
+
+/// How AWS requests are authorised. The credentials themselves never live in a spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AwsAuthKind {
+    /// SigV4 with an access key (and secret, and session token for temporary credentials).
+    SigV4,
+    /// A Bedrock API key (`Authorization: Bearer`).
+    ApiKey,
+    /// None: a proxy in front of AWS signs the requests.
+    None,
+}
+
+/// A `FromStr` over a fixed list of `(name, value)` pairs, with the names in the error.
+fn named<T: Copy>(s: &str, what: &str, names: &[(&str, T)]) -> Result<T, String> {
+    let wanted = s.trim().to_ascii_lowercase();
+    names
+        .iter()
+        .find(|(n, _)| *n == wanted)
+        .map(|&(_, v)| v)
+        .ok_or_else(|| {
+            let known: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
+            format!("unknown {what} {s:?}: use one of {}", known.join(", "))
+        })
+}
+
+impl InvokeFamily {
+    pub const NAMES: [(&'static str, InvokeFamily); 6] = [
+        ("anthropic", InvokeFamily::Anthropic),
+        ("openai", InvokeFamily::OpenAiChat),
+        ("nova", InvokeFamily::Nova),
+        ("llama", InvokeFamily::Llama),
+        ("mistral", InvokeFamily::Mistral),
+        ("titan", InvokeFamily::Titan),
+    ];
+}
+
+impl FromStr for InvokeFamily {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        named(s, "model family", &InvokeFamily::NAMES)
+    }
+}
+
+impl Container {
+    pub const NAMES: [(&'static str, Container); 3] = [
+        ("tgi", Container::Tgi),
+        ("lmi", Container::JsonLines),
+        ("vllm", Container::OpenAiChat),
+    ];
+}
+
+impl FromStr for Container {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        named(s, "container format", &Container::NAMES)
+    }
+}
+
+impl AwsAuthKind {
+    pub const NAMES: [(&'static str, AwsAuthKind); 3] = [
+        ("sigv4", AwsAuthKind::SigV4),
+        ("api-key", AwsAuthKind::ApiKey),
+        ("none", AwsAuthKind::None),
+    ];
+}
+
+impl FromStr for AwsAuthKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        named(s, "AWS authorisation", &AwsAuthKind::NAMES)
+    }
+}
+
+/// The AWS part of a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSpec {
+    pub region: String,
+    pub auth: AwsAuthKind,
+    /// Bedrock InvokeModel only.
+    pub family: InvokeFamily,
+    /// SageMaker only.
+    pub container: Container,
+}
+
 /// A validated target. Built by [`crate::core::input`]; the engine turns it into requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetSpec {
     pub api: ApiKind,
     pub transport: TransportKind,
-    /// The base URL as given (`http(s)://…`); unused by the simulated model.
+    /// The base URL as given (`http(s)://…`); unused by the simulated model; for AWS, empty means AWS's own host.
     pub base_url: String,
+    /// The model; for Bedrock the model id (or inference profile, or ARN), for SageMaker the endpoint name.
     pub model: String,
     pub stream: bool,
     /// Extra request headers, checked to be ones a page may send.
     pub headers: Vec<(String, String)>,
+    /// Set for AWS APIs.
+    pub aws: Option<AwsSpec>,
 }
 
 impl TargetSpec {
@@ -168,15 +312,22 @@ impl TargetSpec {
         EndpointBlock {
             endpoint_name: Some(if simulated {
                 "tokenmeter-simulated".to_owned()
+            } else if self.api == ApiKind::SageMaker {
+                self.model.clone() // LLMeter's SageMaker endpoint_name is the endpoint itself
             } else {
                 self.api.llmeter_endpoint_name(self.stream).to_owned()
             }),
             model_id: Some(self.model.clone()),
             provider: Some(self.api.provider().to_owned()),
             endpoint_type: Some(self.api.llmeter_endpoint_type(self.stream).to_owned()),
-            base_url: (!simulated).then(|| self.base_url.clone()),
+            base_url: (!simulated && !self.base_url.is_empty() && !self.api.is_aws())
+                .then(|| self.base_url.clone()),
             url: None,
-            other: Map::new(),
+            other: self
+                .aws
+                .as_ref()
+                .map(|aws| Map::from_iter([("region".to_owned(), aws.region.clone().into())]))
+                .unwrap_or_default(),
         }
     }
 }
@@ -254,11 +405,8 @@ mod tests {
                 assert_eq!(class.parse::<ApiKind>(), Ok(api));
             }
         }
-        let err = "bedrock".parse::<ApiKind>().unwrap_err();
-        assert!(
-            err.contains("openai-chat") && err.contains("\"bedrock\""),
-            "{err}"
-        );
+        let err = "gemini".parse::<ApiKind>().unwrap_err();
+        assert!(err.contains("openai-chat") && err.contains("\"gemini\""), "{err}");
         assert_eq!("openai".parse(), Ok(TransportKind::Http));
         assert!("carrier-pigeon".parse::<TransportKind>().is_err());
     }
@@ -292,6 +440,7 @@ mod tests {
             model: "claude".into(),
             stream: true,
             headers: Vec::new(),
+            aws: None,
         };
         let block = spec.endpoint_block();
         assert_eq!(block.endpoint_name.as_deref(), Some("tokenmeter-simulated"));

@@ -9,11 +9,13 @@ use futures::future::{self, Either, LocalBoxFuture};
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 
-use crate::core::record::{ErrorKind, RequestError, RequestRecord, RequestTiming, TokenCounts};
+use crate::core::record::{
+    ErrorKind, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts,
+};
 use crate::core::time::Timestamp;
 use crate::engine::cancel::CancelToken;
 use crate::engine::{Clock, Transport};
-use crate::protocol::{HttpRequest, OutputKind, ProtocolError, ResponseDecoder, StreamEvent};
+use crate::protocol::{ErrorClass, HttpRequest, OutputKind, ProtocolError, ResponseDecoder, StreamEvent};
 
 /// At most this much of an error response's body is read for its message.
 const ERROR_BODY_LIMIT: usize = 4096;
@@ -116,7 +118,9 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
                 Some(Err(e)) => return Err(e),
                 Some(Ok(chunk)) => {
                     decoder.push(&chunk.bytes, &mut events).map_err(protocol_error)?;
-                    folder.fold(&mut events, chunk.received_at)?;
+                    folder
+                        .fold(&mut events, chunk.received_at)
+                        .map_err(|e| classify(e, decoder.as_ref()))?;
                     if completed_at.is_none() && decoder.is_complete() {
                         completed_at = Some(chunk.received_at);
                     }
@@ -125,13 +129,21 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
         }
         decoder.finish(&mut events).map_err(protocol_error)?;
         let now = clock.now();
-        folder.fold(&mut events, now)?;
+        folder
+            .fold(&mut events, now)
+            .map_err(|e| classify(e, decoder.as_ref()))?;
         Ok(())
     }
     .await;
 
     let ended_at = completed_at.unwrap_or_else(|| clock.now());
     let mut record = folder.finish(outcome.err(), ended_at);
+    if let Some(latency) = decoder.server_latency() {
+        record.server_latency = ServerLatency {
+            first_byte: latency.first_byte,
+            total: latency.total,
+        };
+    }
     record.queued = transport.queue_time(&url, dispatched_at, ended_at);
     record
 }
@@ -156,6 +168,20 @@ async fn http_error(
         ErrorKind::from_http_status(status),
         format!("HTTP {status}: {}", text.trim()),
     )
+}
+
+/// A provider error's kind, refined by what the decoder knows of its class (AWS says more than "throttled or
+/// not": a `validationException` is the request's fault).
+fn classify(mut error: RequestError, decoder: &dyn ResponseDecoder) -> RequestError {
+    if matches!(error.kind, ErrorKind::Provider | ErrorKind::Throttled) {
+        error.kind = match decoder.error_class() {
+            Some(ErrorClass::Request) => ErrorKind::InvalidRequest,
+            Some(ErrorClass::Throttled) => ErrorKind::Throttled,
+            Some(ErrorClass::Provider) => ErrorKind::Provider,
+            None => error.kind,
+        };
+    }
+    error
 }
 
 fn interrupted(why: Interrupt) -> RequestError {

@@ -1,65 +1,119 @@
-//! [`Target`]: a validated [`TargetSpec`] made concrete: the protocol endpoint that builds each request and picks
-//! its decoder, the payloads to send, and the `run_config.json` endpoint block. The credential arrives here as
-//! an argument, beside the spec, and goes only into request headers.
+//! [`Target`]: a validated [`TargetSpec`] made concrete: the protocol endpoint that builds each request (and, for
+//! AWS, signs it at the moment it is sent) and picks its decoder, the payloads to send, and the `run_config.json`
+//! endpoint block. Credentials arrive here as an argument, beside the spec, and go only into request headers.
 
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::core::format::EndpointBlock;
-use crate::core::target::{ApiKind, TargetSpec, TransportKind};
+use crate::core::target::{
+    ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
+};
 use crate::engine::request::PreparedRequest;
-use crate::protocol::{Api, ApiEndpoint, Credential, ProtocolError};
+use crate::protocol::aws::invoke::InvokeBody;
+use crate::protocol::aws::sagemaker::ContainerFormat;
+use crate::protocol::aws::sigv4::{AwsAuth, AwsCredentials};
+use crate::protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
+use crate::protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError, ResponseDecoder};
 
-/// The protocol module that speaks `kind`.
-pub fn protocol_api(kind: ApiKind) -> Api {
-    match kind {
-        ApiKind::OpenAiChat => Api::OpenAiChat,
-        ApiKind::OpenAiResponses => Api::OpenAiResponses,
-        ApiKind::AnthropicMessages => Api::AnthropicMessages,
+/// The secrets a run may need, held by the page in memory only.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// An API key (OpenAI, Anthropic, a Bedrock API key).
+    pub api_key: Option<String>,
+    /// An AWS access key id, secret access key and optional session token.
+    pub aws: Option<(String, String, Option<String>)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("aws", &self.aws.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
+}
+
+/// The protocol module that speaks `kind`, for the APIs outside AWS.
+pub fn protocol_api(kind: ApiKind) -> Option<Api> {
+    match kind {
+        ApiKind::OpenAiChat => Some(Api::OpenAiChat),
+        ApiKind::OpenAiResponses => Some(Api::OpenAiResponses),
+        ApiKind::AnthropicMessages => Some(Api::AnthropicMessages),
+        ApiKind::BedrockConverse | ApiKind::BedrockInvoke | ApiKind::SageMaker => None,
+    }
+}
+
+/// Where requests go and how they are written.
+#[derive(Debug, Clone)]
+enum Wire {
+    Api(ApiEndpoint),
+    Aws(AwsEndpoint),
+}
+
+impl Wire {
+    fn for_spec(spec: &TargetSpec, credentials: &Credentials) -> Result<Wire, TargetError> {
+        Ok(match (protocol_api(spec.api), &spec.aws) {
+            (Some(api), _) => Wire::Api(api_endpoint(api, spec, credentials)),
+            (None, Some(aws)) => Wire::Aws(aws_endpoint(spec, aws, credentials)?),
+            (None, None) => unreachable!("core::input gives every AWS target its AWS settings"),
+        })
+    }
+
+    fn create_payload(&self, prompt: &str, max_tokens: u32) -> Value {
+        match self {
+            Wire::Api(e) => e.api.create_payload(prompt, max_tokens),
+            Wire::Aws(e) => e.create_payload(prompt, max_tokens),
+        }
+    }
+}
+
+/// Why a target cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("the payload cannot be sent: {0}")]
+    Payload(#[from] ProtocolError),
+    #[error("{0}")]
+    Credentials(String),
 }
 
 /// What a run sends, and to whom.
 #[derive(Debug, Clone)]
 pub struct Target {
     spec: TargetSpec,
-    endpoint: ApiEndpoint,
+    wire: Wire,
     payloads: Vec<Value>,
 }
 
 impl Target {
-    /// The target for `spec`, sending `payloads` in turn. Every payload is checked to build a request now, so
-    /// [`Target::prepare`] cannot fail later.
+    /// The target for `spec`, sending `payloads` in turn. Every payload is checked to build (and, for AWS, sign) a
+    /// request now, so [`Target::prepare`] cannot fail later.
     pub fn new(
         spec: &TargetSpec,
         payloads: Vec<Value>,
-        api_key: Option<&str>,
-    ) -> Result<Target, ProtocolError> {
-        let api = protocol_api(spec.api);
-        let url = match spec.transport {
-            TransportKind::Http => api.resolve_url(&spec.base_url),
-            TransportKind::Simulated => api.resolve_url(crate::engine::simulated::SIMULATED_BASE_URL),
-        };
-        let endpoint = ApiEndpoint {
-            api,
-            url,
-            model: spec.model.clone(),
-            stream: spec.stream,
-            credential: api_key
-                .filter(|k| !k.is_empty() && spec.transport == TransportKind::Http)
-                .map(Credential::new),
-            extra_headers: spec.headers.clone(),
-        };
+        credentials: &Credentials,
+    ) -> Result<Target, TargetError> {
+        Target::checked(spec, Wire::for_spec(spec, credentials)?, payloads)
+    }
+
+    fn checked(spec: &TargetSpec, wire: Wire, payloads: Vec<Value>) -> Result<Target, TargetError> {
         if payloads.is_empty() {
-            return Err(ProtocolError::Malformed("there is no payload to send".into()));
+            return Err(ProtocolError::Malformed("there is no payload to send".into()).into());
         }
-        for payload in &payloads {
-            endpoint.build_request(payload)?;
-        }
-        Ok(Target {
+        let target = Target {
             spec: spec.clone(),
-            endpoint,
+            wire,
             payloads,
-        })
+        };
+        for payload in &target.payloads {
+            target.request(
+                payload,
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            )?;
+        }
+        Ok(target)
     }
 
     /// The target sending one payload built from `prompt` and `max_tokens` in the API's own shape.
@@ -67,25 +121,52 @@ impl Target {
         spec: &TargetSpec,
         prompt: &str,
         max_tokens: u32,
-        api_key: Option<&str>,
-    ) -> Result<Target, ProtocolError> {
-        let payload = protocol_api(spec.api).create_payload(prompt, max_tokens);
-        Target::new(spec, vec![payload], api_key)
+        credentials: &Credentials,
+    ) -> Result<Target, TargetError> {
+        let wire = Wire::for_spec(spec, credentials)?;
+        let payload = wire.create_payload(prompt, max_tokens);
+        Target::checked(spec, wire, vec![payload])
     }
 
-    /// The request for send number `index` with payload `payload_index` (taken modulo the payload count).
-    pub fn prepare(&self, index: u64, payload_index: usize) -> PreparedRequest {
+    /// The request for `payload`, signed (AWS) for `time`.
+    fn request(&self, payload: &Value, time: SystemTime) -> Result<HttpRequest, TargetError> {
+        match &self.wire {
+            Wire::Api(e) => Ok(e.build_request(payload)?),
+            Wire::Aws(e) => {
+                let mut request = e.build_request(payload)?;
+                e.authorize(&mut request, time)
+                    .map_err(|err| TargetError::Credentials(err.to_string()))?;
+                Ok(request)
+            }
+        }
+    }
+
+    /// The request for send number `index` with payload `payload_index` (taken modulo the payload count), signed
+    /// for `now` (the page's wall clock) when the target is AWS.
+    pub fn prepare(&self, index: u64, payload_index: usize, now: DateTime<Utc>) -> PreparedRequest {
         let payload = &self.payloads[payload_index % self.payloads.len()];
+        let time = SystemTime::UNIX_EPOCH + Duration::from_micros(now.timestamp_micros().max(0) as u64);
         let http = self
-            .endpoint
-            .build_request(payload)
-            .expect("every payload was checked by Target::new");
+            .request(payload, time)
+            .expect("every payload was built and signed by Target::new");
+        let (decoder, input_prompt, input_payload): (Box<dyn ResponseDecoder>, _, _) = match &self.wire {
+            Wire::Api(e) => (
+                e.decoder(),
+                e.api.prompt_text(payload),
+                e.prepare_payload(payload).ok(),
+            ),
+            Wire::Aws(e) => (
+                e.decoder(),
+                crate::protocol::aws::prompt_text(payload),
+                e.prepare_payload(payload).ok(),
+            ),
+        };
         PreparedRequest {
             http,
-            decoder: self.endpoint.decoder(),
+            decoder,
             fallback_id: format!("req-{index}"),
-            input_prompt: self.endpoint.api.prompt_text(payload),
-            input_payload: self.endpoint.prepare_payload(payload).ok(),
+            input_prompt,
+            input_payload,
         }
     }
 
@@ -97,14 +178,20 @@ impl Target {
         &self.spec
     }
 
-    /// The protocol API requests are built for.
-    pub fn api(&self) -> Api {
-        self.endpoint.api
+    /// The protocol API the simulated model should speak (the APIs outside AWS).
+    pub fn simulated_api(&self) -> Option<Api> {
+        match &self.wire {
+            Wire::Api(e) if self.is_simulated() => Some(e.api),
+            _ => None,
+        }
     }
 
     /// The full endpoint URL requests go to.
-    pub fn url(&self) -> &str {
-        &self.endpoint.url
+    pub fn url(&self) -> String {
+        match &self.wire {
+            Wire::Api(e) => e.url.clone(),
+            Wire::Aws(e) => e.url(),
+        }
     }
 
     pub fn is_simulated(&self) -> bool {
@@ -118,27 +205,116 @@ impl Target {
 
     /// The target's origin (`scheme://host:port`), for the browser's per-origin connection limit; `None` for the
     /// simulated model.
-    pub fn http_origin(&self) -> Option<&str> {
+    pub fn http_origin(&self) -> Option<String> {
         if self.is_simulated() {
             return None;
         }
-        let url = self.endpoint.url.as_str();
+        let url = self.url();
         let after_scheme = url.find("://").map_or(0, |i| i + 3);
         let end = url[after_scheme..]
             .find(['/', '?'])
             .map_or(url.len(), |i| after_scheme + i);
-        Some(&url[..end])
+        Some(url[..end].to_owned())
     }
+}
+
+fn api_endpoint(api: Api, spec: &TargetSpec, credentials: &Credentials) -> ApiEndpoint {
+    let url = match spec.transport {
+        TransportKind::Http => api.resolve_url(&spec.base_url),
+        TransportKind::Simulated => api.resolve_url(crate::engine::simulated::SIMULATED_BASE_URL),
+    };
+    ApiEndpoint {
+        api,
+        url,
+        model: spec.model.clone(),
+        stream: spec.stream,
+        credential: credentials
+            .api_key
+            .as_deref()
+            .filter(|k| !k.is_empty() && spec.transport == TransportKind::Http)
+            .map(Credential::new),
+        extra_headers: spec.headers.clone(),
+    }
+}
+
+fn aws_endpoint(
+    spec: &TargetSpec,
+    aws: &AwsSpec,
+    credentials: &Credentials,
+) -> Result<AwsEndpoint, TargetError> {
+    let target = match spec.api {
+        ApiKind::BedrockConverse => AwsTarget::Bedrock {
+            api: BedrockApi::Converse,
+            model_id: spec.model.clone(),
+        },
+        ApiKind::BedrockInvoke => AwsTarget::Bedrock {
+            api: BedrockApi::Invoke(match aws.family {
+                InvokeFamily::Anthropic => InvokeBody::Anthropic,
+                InvokeFamily::OpenAiChat => InvokeBody::OpenAiChat,
+                InvokeFamily::Nova => InvokeBody::Converse,
+                InvokeFamily::Llama => InvokeBody::Llama,
+                InvokeFamily::Mistral => InvokeBody::Mistral,
+                InvokeFamily::Titan => InvokeBody::Titan,
+            }),
+            model_id: spec.model.clone(),
+        },
+        _ => AwsTarget::SageMaker {
+            endpoint_name: spec.model.clone(),
+            format: match aws.container {
+                Container::Tgi => ContainerFormat::Tgi,
+                Container::JsonLines => ContainerFormat::JsonLines,
+                Container::OpenAiChat => ContainerFormat::OpenAiChat,
+            },
+            model: None,
+        },
+    };
+    let auth = match aws.auth {
+        AwsAuthKind::SigV4 => match &credentials.aws {
+            Some((id, secret, token)) if !id.is_empty() && !secret.is_empty() => AwsAuth::SigV4(
+                AwsCredentials::new(id, secret, token.clone().filter(|t| !t.is_empty())),
+            ),
+            _ => {
+                return Err(TargetError::Credentials(
+                    "SigV4 needs an AWS access key id and secret access key".into(),
+                ))
+            }
+        },
+        AwsAuthKind::ApiKey => match credentials.api_key.as_deref().filter(|k| !k.is_empty()) {
+            Some(key) => AwsAuth::BedrockApiKey(Credential::new(key)),
+            None => return Err(TargetError::Credentials("enter the Bedrock API key".into())),
+        },
+        AwsAuthKind::None => AwsAuth::None,
+    };
+    Ok(AwsEndpoint {
+        target,
+        region: aws.region.clone(),
+        base_url: (!spec.base_url.is_empty()).then(|| spec.base_url.clone()),
+        stream: spec.stream,
+        auth,
+        extra_headers: spec.headers.clone(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::input::RawInput;
+    use chrono::TimeZone;
 
-    fn target(pairs: &[(&str, &str)], key: Option<&str>) -> Target {
+    fn target(pairs: &[(&str, &str)], credentials: &Credentials) -> Target {
         let input = RawInput::from_pairs(pairs.iter().copied()).parse().unwrap();
-        Target::with_prompt(&input.target, &input.prompt, input.max_tokens, key).unwrap()
+        Target::with_prompt(&input.target, &input.prompt, input.max_tokens, credentials).unwrap()
+    }
+
+    fn key(k: &str) -> Credentials {
+        Credentials {
+            api_key: Some(k.into()),
+            aws: None,
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
     }
 
     #[test]
@@ -148,11 +324,11 @@ mod tests {
                 ("url", "https://api.anthropic.com"),
                 ("api", "anthropic-messages"),
             ],
-            Some("sk-ant"),
+            &key("sk-ant"),
         );
         assert_eq!(t.url(), "https://api.anthropic.com/v1/messages");
-        assert_eq!(t.http_origin(), Some("https://api.anthropic.com"));
-        let request = t.prepare(0, 0);
+        assert_eq!(t.http_origin().as_deref(), Some("https://api.anthropic.com"));
+        let request = t.prepare(0, 0, now());
         assert_eq!(request.http.header("x-api-key"), Some("sk-ant"));
         assert!(!format!("{:?}", t).contains("sk-ant"));
         assert!(!serde_json::to_string(&request.input_payload)
@@ -162,10 +338,64 @@ mod tests {
 
     #[test]
     fn simulated_targets_send_no_key_and_have_no_origin() {
-        let t = target(&[("api", "openai-responses")], Some("sk-x"));
+        let t = target(&[("api", "openai-responses")], &key("sk-x"));
         assert!(t.is_simulated());
         assert_eq!(t.http_origin(), None);
         assert!(t.url().starts_with("simulated://") && t.url().ends_with("/responses"));
-        assert_eq!(t.prepare(0, 0).http.header("authorization"), None);
+        assert_eq!(t.prepare(0, 0, now()).http.header("authorization"), None);
+        assert_eq!(t.simulated_api(), Some(Api::OpenAiResponses));
+    }
+
+    #[test]
+    fn aws_targets_are_signed_at_send_time_and_never_show_their_secret() {
+        let credentials = Credentials {
+            api_key: None,
+            aws: Some((
+                "AKIDEXAMPLE".into(),
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+                None,
+            )),
+        };
+        let t = target(
+            &[
+                ("api", "bedrock-converse"),
+                ("endpoint", "http"),
+                ("url", ""),
+                ("region", "eu-west-3"),
+                ("model", "anthropic.claude-3-haiku-20240307-v1:0"),
+            ],
+            &credentials,
+        );
+        assert_eq!(
+            t.url(),
+            "https://bedrock-runtime.eu-west-3.amazonaws.com/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream"
+        );
+        let request = t.prepare(0, 0, now());
+        let auth = request.http.header("authorization").unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261201/eu-west-3/bedrock/"),
+            "{auth}"
+        );
+        assert_eq!(request.http.header("x-amz-date"), Some("20261201T120000Z"));
+        assert_eq!(request.http.header("host"), None, "fetch sets Host itself");
+        let later = t.prepare(1, 0, now() + chrono::Duration::minutes(10));
+        assert_ne!(
+            later.http.header("authorization"),
+            request.http.header("authorization")
+        );
+        assert!(!format!("{t:?}").contains("wJalr"));
+    }
+
+    #[test]
+    fn missing_aws_credentials_are_a_clear_error() {
+        let input = RawInput::from_pairs([
+            ("api", "sagemaker"),
+            ("endpoint", "http"),
+            ("model", "my-endpoint"),
+        ])
+        .parse()
+        .unwrap();
+        let err = Target::with_prompt(&input.target, "hi", 5, &Credentials::default()).unwrap_err();
+        assert!(err.to_string().contains("access key id and secret"), "{err}");
     }
 }

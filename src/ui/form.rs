@@ -5,13 +5,17 @@
 use leptos::prelude::*;
 
 use crate::core::input::{Field, InputError, RawInput, RunInput};
-use crate::core::target::{ApiKind, TransportKind};
+use crate::core::target::{ApiKind, AwsAuthKind, Container, InvokeFamily, TransportKind};
+use crate::engine::target::Credentials;
 
 /// The form's raw values. The API key lives only in memory: never in the URL, storage or exports.
 #[derive(Clone, Copy)]
 pub(crate) struct RunForm {
     values: [RwSignal<String>; Field::ALL.len()],
     api_key: RwSignal<String>,
+    aws_access_key_id: RwSignal<String>,
+    aws_secret_access_key: RwSignal<String>,
+    aws_session_token: RwSignal<String>,
     /// The last validation error, shown beside its field.
     error: RwSignal<Option<InputError>>,
 }
@@ -43,6 +47,9 @@ impl RunForm {
         RunForm {
             values: Field::ALL.map(|f| RwSignal::new(raw.get(f).to_owned())),
             api_key: RwSignal::new(String::new()),
+            aws_access_key_id: RwSignal::new(String::new()),
+            aws_secret_access_key: RwSignal::new(String::new()),
+            aws_session_token: RwSignal::new(String::new()),
             error: RwSignal::new(None),
         }
     }
@@ -67,15 +74,35 @@ impl RunForm {
         result
     }
 
-    /// The API key, if one was entered.
-    pub(crate) fn api_key(&self) -> Option<String> {
-        Some(self.api_key.get_untracked()).filter(|k| !k.is_empty())
+    /// The secrets entered (memory only).
+    pub(crate) fn credentials(&self) -> Credentials {
+        let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_owned()).filter(|k| !k.is_empty());
+        let id = text(self.aws_access_key_id);
+        let secret = text(self.aws_secret_access_key);
+        Credentials {
+            api_key: text(self.api_key),
+            aws: id
+                .zip(secret)
+                .map(|(id, secret)| (id, secret, text(self.aws_session_token))),
+        }
     }
 
     pub(crate) fn view(&self) -> impl IntoView {
         let f = *self;
         let value = move |field: Field| f.signal(field);
         let is_http = move || value(Field::Endpoint).get() == TransportKind::Http.as_str();
+        let api = move || value(Field::Api).get().parse::<ApiKind>().ok();
+        let is_aws = move || is_http() && api().is_some_and(ApiKind::is_aws);
+        let auth = move || value(Field::AwsAuth).get().parse::<AwsAuthKind>().ok();
+        // A select over `(name, value)` pairs, bound to `field`.
+        let select = move |field: Field, id: &'static str, names: Vec<&'static str>| {
+            let signal = value(field);
+            view! {
+                <select id=id prop:value=move || signal.get() on:change=move |ev| signal.set(event_target_value(&ev))>
+                    {names.into_iter().map(|n| view! { <option value=n>{n}</option> }).collect_view()}
+                </select>
+            }
+        };
         let is_open = move || value(Field::Mode).get() != "closed";
         let error_for = move |field: Field| {
             move || {
@@ -115,17 +142,60 @@ impl RunForm {
                     <label for="endpoint-url">"Base URL"</label>
                     <div>
                         <input id="endpoint-url" type="url" bind:value=value(Field::Url)
-                            placeholder="https://api.openai.com/v1 or https://api.anthropic.com" />
+                            placeholder=move || if is_aws() { "empty: AWS's own host; or a proxy or mock URL" }
+                                else { "https://api.openai.com/v1 or https://api.anthropic.com" } />
                         {error_for(Field::Url)}
                     </div>
-                    <label for="model">"Model"</label>
+                    <label for="model">{move || match api() {
+                        Some(ApiKind::SageMaker) => "Endpoint name",
+                        Some(ApiKind::BedrockConverse | ApiKind::BedrockInvoke) => "Model id",
+                        _ => "Model",
+                    }}</label>
                     <div>
                         <input id="model" type="text" bind:value=value(Field::Model) />
                         {error_for(Field::Model)}
                     </div>
-                    <label for="api-key">"API key"</label>
-                    <input id="api-key" type="password" autocomplete="off" placeholder="optional; kept in memory only"
-                        bind:value=f.api_key />
+                    <Show when=is_aws>
+                        <label for="region">"AWS region"</label>
+                        <div>
+                            <input id="region" type="text" placeholder="us-east-1" bind:value=value(Field::Region) />
+                            {error_for(Field::Region)}
+                        </div>
+                        <label for="aws-auth">"Sign with"</label>
+                        <div>
+                            {select(Field::AwsAuth, "aws-auth", AwsAuthKind::NAMES.iter().map(|(n, _)| *n).collect())}
+                            {error_for(Field::AwsAuth)}
+                        </div>
+                        <Show when=move || auth() == Some(AwsAuthKind::SigV4)>
+                            <label for="aws-access-key-id">"Access key id"</label>
+                            <input id="aws-access-key-id" type="text" autocomplete="off" bind:value=f.aws_access_key_id />
+                            <label for="aws-secret-access-key">"Secret access key"</label>
+                            <input id="aws-secret-access-key" type="password" autocomplete="off"
+                                placeholder="kept in memory only" bind:value=f.aws_secret_access_key />
+                            <label for="aws-session-token">"Session token"</label>
+                            <input id="aws-session-token" type="password" autocomplete="off"
+                                placeholder="for temporary credentials" bind:value=f.aws_session_token />
+                        </Show>
+                        <Show when=move || api() == Some(ApiKind::BedrockInvoke)>
+                            <label for="invoke-body">"Model family"</label>
+                            <div>
+                                {select(Field::Family, "invoke-body", InvokeFamily::NAMES.iter().map(|(n, _)| *n).collect())}
+                                {error_for(Field::Family)}
+                            </div>
+                        </Show>
+                        <Show when=move || api() == Some(ApiKind::SageMaker)>
+                            <label for="sagemaker-container">"Container"</label>
+                            <div>
+                                {select(Field::Container, "sagemaker-container", Container::NAMES.iter().map(|(n, _)| *n).collect())}
+                                {error_for(Field::Container)}
+                            </div>
+                        </Show>
+                    </Show>
+                    <Show when=move || !is_aws() || auth() == Some(AwsAuthKind::ApiKey)>
+                        <label for="api-key">{move || if is_aws() { "Bedrock API key" } else { "API key" }}</label>
+                        <input id="api-key" type="password" autocomplete="off" placeholder="kept in memory only"
+                            bind:value=f.api_key />
+                    </Show>
                     <label for="headers">"Extra headers"</label>
                     <div>
                         <textarea id="headers" rows="2" placeholder="Name: value (one per line)"

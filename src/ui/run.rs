@@ -125,12 +125,11 @@ impl RunController {
             Ok(input) => input,
             Err(e) => return self.fail(e.to_string()),
         };
-        let api_key = form.api_key();
-        let target =
-            match Target::with_prompt(&input.target, &input.prompt, input.max_tokens, api_key.as_deref()) {
-                Ok(t) => Rc::new(t),
-                Err(e) => return self.fail(format!("The payload cannot be sent: {e}")),
-            };
+        let credentials = form.credentials();
+        let target = match Target::with_prompt(&input.target, &input.prompt, input.max_tokens, &credentials) {
+            Ok(t) => Rc::new(t),
+            Err(e) => return self.fail(format!("The target cannot be used as set: {e}.")),
+        };
         let mut runs = input.runs;
         let payload_bytes = input.prompt.len() as u64 + 100;
         let budget = StatsConfig::default().chunk_value_budget;
@@ -141,7 +140,8 @@ impl RunController {
         self.memory
             .set(largest.map(|e| (memory_message(&e), e.is_too_large())));
         let widest = runs.iter().filter_map(|r| r.plan.arrival().max_in_flight()).max();
-        self.warning.set(connection_warning(target.http_origin(), widest));
+        self.warning
+            .set(connection_warning(target.http_origin().as_deref(), widest));
         if runs.len() == 1 && runs[0].name.is_empty() {
             let number = self.runs_started.get_value() + 1;
             self.runs_started.set_value(number);
@@ -194,13 +194,14 @@ impl RunController {
 
         let seed = clock.wall_time().timestamp_micros() as u64;
         let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
-        let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index);
-        let summary = if target.is_simulated() {
+        // AWS requests are signed here, at dispatch, with the page's wall clock.
+        let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index, clock.wall_time());
+        let summary = if let Some(api) = target.simulated_api() {
             let model = SimulatedModel {
                 seed,
                 ..Default::default()
             };
-            let transport = SimulatedTransport::new(model, target.api(), clock);
+            let transport = SimulatedTransport::new(model, api, clock);
             driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
         } else {
             let transport = FetchTransport::new(clock);

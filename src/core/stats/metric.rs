@@ -31,11 +31,16 @@ pub enum Metric {
     /// Time the browser held each request before sending it (its connection limit), seconds, where Resource
     /// Timing exposes it. Tokenmeter only.
     BrowserQueueTime,
+    /// The provider's own time to first byte (Bedrock `invocationMetrics.firstByteLatency`), seconds, where it
+    /// reports one: beside the client's TTFT, it shows how much is the model and how much network and client.
+    ServerFirstByteLatency,
+    /// The provider's own total time (Converse `latencyMs`, `invocationMetrics.invocationLatency`), seconds.
+    ServerLatency,
 }
 
 impl Metric {
     /// Every metric, in report order: LLMeter's five first, in LLMeter's order (`runner.py:241-249`).
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 13] = [
         Metric::TimeToLastToken,
         Metric::TimeToFirstToken,
         Metric::TimePerOutputToken,
@@ -47,6 +52,8 @@ impl Metric {
         Metric::ScheduleLag,
         Metric::NumTokensInputCached,
         Metric::BrowserQueueTime,
+        Metric::ServerFirstByteLatency,
+        Metric::ServerLatency,
     ];
 
     /// The metrics LLMeter's live `stats.json` reports, in its order.
@@ -72,6 +79,8 @@ impl Metric {
             Metric::ScheduleLag => "schedule_lag",
             Metric::NumTokensInputCached => "num_tokens_input_cached",
             Metric::BrowserQueueTime => "browser_queue_time",
+            Metric::ServerFirstByteLatency => "server_first_byte_latency",
+            Metric::ServerLatency => "server_latency",
         }
     }
 
@@ -148,6 +157,14 @@ pub(crate) fn for_each_value(
         (Metric::ScheduleLag, Some(metrics::schedule_lag(record))),
         (Metric::NumTokensInputCached, count(tokens.input_cached)),
         (Metric::BrowserQueueTime, metrics::browser_queue_time(record)),
+        (
+            Metric::ServerFirstByteLatency,
+            record.server_latency.first_byte.map(|d| d.as_secs_f64()),
+        ),
+        (
+            Metric::ServerLatency,
+            record.server_latency.total.map(|d| d.as_secs_f64()),
+        ),
     ];
     for (metric, value) in values {
         if let Some(v) = value {

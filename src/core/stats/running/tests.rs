@@ -486,6 +486,10 @@ fn full_key_order() {
     };
     let mut r = streamed(100, 500, 10, 5, 0);
     r.tokens.input_cached = Some(4);
+    r.server_latency = crate::core::record::ServerLatency {
+        first_byte: Some(std::time::Duration::from_millis(80)),
+        total: Some(std::time::Duration::from_millis(450)),
+    };
     let run = RunInfo {
         end_time: Some(Utc.with_ymd_and_hms(2026, 1, 1, 12, 1, 0).unwrap()),
         ..Default::default()
