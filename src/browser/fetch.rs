@@ -68,7 +68,9 @@ impl Transport for FetchTransport {
                     // fetch rejects with a TypeError for network failures and CORS rejections alike.
                     js_error(
                         ErrorKind::Network,
-                        "fetch failed (network error or CORS rejection)",
+                        "network or CORS: the request got no response (the server is unreachable, or it does \
+                         not allow this page's origin; browsers do not say which). Check the URL and the server's \
+                         CORS settings, or put a proxy that allows this origin in front of it (see the README)",
                         e,
                     )
                 })?;

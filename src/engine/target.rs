@@ -50,14 +50,27 @@ pub fn protocol_api(kind: ApiKind) -> Option<Api> {
 #[derive(Debug, Clone)]
 enum Wire {
     Api(ApiEndpoint),
-    Aws(AwsEndpoint),
+    /// `proxy`: a base URL with a path (`http://127.0.0.1:8080/bedrock`) is a proxy prefix in front of AWS's own
+    /// host: requests are signed for AWS's host and path, which is what the proxy forwards, and sent to the
+    /// prefix.
+    Aws {
+        endpoint: AwsEndpoint,
+        proxy: Option<String>,
+    },
 }
 
 impl Wire {
     fn for_spec(spec: &TargetSpec, credentials: &Credentials) -> Result<Wire, TargetError> {
         Ok(match (protocol_api(spec.api), &spec.aws) {
             (Some(api), _) => Wire::Api(api_endpoint(api, spec, credentials)),
-            (None, Some(aws)) => Wire::Aws(aws_endpoint(spec, aws, credentials)?),
+            (None, Some(aws)) => {
+                let proxy = proxy_prefix(&spec.base_url);
+                let mut endpoint = aws_endpoint(spec, aws, credentials)?;
+                if proxy.is_some() {
+                    endpoint.base_url = None;
+                }
+                Wire::Aws { endpoint, proxy }
+            }
             (None, None) => unreachable!("core::input gives every AWS target its AWS settings"),
         })
     }
@@ -65,9 +78,18 @@ impl Wire {
     fn create_payload(&self, prompt: &str, max_tokens: u32) -> Value {
         match self {
             Wire::Api(e) => e.api.create_payload(prompt, max_tokens),
-            Wire::Aws(e) => e.create_payload(prompt, max_tokens),
+            Wire::Aws { endpoint, .. } => endpoint.create_payload(prompt, max_tokens),
         }
     }
+}
+
+/// The proxy prefix in `base_url`, if it has a path (see [`Wire::Aws`]).
+fn proxy_prefix(base_url: &str) -> Option<String> {
+    let without_query = base_url.split('?').next().unwrap_or("").trim_end_matches('/');
+    let after_scheme = without_query.find("://").map_or(0, |i| i + 3);
+    without_query[after_scheme..]
+        .contains('/')
+        .then(|| without_query.to_owned())
 }
 
 /// Why a target cannot be built.
@@ -132,10 +154,14 @@ impl Target {
     fn request(&self, payload: &Value, time: SystemTime) -> Result<HttpRequest, TargetError> {
         match &self.wire {
             Wire::Api(e) => Ok(e.build_request(payload)?),
-            Wire::Aws(e) => {
-                let mut request = e.build_request(payload)?;
-                e.authorize(&mut request, time)
+            Wire::Aws { endpoint, proxy } => {
+                let mut request = endpoint.build_request(payload)?;
+                endpoint
+                    .authorize(&mut request, time)
                     .map_err(|err| TargetError::Credentials(err.to_string()))?;
+                if let Some(prefix) = proxy {
+                    request.url = format!("{prefix}{}", endpoint.path());
+                }
                 Ok(request)
             }
         }
@@ -155,10 +181,10 @@ impl Target {
                 e.api.prompt_text(payload),
                 e.prepare_payload(payload).ok(),
             ),
-            Wire::Aws(e) => (
-                e.decoder(),
+            Wire::Aws { endpoint, .. } => (
+                endpoint.decoder(),
                 crate::protocol::aws::prompt_text(payload),
-                e.prepare_payload(payload).ok(),
+                endpoint.prepare_payload(payload).ok(),
             ),
         };
         PreparedRequest {
@@ -190,7 +216,11 @@ impl Target {
     pub fn url(&self) -> String {
         match &self.wire {
             Wire::Api(e) => e.url.clone(),
-            Wire::Aws(e) => e.url(),
+            Wire::Aws {
+                endpoint,
+                proxy: Some(prefix),
+            } => format!("{prefix}{}", endpoint.path()),
+            Wire::Aws { endpoint, .. } => endpoint.url(),
         }
     }
 
@@ -384,6 +414,47 @@ mod tests {
             request.http.header("authorization")
         );
         assert!(!format!("{t:?}").contains("wJalr"));
+    }
+
+    #[test]
+    fn a_proxy_prefix_gets_requests_signed_for_the_aws_host_it_forwards_to() {
+        let credentials = Credentials {
+            api_key: None,
+            aws: Some((
+                "AKIDEXAMPLE".into(),
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+                None,
+            )),
+        };
+        let pairs = |url: &'static str| {
+            [
+                ("api", "bedrock-converse"),
+                ("endpoint", "http"),
+                ("url", url),
+                ("model", "m"),
+                ("region", "us-west-2"),
+            ]
+        };
+        let proxied = target(&pairs("http://127.0.0.1:8080/bedrock/"), &credentials);
+        assert_eq!(
+            proxied.url(),
+            "http://127.0.0.1:8080/bedrock/model/m/converse-stream"
+        );
+        let direct = target(&pairs(""), &credentials);
+        let (a, b) = (proxied.prepare(0, 0, now()), direct.prepare(0, 0, now()));
+        assert_eq!(
+            a.http.url,
+            "http://127.0.0.1:8080/bedrock/model/m/converse-stream"
+        );
+        // Same signature as a request sent straight to bedrock-runtime.us-west-2.amazonaws.com.
+        assert_eq!(a.http.header("authorization"), b.http.header("authorization"));
+        // A base URL without a path (the mock server) is the host that is signed.
+        let mock = target(&pairs("http://127.0.0.1:8787"), &credentials);
+        assert_eq!(mock.url(), "http://127.0.0.1:8787/model/m/converse-stream");
+        assert_ne!(
+            mock.prepare(0, 0, now()).http.header("authorization"),
+            b.http.header("authorization")
+        );
     }
 
     #[test]
