@@ -358,3 +358,69 @@ test("a run too large for a tab is warned about before it starts, and low memory
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+/** A page measuring an AWS API on the mock server, signed with the documented example credentials. */
+async function awsPage(browser, errors, form, knobs, secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY") {
+  const page = await newPage(browser, errors);
+  const params = { endpoint: "http", region: "us-east-1", aws_auth: "sigv4", url: `${mock.url}?${new URLSearchParams(knobs)}`,
+    clients: "1", requests: "4", max_tokens: "50", ...form };
+  await page.goto(`${site.url}/?${new URLSearchParams(params)}`);
+  // Credentials are typed, never put in the URL.
+  await page.fill("#aws-access-key-id", "AKIDEXAMPLE");
+  await page.fill("#aws-secret-access-key", secret);
+  return page;
+}
+
+const AWS_APIS = [
+  [{ api: "bedrock-converse", model: "anthropic.claude-3-haiku-20240307-v1:0" }, true],
+  [{ api: "bedrock-invoke", body: "anthropic", model: "anthropic.claude-3-haiku-20240307-v1:0" }, true],
+  [{ api: "sagemaker", container: "tgi", model: "my-tgi-endpoint" }, false],
+];
+
+test("AWS streams signed with SigV4 in the page: TTFT, tokens and the provider's own latency", async () => {
+  const errors = [];
+  for (const [form, serverLatency] of AWS_APIS) {
+    const page = await awsPage(browser, errors, form, { ttft_ms: 150, itl_ms: 5, tokens: 10 });
+    await run(page);
+    const label = form.api;
+    assert.equal(await stat(page, "failed_requests"), "0", `${label}: ${await page.textContent("#status")}`);
+    assert.equal(await stat(page, "total_requests"), "4", label);
+    assert.equal(await stat(page, "total_output_tokens"), "40", label);
+    const ttft = Number(await stat(page, "time_to_first_token-p50"));
+    console.log(`${label}: TTFT p50 ${ttft} ms (server 150 ms)`);
+    assert.ok(ttft >= 150 && ttft <= 150 + 25, `${label}: TTFT p50 ${ttft} ms should be within a few ms of 150`);
+    if (serverLatency) {
+      const server = Number(await stat(page, "server_latency-p50"));
+      const ttlt = Number(await stat(page, "time_to_last_token-p50"));
+      console.log(`${label}: server latency p50 ${server} ms, client TTLT p50 ${ttlt} ms`);
+      assert.ok(server >= 150 + 9 * 5 && server <= ttlt + 1, `${label}: server ${server} ms within client TTLT ${ttlt} ms`);
+    }
+    await page.screenshot({ path: join(SHOTS, `aws-${label}.png`), fullPage: true });
+    await page.close();
+  }
+  assert.deepEqual(pageErrors(errors), []);
+});
+
+test("AWS failures are typed: in-stream throttling, a corrupt frame, a bad signature", async () => {
+  const errors = [];
+  const converse = AWS_APIS[0][0];
+  const cases = [
+    [{ error_after: 2, error_kind: "throttled" }, undefined, "failed_requests_throttled"],
+    [{ corrupt_after: 2 }, undefined, "failed_requests_decode"],
+    [{}, "not-the-secret", "failed_requests_auth"],
+  ];
+  for (const [knobs, secret, key] of cases) {
+    const page = await awsPage(browser, errors, { ...converse, clients: "2", requests: "1" },
+      { ttft_ms: 5, itl_ms: 1, tokens: 6, ...knobs }, secret);
+    await run(page);
+    const label = `${key} ${JSON.stringify(knobs)}`;
+    assert.equal(await stat(page, key), "2", label);
+    assert.equal(await stat(page, "failed_requests"), "2", `${label}: counted once`);
+    assert.equal(await stat(page, "total_requests"), "2", label);
+    if (key === "failed_requests_auth") {
+      assert.match(await page.textContent(".client-health"), /^Authentication failed.*clock/);
+    }
+    await page.close();
+  }
+  assert.deepEqual(pageErrors(errors), []);
+});

@@ -320,6 +320,19 @@ impl Interpreter for TokenInterpreter {
     }
 }
 
+/// The `x-amzn-ErrorType` SageMaker Runtime sends with an HTTP error `status` (its own names, not Bedrock's), for
+/// a server that imitates it.
+pub fn error_type(status: u16) -> &'static str {
+    match status {
+        400 => "ValidationError",
+        403 => "AccessDeniedException",
+        424 => "ModelError",
+        429 => "ThrottlingException",
+        503 => "ServiceUnavailable",
+        _ => "InternalFailure",
+    }
+}
+
 /// Writes SageMaker streams (each container event in one `PayloadPart` frame) and bodies, in a container format.
 pub struct SageMakerEncoder(pub ContainerFormat);
 

@@ -1,11 +1,14 @@
-//! One handler for every API route (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`, …): reads the
-//! knobs ([`crate::timing`], [`crate::faults`]) and the request body through the route's `Api` (streaming
-//! flag, output limit, prompt, model), then hands a [`Generation`] to [`crate::generate`].
+//! One handler for every SSE API route (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`, …; the
+//! AWS routes are [`crate::aws`]'s): reads the knobs ([`crate::timing`], [`crate::faults`]) and the request
+//! body through the route's `Api` (streaming flag, output limit, prompt, model), then hands a
+//! [`Generation`] to [`crate::generate`].
 //!
 //! The body is read the same way for every API: `stream` decides streaming vs one JSON body,
 //! `Api::max_output_tokens` caps the default token count (the answer then ends with `Finish::Length`), and
 //! the prompt's whitespace-separated words (`Api::prompt_text`) are its input tokens. Every error, including
 //! a malformed knob or body (HTTP 400), is written in the route's API error shape.
+
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -17,16 +20,16 @@ use tokenmeter::protocol::wire::{Finish, Reply};
 use tokenmeter::protocol::Api;
 
 use crate::faults::{self, Faults};
-use crate::generate::Generation;
+use crate::generate::{Generation, Wire};
 use crate::timing::{Knobs, Timing, ITL_HEADER, TOKENS_HEADER, TTFT_HEADER};
-use crate::{Config, MOCK_MODEL, REQUEST_ID_HEADER};
+use crate::{AppState, Config, MOCK_MODEL, REQUEST_ID_HEADER};
 
 /// Overrides Chat Completions' `stream_options.include_usage` (`1`/`0`/`true`/`false`), e.g. for clients that
 /// cannot set it. Ignored by the other APIs, which always report usage.
 pub const INCLUDE_USAGE_HEADER: &str = "x-mock-include-usage";
 
 /// `POST` answered in `api`'s wire format.
-pub fn route(api: Api) -> MethodRouter<Config> {
+pub fn route(api: Api) -> MethodRouter<AppState> {
     post(
         move |State(config): State<Config>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
             answer(api, &config, &uri, &headers, &body).await
@@ -51,6 +54,7 @@ async fn respond(
     body: &[u8],
     id: String,
 ) -> Response {
+    let started = Instant::now();
     let bad_request = |message: &str| faults::error_response(api, StatusCode::BAD_REQUEST, message);
     let knobs = Knobs::new(headers, uri.query());
     let faults = match Faults::resolve(&knobs) {
@@ -68,6 +72,10 @@ async fn respond(
             _ => return bad_request("mock-llm: body is not a JSON object"),
         }
     };
+    let stream = request["stream"].as_bool().unwrap_or(false);
+    if let Err(e) = faults.check(false, stream) {
+        return bad_request(&e.0);
+    }
     let timing = match Timing::resolve(&knobs, config, api.max_output_tokens(&request)) {
         Ok(timing) => timing,
         Err(e) => return bad_request(&e.0),
@@ -85,7 +93,8 @@ async fn respond(
         _ => true,
     };
     let generation = Generation {
-        api,
+        wire: Wire::Api(api),
+        started,
         reply: Reply {
             id,
             model: request["model"].as_str().unwrap_or(MOCK_MODEL).to_owned(),
@@ -101,7 +110,7 @@ async fn respond(
         include_usage,
         mid_stream: faults.mid_stream,
     };
-    let mut response = if request["stream"].as_bool().unwrap_or(false) {
+    let mut response = if stream {
         generation.stream()
     } else {
         generation.json().await
@@ -117,7 +126,7 @@ pub fn prompt_tokens(api: Api, request: &Value) -> u64 {
 }
 
 /// Echoes the effective knob values, so a test (or a curious developer) can see which source won.
-fn echo_timing(response: &mut Response, timing: &Timing) {
+pub(crate) fn echo_timing(response: &mut Response, timing: &Timing) {
     let values = [
         (TTFT_HEADER, timing.ttft.as_millis().to_string()),
         (ITL_HEADER, timing.itl.as_millis().to_string()),
@@ -131,7 +140,7 @@ fn echo_timing(response: &mut Response, timing: &Timing) {
 }
 
 /// A lenient boolean for knobs: `1`, `0`, `true`, `false`, `yes`, `no`.
-struct Flag(bool);
+pub(crate) struct Flag(pub(crate) bool);
 
 impl std::str::FromStr for Flag {
     type Err = ();

@@ -1,18 +1,30 @@
 //! mock-llm: a small real HTTP server that speaks LLM provider wire formats: OpenAI Chat Completions,
-//! the OpenAI Responses API and Anthropic Messages, at their real paths, so official SDKs work unchanged.
+//! the OpenAI Responses API, Anthropic Messages, Amazon Bedrock (Converse, InvokeModel, each streamed and
+//! not) and SageMaker endpoints, at their real paths, so official SDKs (openai, anthropic, boto3 with
+//! `endpoint_url`) work unchanged.
 //!
-//! Every response body and SSE event is written by the project's one encoder per API
-//! (`tokenmeter::protocol::wire`), the same bytes the simulated model sends and the app's decoders read.
-//! This module owns the router, the CORS policy, the server-wide defaults ([`Config`], read from `MOCK_*`
-//! env vars) and the small endpoints (`/health`, `/v1/models`, the JSON 404). [`handler`] reads one request
-//! of any API, [`generate`] decides when each piece of the answer is sent, and the per-request knobs live in
-//! [`timing`] and [`faults`].
+//! Every response body, SSE event and event-stream frame is written by the project's one encoder per API
+//! (`tokenmeter::protocol::wire`, `tokenmeter::protocol::aws`), the same bytes the simulated model sends and
+//! the app's decoders read. This module owns the router, the CORS policy, the server-wide defaults
+//! ([`Config`], read from `MOCK_*` env vars; [`aws::AwsKeys`]) and the small endpoints (`/health`,
+//! `/v1/models`, the JSON 404). [`handler`] reads one request of the SSE APIs and [`aws`] one of the AWS
+//! APIs (with SigV4 verification), [`generate`] decides when each piece of the answer is sent, and the
+//! per-request knobs live in [`timing`] and [`faults`].
 //!
-//! | route (`POST`)                              | API                     |
-//! |---------------------------------------------|-------------------------|
-//! | `/v1/chat/completions`, `/chat/completions` | OpenAI Chat Completions |
-//! | `/v1/responses`, `/responses`               | OpenAI Responses        |
-//! | `/v1/messages`                              | Anthropic Messages      |
+//! | route (`POST`)                                   | API                                             |
+//! |--------------------------------------------------|-------------------------------------------------|
+//! | `/v1/chat/completions`, `/chat/completions`      | OpenAI Chat Completions                         |
+//! | `/v1/responses`, `/responses`                    | OpenAI Responses                                |
+//! | `/v1/messages`                                   | Anthropic Messages                              |
+//! | `/model/{id}/converse`, `…/converse-stream`      | Bedrock Converse, ConverseStream                |
+//! | `/model/{id}/invoke`, `…/invoke-with-response-stream` | Bedrock InvokeModel(+stream): Claude or OpenAI Chat bodies |
+//! | `/endpoints/{name}/invocations`, `…/invocations-response-stream` | SageMaker InvokeEndpoint(+stream): TGI, LMI, vLLM |
+//!
+//! The AWS routes need SigV4 (`AKIDEXAMPLE` / `wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY`, or the pair in
+//! `MOCK_AWS_ACCESS_KEY_ID` / `MOCK_AWS_SECRET_ACCESS_KEY`; signing names `bedrock` and `sagemaker`, any
+//! region) or, on `/model/…`, `Authorization: Bearer <any key>`; see [`aws`] for refusals and shapes. The
+//! route decides streaming there (the body's `stream` is ignored); streams are
+//! `application/vnd.amazon.eventstream`.
 //!
 //! Tokenmeter's browser tests call it cross-origin, so every knob is reachable from `fetch` (headers
 //! allowed by CORS, or query parameters) and the effective values are echoed in exposed response headers.
@@ -23,16 +35,22 @@
 //! | `x-mock-ttft-ms`           | `ttft_ms`       | `MOCK_TTFT_MS` | 50                            |
 //! | `x-mock-itl-ms`            | `itl_ms`        | `MOCK_ITL_MS`  | 10                            |
 //! | `x-mock-tokens`            | `tokens`        | `MOCK_TOKENS`  | 20, env/default capped by the body's output limit |
-//! | `x-mock-include-usage`     | `include_usage` |                | Chat: body `stream_options.include_usage`; others always report usage |
-//! | `x-mock-status`            | `status`        |                | none (4xx/5xx at once, API's error body; 429 adds `retry-after: 1`) |
+//! | `x-mock-include-usage`     | `include_usage` |                | Chat and vLLM: body `stream_options.include_usage`; others always report usage |
+//! | `x-mock-status`            | `status`        |                | none (4xx/5xx at once, API's error body; 429 adds `retry-after: 1` outside AWS) |
 //! | `x-mock-fail-after`        | `fail_after`    |                | none (K tokens, then drop)    |
-//! | `x-mock-error-event-after` | `error_after`   |                | none (K tokens, error event; unstreamed: HTTP 500/429) |
-//! | `x-mock-error-kind`        | `error_kind`    |                | `server` (or `throttled`)     |
+//! | `x-mock-error-event-after` | `error_after`   |                | none (K tokens, error event; unstreamed: HTTP 500/429/400) |
+//! | `x-mock-error-kind`        | `error_kind`    |                | `server` (or `throttled`; `validation` on AWS routes) |
+//! | `x-mock-corrupt-after`     | `corrupt_after` |                | none (AWS streams: K tokens, one frame with a wrong CRC, end) |
+//! | `x-mock-container`         | `container`     |                | SageMaker: `tgi`, `lmi` or `vllm`; else `vllm` for a `messages` body, `tgi` otherwise |
+//!
+//! On the AWS routes a query parameter is part of what SigV4 signs: put it in the URL before signing.
 //!
 //! The output limit is the API's own field (`max_tokens`/`max_completion_tokens`, `max_output_tokens`,
-//! `max_tokens`); when it lowers the default count the answer ends as cut by length (`finish_reason:
-//! "length"`, `response.incomplete`, `stop_reason: "max_tokens"`).
+//! `max_tokens`, `inferenceConfig.maxTokens`, `parameters.max_new_tokens`); when it lowers the default
+//! count the answer ends as cut by length (`finish_reason: "length"`, `response.incomplete`, `stop_reason:
+//! "max_tokens"`).
 
+pub mod aws;
 pub mod faults;
 pub mod generate;
 pub mod handler;
@@ -40,9 +58,10 @@ pub mod timing;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -116,18 +135,42 @@ impl Config {
     }
 }
 
-/// The router with defaults from the environment.
+/// What every handler can reach: the defaults and the AWS keys.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Config,
+    pub aws: Arc<aws::AwsKeys>,
+}
+
+impl FromRef<AppState> for Config {
+    fn from_ref(state: &AppState) -> Config {
+        state.config
+    }
+}
+
+/// The router with defaults and AWS keys from the environment.
 ///
 /// # Panics
 ///
-/// If a `MOCK_*` variable is not a number; the binary validates them first and reports the error instead.
+/// If a `MOCK_*` variable is not a number, or only one of the AWS key variables is set; the binary
+/// validates them first and reports the error instead.
 pub fn app() -> Router {
     let config = Config::from_env().unwrap_or_else(|e| panic!("mock-llm: {e}"));
-    app_with(config)
+    let keys = aws::AwsKeys::from_env().unwrap_or_else(|e| panic!("mock-llm: {e}"));
+    app_with_keys(config, keys)
 }
 
-/// The router with explicit server-wide defaults.
+/// The router with explicit server-wide defaults, accepting only AWS's documented example key.
 pub fn app_with(config: Config) -> Router {
+    app_with_keys(config, aws::AwsKeys::default())
+}
+
+/// The router with explicit server-wide defaults and AWS keys.
+pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
+    let state = AppState {
+        config,
+        aws: Arc::new(keys),
+    };
     Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/v1/models", get(models))
@@ -137,10 +180,11 @@ pub fn app_with(config: Config) -> Router {
         // Some clients use a base URL without `/v1`.
         .route("/chat/completions", handler::route(Api::OpenAiChat))
         .route("/responses", handler::route(Api::OpenAiResponses))
+        .merge(aws::router())
         .fallback(not_found)
         // Multimodal prompts (base64 images, PDFs) exceed axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
-        .with_state(config)
+        .with_state(state)
         .layer(cors())
         .layer(axum::middleware::map_response(allow_timing))
 }
@@ -172,12 +216,13 @@ pub async fn serve_with_shutdown(
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
-/// Permissive CORS that also works for credentialed requests, `Authorization` and Anthropic's headers.
+/// Permissive CORS that also works for credentialed requests, `Authorization`, Anthropic's and AWS's headers.
 ///
 /// A literal `*` in `access-control-allow-headers` does not cover `Authorization`, and `*` is ignored
 /// altogether for credentialed requests, so origin, methods and headers are mirrored from the request
-/// (`x-api-key`, `anthropic-version`, `anthropic-dangerous-direct-browser-access`, the knobs, anything)
-/// and exposed headers are listed by name.
+/// (`x-api-key`, `anthropic-version`, `anthropic-dangerous-direct-browser-access`, `x-amz-date`,
+/// `x-amz-content-sha256`, `x-amz-security-token`, `x-amzn-bedrock-accept`, the knobs, anything) and
+/// exposed headers are listed by name (AWS's request id, error type and InvokeModel figures among them).
 fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::mirror_request())
@@ -192,6 +237,11 @@ fn cors() -> CorsLayer {
                 timing::TTFT_HEADER,
                 timing::ITL_HEADER,
                 timing::TOKENS_HEADER,
+                aws::REQUEST_ID,
+                aws::ERROR_TYPE,
+                aws::INVOCATION_LATENCY_HEADER,
+                aws::INPUT_TOKENS_HEADER,
+                aws::OUTPUT_TOKENS_HEADER,
             ]
             .map(HeaderName::from_static)
             .into_iter()

@@ -1,6 +1,8 @@
 //! The `mock-llm` binary: parses the port, binds 127.0.0.1, announces itself on stdout, and shuts down
-//! cleanly on SIGTERM or Ctrl-C. It serves OpenAI Chat Completions, the OpenAI Responses API and Anthropic
-//! Messages (see the crate docs for routes and knobs): point an SDK at `URL/v1` (OpenAI) or `URL` (Anthropic).
+//! cleanly on SIGTERM or Ctrl-C. It serves OpenAI Chat Completions, the OpenAI Responses API, Anthropic
+//! Messages, Bedrock and SageMaker (see the crate docs for routes and knobs): point an SDK at `URL/v1`
+//! (OpenAI), `URL` (Anthropic) or `endpoint_url=URL` (boto3 `bedrock-runtime`, `sagemaker-runtime`, signed
+//! with `AKIDEXAMPLE` or the pair in `MOCK_AWS_ACCESS_KEY_ID` / `MOCK_AWS_SECRET_ACCESS_KEY`).
 //!
 //! Usage: `mock-llm [--port N]`; the port also comes from `PORT` (flag wins; default 8787, 0 picks a
 //! free one). Scripts wait for the single stdout line `mock-llm listening on http://127.0.0.1:PORT`.
@@ -10,6 +12,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use mock_llm::aws::AwsKeys;
 use mock_llm::{Config, DEFAULT_PORT};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -17,7 +20,8 @@ use tokio::sync::watch;
 /// How long open streams may run on after a shutdown signal before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-const USAGE: &str = "usage: mock-llm [--port N]   (env: PORT, MOCK_TTFT_MS, MOCK_ITL_MS, MOCK_TOKENS)";
+const USAGE: &str = "usage: mock-llm [--port N]   (env: PORT, MOCK_TTFT_MS, MOCK_ITL_MS, MOCK_TOKENS, \
+MOCK_AWS_ACCESS_KEY_ID + MOCK_AWS_SECRET_ACCESS_KEY)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -34,6 +38,13 @@ async fn main() -> ExitCode {
     };
     let config = match Config::from_env() {
         Ok(config) => config,
+        Err(message) => {
+            eprintln!("mock-llm: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let keys = match AwsKeys::from_env() {
+        Ok(keys) => keys,
         Err(message) => {
             eprintln!("mock-llm: {message}");
             return ExitCode::from(2);
@@ -60,8 +71,10 @@ async fn main() -> ExitCode {
         .tokens
         .map_or("20 (capped by max_tokens)".to_owned(), |n| n.to_string());
     eprintln!(
-        "mock-llm: defaults ttft={}ms itl={}ms tokens={tokens}",
-        config.ttft_ms, config.itl_ms
+        "mock-llm: defaults ttft={}ms itl={}ms tokens={tokens}; AWS access keys {}",
+        config.ttft_ms,
+        config.itl_ms,
+        keys.key_ids().join(", ")
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -80,7 +93,7 @@ async fn main() -> ExitCode {
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     tokio::select! {
-        result = mock_llm::serve_with_shutdown(listener, mock_llm::app_with(config), graceful) => match result {
+        result = mock_llm::serve_with_shutdown(listener, mock_llm::app_with_keys(config, keys), graceful) => match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("mock-llm: {e}");

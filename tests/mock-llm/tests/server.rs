@@ -1,5 +1,6 @@
 //! Everything around the API endpoints: health, models, CORS as a browser sees it (for every API's
-//! route and headers), the JSON 404, env parsing, and the real binary's startup line and SIGTERM exit.
+//! route and headers, AWS's SigV4 headers and exposed `x-amzn-*` headers included), the JSON 404, env
+//! parsing, and the real binary's startup line and SIGTERM exit.
 
 mod common;
 
@@ -135,6 +136,75 @@ async fn cors_preflight_and_responses_for_the_responses_and_messages_routes() {
             let exposed = response.header("access-control-expose-headers").unwrap();
             assert!(exposed.contains("x-mock-request-id"), "{exposed}");
         }
+    }
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_the_headers_a_signed_aws_request_carries() {
+    let addr = start(fast()).await;
+    // What `AwsEndpoint` sends from the page: SigV4 (with a session token) or a Bedrock API key, and
+    // InvokeModelWithResponseStream's accept header.
+    let requested = "authorization, content-type, x-amz-content-sha256, x-amz-date, x-amz-security-token, \
+                     x-amzn-bedrock-accept";
+    for path in [
+        "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream",
+        "/model/anthropic.claude-3-haiku-20240307-v1%3A0/invoke-with-response-stream",
+        "/endpoints/my-endpoint/invocations-response-stream",
+    ] {
+        let preflight = Request::new("OPTIONS", path)
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", requested)
+            .send(addr)
+            .await;
+        assert!(
+            (200..300).contains(&preflight.status),
+            "{path}: {}",
+            preflight.status
+        );
+        assert_eq!(preflight.header("access-control-allow-origin"), Some(ORIGIN));
+        assert!(preflight
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST"));
+        let allowed = preflight
+            .header("access-control-allow-headers")
+            .unwrap()
+            .to_ascii_lowercase();
+        for name in requested.split(", ").map(str::trim) {
+            assert!(allowed.contains(name), "{path}: {name} not in {allowed:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn aws_answers_expose_their_headers_to_the_page_even_when_refused() {
+    let addr = start(fast()).await;
+    // Unsigned, so refused: the page must still read the error type (e.g. for a clock-skew hint).
+    let response = Request::new("POST", "/model/m/converse-stream")
+        .header("origin", ORIGIN)
+        .header("content-type", "application/json")
+        .body("{}".into())
+        .send(addr)
+        .await;
+    assert_eq!(response.status, 403);
+    assert_eq!(response.header("access-control-allow-origin"), Some(ORIGIN));
+    assert_eq!(
+        response.header("x-amzn-errortype"),
+        Some("MissingAuthenticationTokenException")
+    );
+    let exposed = response
+        .header("access-control-expose-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in [
+        "x-amzn-requestid",
+        "x-amzn-errortype",
+        "x-amzn-bedrock-invocation-latency",
+        "x-amzn-bedrock-input-token-count",
+        "x-amzn-bedrock-output-token-count",
+    ] {
+        assert!(exposed.contains(name), "{name} not exposed: {exposed}");
     }
 }
 

@@ -1,6 +1,7 @@
 //! Test harness: starts the real server on an ephemeral port and talks raw HTTP/1.1 to it over a
-//! `TcpStream`, decoding chunked bodies itself and timestamping each SSE event as it arrives. Knows where
-//! each API's tokens sit in its events, and runs a body through tokenmeter's own decoder.
+//! `TcpStream`, decoding chunked bodies itself and timestamping each SSE event (or, for binary AWS
+//! event-stream bodies, each piece) as it arrives. Knows where each API's tokens sit in its events, and runs
+//! a body through tokenmeter's own decoder.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -18,9 +19,14 @@ const HANG_GUARD: Duration = Duration::from_secs(30);
 
 /// Starts `app_with(config)` on 127.0.0.1:0 and returns its address.
 pub async fn start(config: Config) -> SocketAddr {
+    start_app(mock_llm::app_with(config)).await
+}
+
+/// Starts `app` on 127.0.0.1:0 and returns its address.
+pub async fn start_app(app: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(mock_llm::serve(listener, mock_llm::app_with(config)));
+    tokio::spawn(mock_llm::serve(listener, app));
     addr
 }
 
@@ -82,11 +88,19 @@ impl Request {
     async fn exchange(&self, addr: SocketAddr) -> Response {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let mut head = format!(
-            "{} {} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            "{} {} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
             self.method,
             self.path,
             self.body.len()
         );
+        // The address connected to, unless the test names another host (as a proxy or a DNS name would).
+        if !self
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            head.push_str(&format!("host: {addr}\r\n"));
+        }
         for (name, value) in &self.headers {
             head.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -153,6 +167,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub events: Vec<Event>,
+    /// The body as it arrived: each read's bytes with its arrival time.
+    pub pieces: Vec<(Instant, Vec<u8>)>,
     /// The body ended properly (final chunk, full content-length, or clean close) rather than being cut.
     pub complete: bool,
     pub sent_at: Instant,
@@ -296,10 +312,14 @@ impl Reader {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
         let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        // Binary bodies (AWS event-stream) are kept as timed pieces, not split into SSE events.
+        let sse = !find("content-type").is_some_and(|v| v.starts_with("application/vnd.amazon.eventstream"));
         let mut body = Body {
             bytes: Vec::new(),
             events: Vec::new(),
+            pieces: Vec::new(),
             scanned: 0,
+            sse,
         };
         let complete = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             self.chunked(&mut body).await
@@ -322,6 +342,7 @@ impl Reader {
             headers,
             body: body.bytes,
             events: body.events,
+            pieces: body.pieces,
             complete,
             sent_at,
         }
@@ -347,17 +368,24 @@ impl Reader {
     }
 }
 
-/// The decoded body so far, split into SSE events as soon as each one is complete.
+/// The decoded body so far, split into SSE events as soon as each one is complete (unless binary), and
+/// the pieces it arrived in.
 struct Body {
     bytes: Vec<u8>,
     events: Vec<Event>,
+    pieces: Vec<(Instant, Vec<u8>)>,
     scanned: usize,
+    sse: bool,
 }
 
 impl Body {
     fn push(&mut self, data: &[u8]) {
         let at = Instant::now();
         self.bytes.extend_from_slice(data);
+        self.pieces.push((at, data.to_vec()));
+        if !self.sse {
+            return;
+        }
         while let Some(end) = self.bytes[self.scanned..].windows(2).position(|w| w == b"\n\n") {
             let raw = String::from_utf8(self.bytes[self.scanned..self.scanned + end].to_vec()).unwrap();
             self.scanned += end + 2;
