@@ -10,7 +10,7 @@
 
 use serde_json::{json, Value};
 
-use crate::protocol::framing::{count_at, json_object, text_at};
+use crate::protocol::framing::{count_at, json_object, message_object, text_at};
 use crate::protocol::wire::{sse, Encoder, Finish, Reply, WireFault};
 use crate::protocol::{Completion, Interpreter, OutputKind, ProtocolError, StreamEvent, Usage};
 
@@ -59,10 +59,9 @@ impl Interpreter for MessagesInterpreter {
         data: &str,
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), ProtocolError> {
-        if data.trim().is_empty() {
+        let Some(value) = message_object(data, "event")? else {
             return Ok(());
-        }
-        let value = json_object(data.as_bytes(), "event")?;
+        };
         let kind = value.get("type").and_then(Value::as_str).or(event).unwrap_or("");
         match kind {
             "message_start" => {

@@ -109,6 +109,16 @@ pub(crate) fn json_object(data: &[u8], what: &str) -> Result<Value, ProtocolErro
     }
 }
 
+/// A message's data as a JSON object, or `None` for an empty message (a keep-alive): the start of every
+/// interpreter's `message`.
+pub(crate) fn message_object(data: &str, what: &str) -> Result<Option<Value>, ProtocolError> {
+    let data = data.trim();
+    if data.is_empty() {
+        return Ok(None);
+    }
+    json_object(data.as_bytes(), what).map(Some)
+}
+
 /// At most 200 characters of `s`, for error messages.
 pub(crate) fn clip(s: &str) -> String {
     match s.char_indices().nth(200) {

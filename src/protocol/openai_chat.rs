@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::protocol::framing::{count_at, json_object};
+use crate::protocol::framing::{count_at, json_object, message_object};
 use crate::protocol::wire::{openai_error_body, sse, Encoder, Finish, Reply, WireFault};
 use crate::protocol::{Completion, Interpreter, OutputKind, ProtocolError, StreamEvent, Usage};
 
@@ -59,10 +59,9 @@ impl Interpreter for ChatInterpreter {
             self.completion = Completion::Complete;
             return Ok(());
         }
-        if data.is_empty() {
+        let Some(chunk) = message_object(data, "chunk")? else {
             return Ok(());
-        }
-        let chunk = json_object(data.as_bytes(), "chunk")?;
+        };
         if decode_chunk(&chunk, &mut self.saw_id, out) {
             self.completion = self.completion.max(Completion::Finished);
         }

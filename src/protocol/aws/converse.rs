@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::protocol::aws::eventstream::{event_frame, exception_frame};
-use crate::protocol::framing::{count_at, json_object, text_at};
+use crate::protocol::framing::{count_at, json_object, message_object, text_at};
 use crate::protocol::wire::{Encoder, Finish, Reply, WireFault};
 use crate::protocol::{
     Completion, Interpreter, OutputKind, ProtocolError, ServerLatency, StreamEvent, Usage,
@@ -128,10 +128,9 @@ impl Interpreter for ConverseInterpreter {
         data: &str,
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), ProtocolError> {
-        if data.trim().is_empty() {
+        let Some(value) = message_object(data, "event")? else {
             return Ok(());
-        }
-        let value = json_object(data.as_bytes(), "event")?;
+        };
         match event {
             Some(name) => self.event(name, &value, out),
             // The wrapped form: `{"contentBlockDelta": {…}}`.

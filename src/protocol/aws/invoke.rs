@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::protocol::anthropic::{MessagesEncoder, MessagesInterpreter};
 use crate::protocol::aws::converse::{stream_exception, ConverseInterpreter};
 use crate::protocol::aws::eventstream::event_frame;
-use crate::protocol::framing::json_object;
+use crate::protocol::framing::{json_object, message_object};
 use crate::protocol::openai_chat::{ChatEncoder, ChatInterpreter};
 use crate::protocol::sse::{SseDecoder, SseEvent};
 use crate::protocol::wire::{Encoder, Finish, Reply, WireFault};
@@ -258,10 +258,9 @@ impl Interpreter for PathInterpreter {
         data: &str,
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), ProtocolError> {
-        if data.trim().is_empty() {
+        let Some(value) = message_object(data, "chunk")? else {
             return Ok(());
-        }
-        let value = json_object(data.as_bytes(), "chunk")?;
+        };
         self.read(&value, out);
         Ok(())
     }

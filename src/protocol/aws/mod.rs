@@ -278,25 +278,10 @@ pub fn encode_label(label: &str) -> String {
 /// The human-readable prompt of any AWS payload: `system`, then the text of each message (a string, or blocks
 /// with `text`), or a `prompt` / `inputText` / `inputs` string; joined by newlines.
 pub fn prompt_text(payload: &Value) -> Option<String> {
-    let mut parts = Vec::new();
-    let mut add = |content: Option<&Value>| match content {
-        Some(Value::String(s)) => parts.push(s.clone()),
-        Some(Value::Array(blocks)) => parts.extend(
-            blocks
-                .iter()
-                .filter_map(|b| b.get("text").and_then(Value::as_str).map(str::to_owned)),
-        ),
-        _ => {}
-    };
-    add(payload.get("system"));
-    for message in payload
-        .get("messages")
-        .and_then(Value::as_array)
+    // `system` and `messages` are read as Anthropic's (Converse's blocks have the same `text`).
+    let mut parts: Vec<String> = crate::protocol::anthropic::prompt_text(payload)
         .into_iter()
-        .flatten()
-    {
-        add(message.get("content"));
-    }
+        .collect();
     for key in ["prompt", "inputText", "inputs"] {
         if let Some(Value::String(s)) = payload.get(key) {
             parts.push(s.clone());

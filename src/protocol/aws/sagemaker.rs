@@ -16,7 +16,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::protocol::aws::eventstream::{event_frame, exception_frame, EventHandler};
-use crate::protocol::framing::{count_at, json_object, text_at, SseStream};
+use crate::protocol::framing::{count_at, message_object, text_at, SseStream};
 use crate::protocol::openai_chat::{self, ChatEncoder, ChatInterpreter};
 use crate::protocol::wire::{Encoder, Finish, Reply, WireFault};
 use crate::protocol::{
@@ -291,10 +291,9 @@ impl Interpreter for TokenInterpreter {
             self.completion = Completion::Complete;
             return Ok(());
         }
-        if data.is_empty() {
+        let Some(value) = message_object(data, "token line")? else {
             return Ok(());
-        }
-        let value = json_object(data.as_bytes(), "token line")?;
+        };
         self.read(&value, true, out);
         Ok(())
     }
