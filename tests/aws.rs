@@ -21,6 +21,8 @@ use tokenmeter::protocol::{
     StreamEvent, Usage,
 };
 
+use crate::util::{reasoning, stop, visible};
+
 fn data(path: &str) -> Vec<u8> {
     fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,6 +37,7 @@ fn data(path: &str) -> Vec<u8> {
 /// A test-suite request (`request.txt`): request line, `Name:value` headers, blank line, body.
 fn suite_request(text: &str) -> HttpRequest {
     let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
+
     let mut lines = head.lines();
     let request_line: Vec<&str> = lines.next().unwrap().split(' ').collect();
     let mut host = String::new();
@@ -222,26 +225,6 @@ fn a_converse_stream_endpoint_builds_what_botocore_sends_and_signs_it_for_the_pa
 }
 
 // ------------------------------------------------------------------------------------------- fixtures
-
-fn visible(text: &str) -> StreamEvent {
-    StreamEvent::Output {
-        kind: OutputKind::Visible,
-        text: text.into(),
-    }
-}
-
-fn reasoning(text: &str) -> StreamEvent {
-    StreamEvent::Output {
-        kind: OutputKind::Reasoning,
-        text: text.into(),
-    }
-}
-
-fn stop(reason: &str) -> StreamEvent {
-    StreamEvent::Stop {
-        reason: Some(reason.into()),
-    }
-}
 
 fn usage(input: Option<u64>, output: Option<u64>, cached: Option<u64>) -> StreamEvent {
     StreamEvent::Usage(Usage {

@@ -9,6 +9,8 @@ use tokenmeter::protocol::openai_chat::ChatInterpreter;
 use tokenmeter::protocol::sse::{SseDecoder, SseEvent};
 use tokenmeter::protocol::{Api, OutputKind, ProtocolError, ResponseDecoder, StreamEvent, Usage};
 
+use crate::util::{reasoning, stop, visible};
+
 const OPENAI_STREAM: &[u8] = include_bytes!("data/openai_chat_stream.sse");
 
 /// One recorded response and what it must decode to.
@@ -18,26 +20,6 @@ struct Fixture {
     stream: bool,
     bytes: &'static [u8],
     events: fn() -> Vec<StreamEvent>,
-}
-
-fn visible(text: &str) -> StreamEvent {
-    StreamEvent::Output {
-        kind: OutputKind::Visible,
-        text: text.into(),
-    }
-}
-
-fn reasoning(text: &str) -> StreamEvent {
-    StreamEvent::Output {
-        kind: OutputKind::Reasoning,
-        text: text.into(),
-    }
-}
-
-fn stop(reason: &str) -> StreamEvent {
-    StreamEvent::Stop {
-        reason: Some(reason.into()),
-    }
 }
 
 fn usage(

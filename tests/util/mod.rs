@@ -20,7 +20,7 @@ use tokenmeter::engine::simulated::{Dist, SimulatedModel};
 use tokenmeter::engine::sink::{EngineEvent, FinishedRequest, RunSummary};
 use tokenmeter::engine::{Chunk, Clock, HttpResponse, Transport};
 use tokenmeter::protocol::wire::{Finish, Reply};
-use tokenmeter::protocol::{Api, ApiEndpoint, HttpRequest};
+use tokenmeter::protocol::{Api, ApiEndpoint, HttpRequest, OutputKind, StreamEvent};
 
 pub use tokenmeter::engine::testing::{run_to_completion, ManualClock};
 
@@ -307,5 +307,28 @@ pub fn fixed_model() -> SimulatedModel {
         error_rate: 0.0,
         error_kinds: vec![],
         seed: 3,
+    }
+}
+
+/// A visible output event with `text`.
+pub fn visible(text: &str) -> StreamEvent {
+    StreamEvent::Output {
+        kind: OutputKind::Visible,
+        text: text.into(),
+    }
+}
+
+/// A reasoning output event with `text`.
+pub fn reasoning(text: &str) -> StreamEvent {
+    StreamEvent::Output {
+        kind: OutputKind::Reasoning,
+        text: text.into(),
+    }
+}
+
+/// A stop event with `reason`.
+pub fn stop(reason: &str) -> StreamEvent {
+    StreamEvent::Stop {
+        reason: Some(reason.into()),
     }
 }
