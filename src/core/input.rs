@@ -11,8 +11,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::core::dist::Dist;
 use crate::core::experiments::LoadTestPlan;
-use crate::core::plan::{Arrival, RunPlan, RunPlanSpec, StopCondition};
+use crate::core::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
+use crate::core::stats::{CostModel, Slo};
 use crate::core::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
@@ -55,10 +57,23 @@ pub enum Field {
     AwsAuth,
     Family,
     Container,
+    Name,
+    Description,
+    Warmup,
+    RampUp,
+    SloTtft,
+    SloTtlt,
+    SloTpot,
+    PriceInput,
+    PriceOutput,
+    SimTtft,
+    SimItl,
+    SimTokens,
+    SimErrorRate,
 }
 
 impl Field {
-    pub const ALL: [Field; 20] = [
+    pub const ALL: [Field; 33] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -79,6 +94,19 @@ impl Field {
         Field::AwsAuth,
         Field::Family,
         Field::Container,
+        Field::Name,
+        Field::Description,
+        Field::Warmup,
+        Field::RampUp,
+        Field::SloTtft,
+        Field::SloTtlt,
+        Field::SloTpot,
+        Field::PriceInput,
+        Field::PriceOutput,
+        Field::SimTtft,
+        Field::SimItl,
+        Field::SimTokens,
+        Field::SimErrorRate,
     ];
 
     /// The query-string parameter.
@@ -104,6 +132,19 @@ impl Field {
             Field::AwsAuth => "aws_auth",
             Field::Family => "body",
             Field::Container => "container",
+            Field::Name => "name",
+            Field::Description => "description",
+            Field::Warmup => "warmup",
+            Field::RampUp => "ramp_up",
+            Field::SloTtft => "slo_ttft",
+            Field::SloTtlt => "slo_ttlt",
+            Field::SloTpot => "slo_tpot",
+            Field::PriceInput => "price_input",
+            Field::PriceOutput => "price_output",
+            Field::SimTtft => "sim_ttft",
+            Field::SimItl => "sim_itl",
+            Field::SimTokens => "sim_tokens",
+            Field::SimErrorRate => "sim_error_rate",
         }
     }
 
@@ -130,6 +171,19 @@ impl Field {
             Field::AwsAuth => "AWS authorisation",
             Field::Family => "Model family",
             Field::Container => "Container format",
+            Field::Name => "Run name",
+            Field::Description => "Description",
+            Field::Warmup => "Warm-up (s)",
+            Field::RampUp => "Ramp-up (s)",
+            Field::SloTtft => "SLO: TTFT (s)",
+            Field::SloTtlt => "SLO: TTLT (s)",
+            Field::SloTpot => "SLO: TPOT (s)",
+            Field::PriceInput => "Price per 1M input tokens",
+            Field::PriceOutput => "Price per 1M output tokens",
+            Field::SimTtft => "Simulated TTFT (s)",
+            Field::SimItl => "Simulated inter-token gap (s)",
+            Field::SimTokens => "Simulated output tokens",
+            Field::SimErrorRate => "Simulated error rate",
         }
     }
 
@@ -192,7 +246,7 @@ impl Default for RawInput {
     /// The page's defaults: the simulated model speaking OpenAI Chat Completions, 4 clients × 5 requests.
     fn default() -> Self {
         let mut raw = RawInput {
-            values: Default::default(),
+            values: std::array::from_fn(|_| String::new()),
         };
         for (field, value) in [
             (Field::Endpoint, "simulated"),
@@ -212,6 +266,10 @@ impl Default for RawInput {
             (Field::AwsAuth, "sigv4"),
             (Field::Family, "anthropic"),
             (Field::Container, "tgi"),
+            (Field::SimTtft, "lognormal:0.35,0.3"),
+            (Field::SimItl, "lognormal:0.02,0.25"),
+            (Field::SimTokens, "uniform:64,257"),
+            (Field::SimErrorRate, "0"),
         ] {
             raw.set(field, value);
         }
@@ -259,7 +317,7 @@ impl RawInput {
                 name: String::new(),
                 plan: template
                     .validate()
-                    .map_err(|e| error(Field::Requests, format!("{e}.")))?,
+                    .map_err(|e| error(plan_error_field(&e), format!("{e}.")))?,
             }],
             Some(plan) => plan
                 .runs(&template)
@@ -271,11 +329,50 @@ impl RawInput {
                 })
                 .collect(),
         };
+        let text = |field: Field, max: usize| -> Result<Option<String>, InputError> {
+            let value = self.get(field).trim();
+            if value.chars().count() > max {
+                return Err(error(field, format!("at most {max} characters")));
+            }
+            Ok((!value.is_empty()).then(|| value.to_owned()))
+        };
+        let latency = |field| {
+            optional(self, field, |v| {
+                seconds(v, MAX_TIMEOUT_SECS).map(|d| d.as_secs_f64())
+            })
+        };
+        let slo = Slo {
+            ttft: latency(Field::SloTtft)?,
+            ttlt: latency(Field::SloTtlt)?,
+            tpot: latency(Field::SloTpot)?,
+        };
+        let price = |field| optional(self, field, price);
+        let cost = CostModel {
+            input_price_per_million: price(Field::PriceInput)?,
+            output_price_per_million: price(Field::PriceOutput)?,
+            ..CostModel::default()
+        };
+        let mut runs = runs;
+        let name = text(Field::Name, 200)?;
+        if let (Some(name), [run]) = (&name, runs.as_mut_slice()) {
+            run.name = name.clone();
+        }
         Ok(RunInput {
             target,
             prompt: self.get(Field::Prompt).to_owned(),
             max_tokens,
             runs,
+            name,
+            description: text(Field::Description, 2000)?,
+            slo: (slo != Slo::default()).then_some(slo),
+            cost: (cost != CostModel::default()).then_some(cost),
+            simulated: SimulatedSettings {
+                ttft: parse(self, Field::SimTtft)?,
+                inter_token: parse(self, Field::SimItl)?,
+                output_tokens: parse(self, Field::SimTokens)?,
+                error_rate: bounded_value::<f64>(self.get(Field::SimErrorRate), 0.0, 1.0)
+                    .map_err(|m| error(Field::SimErrorRate, format!("must be a share {m}")))?,
+            },
         })
     }
 
@@ -396,6 +493,8 @@ impl RawInput {
         let requests = optional(self, Field::Requests, |v| bounded_value(v, 1, MAX_REQUESTS))?;
         let duration = optional(self, Field::Duration, |v| seconds(v, MAX_DURATION_SECS))?;
         let request_timeout = optional(self, Field::Timeout, |v| seconds(v, MAX_TIMEOUT_SECS))?;
+        let warmup = optional(self, Field::Warmup, |v| seconds(v, MAX_DURATION_SECS))?;
+        let ramp_up = optional(self, Field::RampUp, |v| seconds(v, MAX_DURATION_SECS))?;
         let (arrival, stop) = match mode {
             Mode::Closed => (
                 Arrival::ClosedLoop { clients },
@@ -438,6 +537,8 @@ impl RawInput {
             arrival,
             stop,
             request_timeout,
+            warmup,
+            ramp_up,
             n_payloads: 1,
             low_memory,
             ..RunPlanSpec::default()
@@ -483,13 +584,56 @@ pub struct NamedRun {
     pub plan: RunPlan,
 }
 
-/// Validated input: what to measure, what to send, and the runs (one, or one per sweep level).
+/// Validated input: what to measure, what to send, the runs (one, or one per sweep level), and how to judge
+/// and price them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunInput {
     pub target: TargetSpec,
     pub prompt: String,
     pub max_tokens: u32,
     pub runs: Vec<NamedRun>,
+    /// The run's name (a single run is named so; a sweep keeps LLMeter's per-level names) and description.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Latency objective: goodput and SLO attainment in the stats.
+    pub slo: Option<Slo>,
+    /// Token prices: cost per request and per run in the stats, as LLMeter's CostModel computes them.
+    pub cost: Option<CostModel>,
+    /// How the built-in simulated model behaves.
+    pub simulated: SimulatedSettings,
+}
+
+/// The simulated model's behaviour, as set in the page (times in seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimulatedSettings {
+    pub ttft: Dist,
+    pub inter_token: Dist,
+    pub output_tokens: Dist,
+    /// Share of requests that fail, in `[0, 1]`.
+    pub error_rate: f64,
+}
+
+/// The most a price per million tokens may be.
+const MAX_PRICE: f64 = 1e6;
+
+/// The field a plan error is about.
+fn plan_error_field(e: &PlanError) -> Field {
+    match e {
+        PlanError::ZeroRampUp | PlanError::RampUpTooLong { .. } => Field::RampUp,
+        PlanError::ZeroWarmup | PlanError::WarmupTooLong { .. } => Field::Warmup,
+        PlanError::ZeroDuration => Field::Duration,
+        PlanError::ZeroRequestTimeout => Field::Timeout,
+        PlanError::InvalidRate { .. } => Field::Rate,
+        PlanError::NoClients | PlanError::ZeroMaxConcurrency => Field::Clients,
+        _ => Field::Requests,
+    }
+}
+
+fn price(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v <= MAX_PRICE)
+        .ok_or_else(|| format!("a price of at least 0 and at most {MAX_PRICE} (got {text:?})"))
 }
 
 fn parse<T: FromStr<Err = String>>(raw: &RawInput, field: Field) -> Result<T, InputError> {
@@ -682,6 +826,59 @@ mod tests {
             ("aws_auth", "api-key"),
         ]);
         assert_eq!(sagemaker.unwrap_err().field, Field::AwsAuth);
+    }
+
+    #[test]
+    fn slos_prices_names_and_the_simulated_model_are_settings_too() {
+        let run = input(&[
+            ("name", " gpt at 8 "),
+            ("slo_ttft", "0.5"),
+            ("price_input", "3"),
+            ("price_output", "15"),
+            ("sim_error_rate", "0.25"),
+            ("sim_ttft", "fixed:0.2"),
+            ("warmup", "1"),
+            ("duration", "10"),
+        ])
+        .unwrap();
+        assert_eq!(run.name.as_deref(), Some("gpt at 8"));
+        assert_eq!(run.runs[0].name, "gpt at 8");
+        assert_eq!(run.slo.unwrap().ttft, Some(0.5));
+        assert_eq!(run.slo.unwrap().ttlt, None);
+        let cost = run.cost.unwrap();
+        assert_eq!(
+            (cost.input_price_per_million, cost.output_price_per_million),
+            (Some(3.0), Some(15.0))
+        );
+        assert_eq!(run.simulated.error_rate, 0.25);
+        assert_eq!(run.simulated.ttft, Dist::Fixed(0.2));
+        assert_eq!(run.runs[0].plan.warmup(), Some(Duration::from_secs(1)));
+        let plain = input(&[]).unwrap();
+        assert_eq!((plain.slo, plain.cost, plain.name), (None, None, None));
+        let cases: [Case; 5] = [
+            (
+                &[("sim_error_rate", "1.5")],
+                Field::SimErrorRate,
+                "between 0 and 1",
+            ),
+            (
+                &[("sim_tokens", "gamma:1")],
+                Field::SimTokens,
+                "lognormal:MEDIAN,SIGMA",
+            ),
+            (&[("price_output", "-2")], Field::PriceOutput, "at least 0"),
+            (&[("slo_ttlt", "0")], Field::SloTtlt, "above 0"),
+            (
+                &[("warmup", "20"), ("duration", "10")],
+                Field::Warmup,
+                "shorter than the run duration",
+            ),
+        ];
+        for (pairs, field, text) in cases {
+            let err = input(pairs).unwrap_err();
+            assert_eq!(err.field, field, "{pairs:?}: {err}");
+            assert!(err.to_string().contains(text), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use futures::future::LocalBoxFuture;
 use futures::stream::{self, StreamExt};
 use serde_json::Value;
 
+pub use crate::core::dist::Dist;
 use crate::core::record::{ErrorKind, RequestError};
 use crate::core::rng::SeededRng;
 use crate::core::time::Timestamp;
@@ -41,53 +42,6 @@ const WORDS: [&str; 12] = [
     "would",
     "stream",
 ];
-
-/// A small seeded distribution of non-negative values (seconds, or token counts).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Dist {
-    Fixed(f64),
-    /// Uniform in `[lo, hi)`.
-    Uniform {
-        lo: f64,
-        hi: f64,
-    },
-    /// Normal, clamped at 0.
-    Normal {
-        mean: f64,
-        std_dev: f64,
-    },
-    /// Log-normal: `median × e^(sigma·Z)`; right-skewed like real latencies.
-    LogNormal {
-        median: f64,
-        sigma: f64,
-    },
-}
-
-impl Dist {
-    /// One draw, never negative. Every variant consumes the same number of draws from `rng` (two), so one
-    /// request's later values do not depend on which variant an earlier one used.
-    pub fn sample(&self, rng: &mut SeededRng) -> f64 {
-        let u = rng.unit();
-        let z = rng.standard_normal();
-        let value = match *self {
-            Dist::Fixed(v) => v,
-            Dist::Uniform { lo, hi } => {
-                if hi > lo {
-                    lo + (hi - lo) * u
-                } else {
-                    lo
-                }
-            }
-            Dist::Normal { mean, std_dev } => mean + std_dev * z,
-            Dist::LogNormal { median, sigma } => median * (sigma * z).exp(),
-        };
-        if value.is_finite() {
-            value.max(0.0)
-        } else {
-            0.0
-        }
-    }
-}
 
 /// How a simulated request fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -111,6 +111,17 @@ impl RunForm {
                 )
             }
         };
+        // A labelled text input bound to `field`, with its error beside it; its id is the field's name.
+        let text_field = move |field: Field, kind: &'static str, placeholder: &'static str| {
+            let id = field.name().replace('_', "-");
+            view! {
+                <label for=id.clone()>{field.label()}</label>
+                <div>
+                    <input id=id type=kind step="any" placeholder=placeholder bind:value=value(field) />
+                    {error_for(field)}
+                </div>
+            }
+        };
         let checkbox = move |field: Field| {
             let signal = value(field);
             view! {
@@ -264,6 +275,32 @@ impl RunForm {
                 <label class="check">{checkbox(Field::LowMemory)}
                     "keep statistics only (long runs; no responses to download)"</label>
             </div>
+            <details id="advanced">
+                <summary>"Run name, warm-up, SLOs, prices"</summary>
+                <div class="form-grid">
+                    {text_field(Field::Name, "text", "e.g. gpt-4o at 8 clients")}
+                    {text_field(Field::Description, "text", "optional")}
+                    {text_field(Field::Warmup, "number", "none: requests sent before it are kept out of the stats")}
+                    {text_field(Field::RampUp, "number", "none: clients start spread over it")}
+                    {text_field(Field::SloTtft, "number", "none")}
+                    {text_field(Field::SloTtlt, "number", "none")}
+                    {text_field(Field::SloTpot, "number", "none")}
+                    {text_field(Field::PriceInput, "number", "none")}
+                    {text_field(Field::PriceOutput, "number", "none")}
+                </div>
+            </details>
+            <Show when=move || !is_http()>
+                <details id="simulated-settings">
+                    <summary>"Simulated model"</summary>
+                    <p class="hint">"Distributions: fixed:V, uniform:LO,HI, normal:MEAN,SD or lognormal:MEDIAN,SIGMA."</p>
+                    <div class="form-grid">
+                        {text_field(Field::SimTtft, "text", "lognormal:0.35,0.3")}
+                        {text_field(Field::SimItl, "text", "lognormal:0.02,0.25")}
+                        {text_field(Field::SimTokens, "text", "uniform:64,257")}
+                        {text_field(Field::SimErrorRate, "number", "0 to 1")}
+                    </div>
+                </details>
+            </Show>
         }
     }
 }

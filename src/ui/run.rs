@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::browser::clock::PerformanceClock;
 use crate::browser::fetch::FetchTransport;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
-use crate::core::input::NamedRun;
+use crate::core::input::{NamedRun, SimulatedSettings};
 use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, live_table, precision_notes, Group};
@@ -75,6 +75,13 @@ pub(crate) struct RunResult {
     pub(crate) stats: Map<String, Value>,
 }
 
+/// What every run of one Run press shares besides its plan.
+struct RunSettings {
+    description: Option<String>,
+    stats: StatsConfig,
+    simulated: SimulatedSettings,
+}
+
 /// The page's run state. Copyable handle: signals plus local (non-`Send`) storage for the live run.
 #[derive(Clone, Copy)]
 pub(crate) struct RunController {
@@ -130,6 +137,15 @@ impl RunController {
             Ok(t) => Rc::new(t),
             Err(e) => return self.fail(format!("The target cannot be used as set: {e}.")),
         };
+        let settings = Rc::new(RunSettings {
+            description: input.description.clone(),
+            stats: StatsConfig {
+                slo: input.slo,
+                cost: input.cost,
+                ..StatsConfig::default()
+            },
+            simulated: input.simulated,
+        });
         let mut runs = input.runs;
         let payload_bytes = input.prompt.len() as u64 + 100;
         let budget = StatsConfig::default().chunk_value_budget;
@@ -153,7 +169,7 @@ impl RunController {
         spawn_local(async move {
             let mut outcome = Ok((Phase::Done, String::new()));
             for run in runs {
-                outcome = self.run_one(run, &target, &cancel).await;
+                outcome = self.run_one(run, &target, &settings, &cancel).await;
                 if !matches!(outcome, Ok((Phase::Done, _))) {
                     break;
                 }
@@ -174,17 +190,18 @@ impl RunController {
         self,
         run: NamedRun,
         target: &Target,
+        settings: &RunSettings,
         cancel: &CancelToken,
     ) -> Result<(Phase, String), String> {
         let clock = PerformanceClock::start();
         let NamedRun { name, plan } = run;
         let identity = RunIdentity {
             run_name: name.clone(),
-            run_description: None,
+            run_description: settings.description.clone(),
             endpoint: target.endpoint_block(),
             plan,
         };
-        let live = LiveRun::new(identity, StatsConfig::default(), clock.wall_time())
+        let live = LiveRun::new(identity, settings.stats.clone(), clock.wall_time())
             .map_err(|e| format!("Statistics settings: {e}"))?;
         let live = Rc::new(RefCell::new(live));
         let plan = live.borrow().identity().plan.clone();
@@ -197,7 +214,12 @@ impl RunController {
         // AWS requests are signed here, at dispatch, with the page's wall clock.
         let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index, clock.wall_time());
         let summary = if let Some(api) = target.simulated_api() {
+            let sim = settings.simulated;
             let model = SimulatedModel {
+                ttft: sim.ttft,
+                inter_token: sim.inter_token,
+                output_tokens: sim.output_tokens,
+                error_rate: sim.error_rate,
                 seed,
                 ..Default::default()
             };
