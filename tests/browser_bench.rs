@@ -94,6 +94,7 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     .validate()
     .unwrap();
     let identity = RunIdentity {
+        settings: serde_json::Value::Null,
         run_name: "ceiling".into(),
         run_description: None,
         endpoint: EndpointBlock::default(),
@@ -146,6 +147,7 @@ async fn long_run(label: &str, requests: u64, low_memory: bool, chunk_value_budg
     .validate()
     .unwrap();
     let identity = RunIdentity {
+        settings: serde_json::Value::Null,
         run_name: label.into(),
         run_description: None,
         endpoint: EndpointBlock::default(),

@@ -23,6 +23,7 @@ use crate::util::{endpoint, fixed_model, prepare};
 
 fn identity(spec: RunPlanSpec) -> RunIdentity {
     RunIdentity {
+        settings: serde_json::Value::Null,
         run_name: "live-test".into(),
         run_description: None,
         endpoint: EndpointBlock {
@@ -169,6 +170,11 @@ fn every_key_the_page_shows_exists_in_a_real_snapshot() {
             ttft: Some(1.0),
             tpot: None,
             ttlt: None,
+        }),
+        cost: Some(tokenmeter::core::stats::CostModel {
+            input_price_per_million: Some(3.0),
+            output_price_per_million: Some(15.0),
+            ..Default::default()
         }),
         ..StatsConfig::default()
     };

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::core::dist::Dist;
 use crate::core::experiments::LoadTestPlan;
+use crate::core::format::RunConfigFile;
 use crate::core::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::core::stats::{CostModel, Slo};
 use crate::core::target::{
@@ -577,6 +578,123 @@ impl RawInput {
     }
 }
 
+impl RawInput {
+    /// Every setting as a JSON object of texts, for `run_config.json`'s `tokenmeter_input`.
+    pub fn to_json(&self) -> serde_json::Value {
+        Field::ALL
+            .iter()
+            .map(|f| (f.name().to_owned(), serde_json::Value::from(self.get(*f))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    /// The settings a `run_config.json` describes, and what in it could not be mapped (to tell the user).
+    ///
+    /// Tokenmeter's files carry every setting (`tokenmeter_input`). LLMeter's (and older Tokenmeter ones) are
+    /// mapped key by key: the endpoint class names the API and streaming, `model_id`, `base_url` (or the URL
+    /// older Tokenmeter files kept), `region`, `clients`, `n_requests`, `run_duration`, `timeout`, `run_name`,
+    /// `run_description` and `low_memory`; the rest is listed as not mapped.
+    pub fn from_run_config(config: &RunConfigFile) -> (RawInput, Vec<String>) {
+        if let Some(saved) = config.tokenmeter_input.as_object() {
+            let pairs = saved
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)));
+            return (RawInput::from_pairs(pairs), Vec::new());
+        }
+        let mut raw = RawInput::default();
+        let mut unmapped = Vec::new();
+        let e = &config.endpoint;
+        match e
+            .endpoint_type
+            .as_deref()
+            .map(|t| (t, ApiKind::from_llmeter_endpoint_type(t)))
+        {
+            Some((_, Some((api, stream)))) => {
+                raw.set(Field::Api, api.as_str());
+                raw.set(Field::Stream, stream.to_string());
+                raw.set(Field::Endpoint, TransportKind::Http.as_str());
+                let url = e.base_url.clone().or_else(|| e.url.clone()).unwrap_or_else(|| {
+                    match api {
+                        ApiKind::OpenAiChat | ApiKind::OpenAiResponses => "https://api.openai.com/v1".into(),
+                        ApiKind::AnthropicMessages => "https://api.anthropic.com".into(),
+                        _ => String::new(), // AWS: the region's own host
+                    }
+                });
+                raw.set(Field::Url, url);
+            }
+            Some((other, None)) => unmapped.push(format!(
+                "endpoint.endpoint_type {other:?} (no such API here: set the API by hand)"
+            )),
+            None => unmapped.push("endpoint.endpoint_type (missing)".into()),
+        }
+        if e.endpoint_name.as_deref() == Some("tokenmeter-simulated") {
+            raw.set(Field::Endpoint, TransportKind::Simulated.as_str());
+        }
+        if let Some(model) = &e.model_id {
+            raw.set(Field::Model, model.clone());
+        }
+        if let Some(region) = e.other.get("region").and_then(serde_json::Value::as_str) {
+            raw.set(Field::Region, region);
+        }
+        let count = |n: Option<u64>| n.filter(|n| *n > 0).map(|n| n.to_string()).unwrap_or_default();
+        raw.set(Field::Mode, "closed");
+        if let Some(clients) = config.clients {
+            raw.set(Field::Clients, clients.to_string());
+        }
+        raw.set(Field::Requests, count(config.n_requests));
+        raw.set(
+            Field::Duration,
+            config.run_duration.map(|d| d.to_string()).unwrap_or_default(),
+        );
+        if let Some(timeout) = config.timeout {
+            raw.set(Field::Timeout, timeout.to_string());
+        }
+        raw.set(Field::Name, config.run_name.clone().unwrap_or_default());
+        raw.set(
+            Field::Description,
+            config.run_description.clone().unwrap_or_default(),
+        );
+        raw.set(Field::LowMemory, config.low_memory.to_string());
+        if !config.payload.is_null() {
+            unmapped.push(format!(
+                "payload {} (the prompt and output limit are the form's; upload the payload file separately)",
+                config.payload
+            ));
+        }
+        for (key, value) in [
+            ("tokenizer", &config.tokenizer),
+            ("callbacks", &config.callbacks),
+            ("progress_bar_stats", &config.progress_bar_stats),
+        ] {
+            if !value.is_null() {
+                unmapped.push(format!("{key} {value}"));
+            }
+        }
+        unmapped.extend(config.other.keys().map(|k| format!("{k} (unknown)")));
+        (raw, unmapped)
+    }
+}
+
+/// The text a `data:` URL carries (`data:[<type>][;base64],<data>`), for `?config=data:…`. Base64 that
+/// went through a query string unencoded has its `+` turned into spaces: they are turned back.
+pub fn decode_data_url(url: &str) -> Result<String, String> {
+    use base64::Engine;
+    let rest = url
+        .strip_prefix("data:")
+        .ok_or_else(|| "not a data: URL".to_owned())?;
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or_else(|| "a data: URL needs a comma before its data".to_owned())?;
+    let bytes = if meta.ends_with(";base64") {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim().replace(' ', "+"))
+            .map_err(|e| format!("the data: URL's base64 is broken ({e})"))?
+    } else {
+        percent_encoding::percent_decode_str(data).collect()
+    };
+    String::from_utf8(bytes).map_err(|_| "the data: URL's text is not UTF-8".to_owned())
+}
+
 /// One run to perform: its name (empty: the caller numbers it) and its plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NamedRun {
@@ -879,6 +997,57 @@ mod tests {
             assert_eq!(err.field, field, "{pairs:?}: {err}");
             assert!(err.to_string().contains(text), "{pairs:?}: {err}");
         }
+    }
+
+    #[test]
+    fn our_run_config_loads_back_exactly_and_llmeters_maps_what_it_can() {
+        use crate::core::format::{read_run_config, write_run_config};
+        let raw = RawInput::from_pairs([
+            ("api", "anthropic-messages"),
+            ("url", "http://h:1"),
+            ("clients", "7"),
+        ]);
+        let mut ours = RunConfigFile::new(Default::default(), serde_json::Value::Null);
+        ours.tokenmeter_input = raw.to_json();
+        let read = read_run_config(&write_run_config(&ours)).unwrap();
+        assert_eq!(RawInput::from_run_config(&read), (raw, Vec::new()));
+
+        let llmeter = include_str!("../../tests/data/llmeter/sample-openai/run_config.json");
+        let (mapped, unmapped) = RawInput::from_run_config(&read_run_config(llmeter).unwrap());
+        let run = mapped.parse().unwrap();
+        assert_eq!(run.target.api, ApiKind::OpenAiChat);
+        assert!(run.target.stream);
+        assert_eq!(run.target.transport, TransportKind::Http);
+        assert_eq!(run.target.base_url, "https://api.openai.com/v1");
+        assert_eq!(run.target.model, "mock-model");
+        assert_eq!(
+            run.runs[0].plan.max_requests(),
+            Some(20),
+            "4 clients × 5 requests"
+        );
+        assert_eq!(run.name.as_deref(), Some("sample-openai"));
+        assert!(unmapped.iter().any(|u| u.starts_with("payload")), "{unmapped:?}");
+        assert!(
+            unmapped.iter().any(|u| u.starts_with("tokenizer")),
+            "{unmapped:?}"
+        );
+    }
+
+    #[test]
+    fn data_urls_decode_base64_and_percent_forms() {
+        assert_eq!(
+            decode_data_url("data:application/json;base64,eyJhIjoxfQ=="),
+            Ok("{\"a\":1}".into())
+        );
+        assert_eq!(
+            decode_data_url("data:application/json;base64,eyJhIjoxfQ== "),
+            Ok("{\"a\":1}".into())
+        );
+        assert_eq!(decode_data_url("data:,%7B%22a%22%3A1%7D"), Ok("{\"a\":1}".into()));
+        assert!(decode_data_url("http://x").is_err());
+        assert!(decode_data_url("data:;base64,@@@")
+            .unwrap_err()
+            .contains("base64"));
     }
 
     #[test]

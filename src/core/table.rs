@@ -18,6 +18,8 @@ pub enum Unit {
     Count,
     /// A fraction shown as a percentage.
     Percent,
+    /// An amount of money (the prices' currency), to six decimals.
+    Money,
 }
 
 /// One shown statistic.
@@ -130,6 +132,23 @@ const GROUPS: [(&str, Rows); 7] = [
     ),
 ];
 
+/// Rows shown only when the run computes them (with an SLO, or prices): `(group, label, key, unit)`.
+const OPTIONAL_ROWS: [(&str, &str, StatKey, Unit); 3] = [
+    (
+        "Throughput",
+        "SLO attainment",
+        scalar(Scalar::GoodputRate),
+        Unit::Percent,
+    ),
+    ("Throughput", "cost total", scalar(Scalar::CostTotal), Unit::Money),
+    (
+        "Throughput",
+        "cost / request avg",
+        StatKey::Cost(Aggregate::Average),
+        Unit::Money,
+    ),
+];
+
 /// The statistics shown side by side when comparing runs: `(label, key, unit)`.
 pub const COMPARED: [(&str, StatKey, Unit); 8] = [
     ("requests", scalar(Scalar::TotalRequests), Unit::Count),
@@ -176,6 +195,15 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
             },
         })
         .collect();
+    for &(title, label, key, unit) in &OPTIONAL_ROWS {
+        if key.get(stats).is_some() {
+            let group = groups
+                .iter_mut()
+                .find(|g| g.title == title)
+                .expect("a known group");
+            group.rows.push(row(stats, label, key, unit));
+        }
+    }
     // The provider's own latencies, beside the client's, when it reports them (Bedrock).
     for (title, metric, label) in [
         ("TTFT (ms)", Metric::ServerFirstByteLatency, "server p50"),
@@ -230,6 +258,7 @@ pub fn shown_keys() -> Vec<StatKey> {
         .collect();
     keys.extend(ErrorKind::ALL.map(StatKey::Failures));
     keys.push(scalar(Scalar::EstimatedTokenRequests));
+    keys.extend(OPTIONAL_ROWS.iter().map(|&(_, _, key, _)| key));
     for metric in [Metric::ServerFirstByteLatency, Metric::ServerLatency] {
         keys.extend([Aggregate::P50, Aggregate::P99].map(|agg| dist(metric, agg)));
     }
@@ -312,6 +341,7 @@ pub fn format_value(value: f64, unit: Unit) -> String {
         Unit::Decimal => format!("{value:.1}"),
         Unit::Count => format!("{}", value.round() as i64),
         Unit::Percent => format!("{:.1}%", value * 100.0),
+        Unit::Money => format!("{value:.6}"),
     }
 }
 

@@ -20,6 +20,9 @@ pub struct RunIdentity {
     pub run_description: Option<String>,
     pub endpoint: EndpointBlock,
     pub plan: RunPlan,
+    /// The page's settings as text (`RawInput::to_json`), written to `run_config.json` so the run can be loaded
+    /// and run again; `Null` when there are none.
+    pub settings: serde_json::Value,
 }
 
 /// Counts for the progress line.
@@ -153,6 +156,7 @@ impl LiveRun {
         config.run_name = info.run_name.clone();
         config.run_description = info.run_description.clone();
         config.low_memory = self.identity.plan.low_memory();
+        config.tokenmeter_input = self.identity.settings.clone();
         write_run(&RunToWrite {
             config: &config,
             info: &info,

@@ -36,16 +36,9 @@ impl RunForm {
                     .collect()
             })
             .unwrap_or_default();
-        let mut raw = RawInput::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        // Show aliases (`endpoint=openai`, `api=anthropic`) as the option they select.
-        if let Ok(t) = raw.get(Field::Endpoint).parse::<TransportKind>() {
-            raw.set(Field::Endpoint, t.as_str());
-        }
-        if let Ok(api) = raw.get(Field::Api).parse::<ApiKind>() {
-            raw.set(Field::Api, api.as_str());
-        }
+        let raw = RawInput::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         RunForm {
-            values: Field::ALL.map(|f| RwSignal::new(raw.get(f).to_owned())),
+            values: Field::ALL.map(|f| RwSignal::new(canonical(f, raw.get(f)))),
             api_key: RwSignal::new(String::new()),
             aws_access_key_id: RwSignal::new(String::new()),
             aws_secret_access_key: RwSignal::new(String::new()),
@@ -59,12 +52,20 @@ impl RunForm {
     }
 
     /// The form as raw input.
-    fn raw(&self) -> RawInput {
+    pub(crate) fn raw(&self) -> RawInput {
         let mut raw = RawInput::default();
         for field in Field::ALL {
             raw.set(field, self.signal(field).get_untracked());
         }
         raw
+    }
+
+    /// Sets every field from `raw` (a loaded configuration), showing aliases as the option they select.
+    pub(crate) fn apply(&self, raw: &RawInput) {
+        for field in Field::ALL {
+            self.signal(field).set(canonical(field, raw.get(field)));
+        }
+        self.error.set(None);
     }
 
     /// Validates the whole form; on failure the message also shows beside the field.
@@ -303,4 +304,14 @@ impl RunForm {
             </Show>
         }
     }
+}
+
+/// A value as the form shows it: aliases (`endpoint=openai`, `api=anthropic`) become the option they select.
+fn canonical(field: Field, value: &str) -> String {
+    match field {
+        Field::Endpoint => value.parse::<TransportKind>().map(|t| t.as_str().to_owned()).ok(),
+        Field::Api => value.parse::<ApiKind>().map(|a| a.as_str().to_owned()).ok(),
+        _ => None,
+    }
+    .unwrap_or_else(|| value.to_owned())
 }

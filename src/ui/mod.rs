@@ -3,12 +3,14 @@
 //!
 //! Components render and dispatch; measurement happens in `engine` and `core`.
 
+mod config;
 mod form;
 mod results;
 mod run;
 
 use leptos::prelude::*;
 
+use config::ConfigControls;
 use form::RunForm;
 use results::{Comparison, ExportImport, LiveTable};
 use run::{Phase, RunController};
@@ -18,6 +20,7 @@ use run::{Phase, RunController};
 pub fn App() -> impl IntoView {
     let form = RunForm::from_location();
     let run = RunController::new();
+    config::automate(form, run);
 
     view! {
         <header class="topbar">
@@ -35,6 +38,7 @@ pub fn App() -> impl IntoView {
                     <button id="stop" on:click=move |_| run.stop()
                         disabled=move || run.phase.get() != Phase::Running>"Stop"</button>
                 </div>
+                <ConfigControls form=form run=run />
             </section>
             <section class="panel results">
                 <h2>"Results"</h2>

@@ -77,6 +77,8 @@ pub(crate) struct RunResult {
 
 /// What every run of one Run press shares besides its plan.
 struct RunSettings {
+    /// The form as text, for `run_config.json`.
+    raw: serde_json::Value,
     description: Option<String>,
     stats: StatsConfig,
     simulated: SimulatedSettings,
@@ -138,6 +140,7 @@ impl RunController {
             Err(e) => return self.fail(format!("The target cannot be used as set: {e}.")),
         };
         let settings = Rc::new(RunSettings {
+            raw: form.raw().to_json(),
             description: input.description.clone(),
             stats: StatsConfig {
                 slo: input.slo,
@@ -196,6 +199,7 @@ impl RunController {
         let clock = PerformanceClock::start();
         let NamedRun { name, plan } = run;
         let identity = RunIdentity {
+            settings: settings.raw.clone(),
             run_name: name.clone(),
             run_description: settings.description.clone(),
             endpoint: target.endpoint_block(),
@@ -286,6 +290,31 @@ impl RunController {
         self.table.set(live_table(stats));
         self.health.set(client_health(stats));
         self.notes.set(precision_notes(stats));
+    }
+
+    /// Shows that the settings cannot run (as a refused Run press does).
+    pub(crate) fn report_invalid(&self, message: String) {
+        self.fail(message);
+    }
+
+    /// `run_config.json` for the form as it is: the file a run of it would write, before running it.
+    pub(crate) fn config_file(&self, form: RunForm) -> Result<String, String> {
+        let input = form.read().map_err(|e| e.to_string())?;
+        let first = input.runs.first().ok_or("no run to describe")?;
+        let identity = RunIdentity {
+            settings: form.raw().to_json(),
+            run_name: input.name.clone().unwrap_or_default(),
+            run_description: input.description.clone(),
+            endpoint: input.target.endpoint_block(),
+            plan: first.plan.clone(),
+        };
+        let now = PerformanceClock::start().wall_time();
+        let mut live = LiveRun::new(identity, StatsConfig::default(), now).map_err(|e| e.to_string())?;
+        live.files(now)
+            .into_iter()
+            .find(|(name, _)| *name == "run_config.json")
+            .map(|(_, text)| text)
+            .ok_or_else(|| "no run_config.json was written".to_owned())
     }
 
     fn fail(&self, message: String) {

@@ -424,3 +424,97 @@ test("AWS failures are typed: in-stream throttling, a corrupt frame, a bad signa
   }
   assert.deepEqual(pageErrors(errors), []);
 });
+
+/** The page's run_config.json text for `form`, as the Save button writes it. */
+async function savedConfig(page) {
+  const saved = page.waitForEvent("download");
+  await page.click("#save-config");
+  const download = await saved;
+  assert.equal(download.suggestedFilename(), "run_config.json");
+  return readFile(await download.path(), "utf8");
+}
+
+test("a saved configuration loads back after a reload and runs; an LLMeter run_config.json maps what it can", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(apiUrl("anthropic-messages", true, { clients: "3", requests: "2", max_tokens: "6", name: "saved-run",
+    slo_ttft: "0.5" }, { ttft_ms: 5, itl_ms: 1, tokens: 6 }));
+  const secret = "sk-ant-NEVER-SAVED-42";
+  await page.fill("#api-key", secret);
+  const text = await savedConfig(page);
+  assert.ok(!text.includes(secret), "the key is never saved");
+  const config = JSON.parse(text);
+  assert.equal(config.endpoint.endpoint_type, "AnthropicMessagesStream");
+  assert.equal(config.tokenmeter_input.clients, "3");
+  await page.goto(`${site.url}/`);
+  assert.equal(await page.inputValue("#clients"), "4", "a fresh page has the defaults");
+  await page.setInputFiles("#load-config", { name: "run_config.json", mimeType: "application/json", buffer: Buffer.from(text) });
+  await page.waitForSelector("#config-note.note");
+  assert.equal(await page.inputValue("#clients"), "3");
+  assert.equal(await page.inputValue("#api"), "anthropic-messages");
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "6");
+  assert.equal(await stat(page, "goodput_rate"), "100.0%");
+  assert.match(await page.textContent("#comparison thead"), /saved-run/);
+
+  // LLMeter's own file: its API, model and load map; its payload path and tokenizer are named as not mapped.
+  await page.setInputFiles("#load-config", join(SAMPLE, "run_config.json"));
+  await page.waitForSelector("#config-note.note");
+  const note = await page.textContent("#config-note");
+  assert.match(note, /^Configuration loaded\. Not mapped: payload .*tokenizer/);
+  assert.equal(await page.inputValue("#api"), "openai-chat");
+  assert.equal(await page.inputValue("#endpoint-url"), "https://api.openai.com/v1");
+  await page.fill("#endpoint-url", `${mock.url}/v1?ttft_ms=5&itl_ms=1`);
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "20", "LLMeter's 4 clients × 5 requests");
+  assert.equal(await stat(page, "failed_requests"), "0");
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("?config=data:…&autorun=1 runs by itself to data-run-state=done, and every file downloads by its own button", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  const settings = { endpoint: "simulated", api: "openai-responses", clients: "2", requests: "3", max_tokens: "8",
+    sim_ttft: "fixed:0.05", sim_itl: "fixed:0.002", sim_tokens: "fixed:8", price_input: "3", price_output: "15" };
+  const config = { endpoint: { endpoint_type: "OpenAIResponseStreamEndpoint" }, tokenmeter_input: settings };
+  const data = `data:application/json;base64,${Buffer.from(JSON.stringify(config)).toString("base64")}`;
+  await page.goto(`${site.url}/?${new URLSearchParams({ config: data, autorun: "1" })}`);
+  await page.waitForSelector('#status[data-run-state="done"]', { timeout: 30000 });
+  assert.equal(await stat(page, "total_requests"), "6");
+  assert.equal(await stat(page, "total_output_tokens"), "48");
+  assert.ok(Number(await stat(page, "cost_total")) > 0, "prices give a cost");
+  const names = ["run_config.json", "responses.jsonl", "tokenmeter_responses.jsonl", "summary.json", "stats.json"];
+  const files = {};
+  for (const name of names) {
+    const next = page.waitForEvent("download");
+    await page.getByRole("button", { name, exact: true }).click();
+    const download = await next;
+    files[download.suggestedFilename()] = await readFile(await download.path(), "utf8");
+  }
+  assert.deepEqual(Object.keys(files).sort(), [...names].sort());
+  const stats = JSON.parse(files["stats.json"]);
+  assert.ok(stats.cost_total > 0 && stats["cost_per_request-average"] > 0, "cost in stats.json");
+  assert.equal(JSON.parse(files["run_config.json"]).tokenmeter_input.api, "openai-responses");
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("the simulated model's error rate gives that share of typed failures", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "10", requests: "20", max_tokens: "4", sim_error_rate: "0.5",
+    sim_ttft: "fixed:0.005", sim_itl: "fixed:0.001", sim_tokens: "fixed:4" }));
+  await run(page);
+  const failed = Number(await stat(page, "failed_requests"));
+  // Binomial(200, 0.5): sd ≈ 7; allow 5 sd.
+  assert.ok(failed >= 65 && failed <= 135, `${failed} of 200 failed`);
+  let typed = 0;
+  for (const kind of ["throttled", "http_status", "stream"]) {
+    typed += Number((await page.locator(`#live-table [data-stat="failed_requests_${kind}"]`).count())
+      ? await stat(page, `failed_requests_${kind}`) : 0);
+  }
+  assert.equal(typed, failed, "every failure has its kind");
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

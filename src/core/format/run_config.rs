@@ -59,6 +59,10 @@ pub struct RunConfigFile {
     pub tokenmeter_format_version: Option<u64>,
     /// The full resolved run plan, as JSON (the plan type owns its shape).
     pub tokenmeter_plan: Value,
+    /// Every setting of the page as text (`core::input::Field` names), so the file loads back into the form.
+    /// Never a credential: the settings have none.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub tokenmeter_input: Value,
     /// Keys neither LLMeter nor Tokenmeter defines, kept so nothing is lost on a rewrite.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -87,6 +91,7 @@ impl RunConfigFile {
             progress_bar_stats: Value::Null,
             tokenmeter_format_version: Some(FORMAT_VERSION),
             tokenmeter_plan: plan,
+            tokenmeter_input: Value::Null,
             other: Map::new(),
         }
     }
@@ -152,6 +157,7 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
         progress_bar_stats: f.get("progress_bar_stats").cloned().unwrap_or(Value::Null),
         tokenmeter_format_version: f.count(super::FORMAT_VERSION_KEY)?,
         tokenmeter_plan: f.get("tokenmeter_plan").cloned().unwrap_or(Value::Null),
+        tokenmeter_input: f.get("tokenmeter_input").cloned().unwrap_or(Value::Null),
         other: Map::new(),
     };
     for key in KNOWN_KEYS {
@@ -160,7 +166,7 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
     Ok(RunConfigFile { other: map, ..config })
 }
 
-const KNOWN_KEYS: [&str; 15] = [
+const KNOWN_KEYS: [&str; 16] = [
     "endpoint",
     "output_path",
     "tokenizer",
@@ -176,6 +182,7 @@ const KNOWN_KEYS: [&str; 15] = [
     "progress_bar_stats",
     "tokenmeter_format_version",
     "tokenmeter_plan",
+    "tokenmeter_input",
 ];
 
 /// Whether a key (an object key, a header name or a query parameter) names a credential. Compared without case,
@@ -276,10 +283,9 @@ mod tests {
 
     #[test]
     fn keys_in_llmeter_order_then_ours() {
-        let text = write_run_config(&RunConfigFile::new(
-            EndpointBlock::default(),
-            json!({"arrival": "closed"}),
-        ));
+        let mut config = RunConfigFile::new(EndpointBlock::default(), json!({"arrival": "closed"}));
+        config.tokenmeter_input = json!({"clients": "4"});
+        let text = write_run_config(&config);
         let map: Map<String, Value> = serde_json::from_str(&text).unwrap();
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
         assert_eq!(keys, KNOWN_KEYS);

@@ -44,6 +44,9 @@ impl fmt::Display for Aggregate {
     }
 }
 
+/// The prefix of the per-request cost aggregates.
+pub const COST_PER_REQUEST: &str = "cost_per_request";
+
 /// A single-valued statistic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scalar {
@@ -111,6 +114,8 @@ pub enum StatKey {
     Scalar(Scalar),
     /// `failed_requests_<kind>`.
     Failures(ErrorKind),
+    /// An aggregate of the per-request cost (`cost_per_request-<aggregate>`, LLMeter's CostModel key).
+    Cost(Aggregate),
 }
 
 impl StatKey {
@@ -132,6 +137,7 @@ impl fmt::Display for StatKey {
             StatKey::Dist(metric, agg) => write!(f, "{}-{agg}", metric.key()),
             StatKey::Scalar(s) => f.write_str(s.as_str()),
             StatKey::Failures(kind) => write!(f, "failed_requests_{}", kind.as_str()),
+            StatKey::Cost(agg) => write!(f, "{}", agg.key_for(COST_PER_REQUEST)),
         }
     }
 }

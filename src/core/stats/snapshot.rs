@@ -12,7 +12,7 @@ use crate::core::stats::binned::RELATIVE_ERROR;
 use crate::core::stats::config::{RateWindow, StatsConfig};
 use crate::core::stats::cost::{CostModel, ENDPOINT_TIME, INPUT_TOKENS, OUTPUT_TOKENS};
 use crate::core::stats::distribution::Sample;
-use crate::core::stats::key::{Aggregate, Scalar, StatKey};
+use crate::core::stats::key::{Aggregate, Scalar, StatKey, COST_PER_REQUEST};
 use crate::core::stats::metric::Metric;
 use crate::core::stats::running::{RunInfo, RunningStats};
 
@@ -206,7 +206,7 @@ fn write_costs(out: &mut Map<String, Value>, model: &CostModel, stats: &RunningS
             format!("cost_{OUTPUT_TOKENS}_per_request"),
             &costs.output_per_request,
         ),
-        ("cost_per_request".to_string(), &costs.per_request),
+        (COST_PER_REQUEST.to_string(), &costs.per_request),
     ];
     for (key, values) in per_request {
         if let Some(sample) = values.sample() {
