@@ -10,6 +10,7 @@ pub mod experiments;
 pub mod format;
 pub mod input;
 pub mod metrics;
+pub mod payload;
 pub mod plan;
 pub mod record;
 pub mod rng;
