@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::core::dist::Dist;
 use crate::core::experiments::LoadTestPlan;
 use crate::core::format::RunConfigFile;
+use crate::core::payload::MAX_GENERATED_TOKENS;
 use crate::core::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::core::stats::{CostModel, Slo};
 use crate::core::target::{
@@ -71,10 +72,12 @@ pub enum Field {
     SimItl,
     SimTokens,
     SimErrorRate,
+    CacheBuster,
+    PromptTokens,
 }
 
 impl Field {
-    pub const ALL: [Field; 33] = [
+    pub const ALL: [Field; 35] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -108,6 +111,8 @@ impl Field {
         Field::SimItl,
         Field::SimTokens,
         Field::SimErrorRate,
+        Field::CacheBuster,
+        Field::PromptTokens,
     ];
 
     /// The query-string parameter.
@@ -146,6 +151,8 @@ impl Field {
             Field::SimItl => "sim_itl",
             Field::SimTokens => "sim_tokens",
             Field::SimErrorRate => "sim_error_rate",
+            Field::CacheBuster => "cache_buster",
+            Field::PromptTokens => "prompt_tokens",
         }
     }
 
@@ -185,6 +192,8 @@ impl Field {
             Field::SimItl => "Simulated inter-token gap (s)",
             Field::SimTokens => "Simulated output tokens",
             Field::SimErrorRate => "Simulated error rate",
+            Field::CacheBuster => "Cache buster",
+            Field::PromptTokens => "Generated prompt (tokens)",
         }
     }
 
@@ -271,6 +280,7 @@ impl Default for RawInput {
             (Field::SimItl, "lognormal:0.02,0.25"),
             (Field::SimTokens, "uniform:64,257"),
             (Field::SimErrorRate, "0"),
+            (Field::CacheBuster, "false"),
         ] {
             raw.set(field, value);
         }
@@ -374,6 +384,10 @@ impl RawInput {
                 error_rate: bounded_value::<f64>(self.get(Field::SimErrorRate), 0.0, 1.0)
                     .map_err(|m| error(Field::SimErrorRate, format!("must be a share {m}")))?,
             },
+            cache_buster: flag(self, Field::CacheBuster)?,
+            prompt_tokens: optional(self, Field::PromptTokens, |v| {
+                bounded_value(v, 1, MAX_GENERATED_TOKENS).map_err(|m| format!("a whole number of tokens {m}"))
+            })?,
         })
     }
 
@@ -719,6 +733,10 @@ pub struct RunInput {
     pub cost: Option<CostModel>,
     /// How the built-in simulated model behaves.
     pub simulated: SimulatedSettings,
+    /// Prefix each request's prompt with a unique tag, so prompt caches cannot flatter TTFT.
+    pub cache_buster: bool,
+    /// Send a generated prompt of about this many tokens instead of the prompt text.
+    pub prompt_tokens: Option<u32>,
 }
 
 /// The simulated model's behaviour, as set in the page (times in seconds).

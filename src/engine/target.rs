@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::core::format::EndpointBlock;
+use crate::core::payload::{bust_cache, cache_buster_tag};
 use crate::core::target::{
     ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
@@ -107,6 +108,8 @@ pub struct Target {
     spec: TargetSpec,
     wire: Wire,
     payloads: Vec<Value>,
+    /// With a cache buster, each request's prompt gets a tag unique to (this seed, its index).
+    cache_buster: Option<u64>,
 }
 
 impl Target {
@@ -128,6 +131,7 @@ impl Target {
             spec: spec.clone(),
             wire,
             payloads,
+            cache_buster: None,
         };
         for payload in &target.payloads {
             target.request(
@@ -150,6 +154,18 @@ impl Target {
         Target::checked(spec, wire, vec![payload])
     }
 
+    /// Prefixes every request's prompt with a tag unique to `seed` and its index (a different seed per run, so a
+    /// later run cannot hit what an earlier one cached).
+    pub fn with_cache_buster(mut self, seed: u64) -> Self {
+        self.cache_buster = Some(seed);
+        self
+    }
+
+    /// The payloads, as given (for `payload.jsonl`).
+    pub fn payloads(&self) -> &[Value] {
+        &self.payloads
+    }
+
     /// The request for `payload`, signed (AWS) for `time`.
     fn request(&self, payload: &Value, time: SystemTime) -> Result<HttpRequest, TargetError> {
         match &self.wire {
@@ -170,7 +186,11 @@ impl Target {
     /// The request for send number `index` with payload `payload_index` (taken modulo the payload count), signed
     /// for `now` (the page's wall clock) when the target is AWS.
     pub fn prepare(&self, index: u64, payload_index: usize, now: DateTime<Utc>) -> PreparedRequest {
-        let payload = &self.payloads[payload_index % self.payloads.len()];
+        let given = &self.payloads[payload_index % self.payloads.len()];
+        let busted = self
+            .cache_buster
+            .map(|seed| bust_cache(given, &cache_buster_tag(seed, index)));
+        let payload = busted.as_ref().unwrap_or(given);
         let time = SystemTime::UNIX_EPOCH + Duration::from_micros(now.timestamp_micros().max(0) as u64);
         let http = self
             .request(payload, time)
@@ -455,6 +475,20 @@ mod tests {
             mock.prepare(0, 0, now()).http.header("authorization"),
             b.http.header("authorization")
         );
+    }
+
+    #[test]
+    fn the_cache_buster_makes_every_prompt_unique_through_each_apis_own_reading() {
+        for api in ["openai-chat", "openai-responses", "anthropic-messages"] {
+            let t = target(&[("api", api)], &Credentials::default()).with_cache_buster(7);
+            let (a, b) = (t.prepare(0, 0, now()), t.prepare(1, 0, now()));
+            let (pa, pb) = (a.input_prompt.unwrap(), b.input_prompt.unwrap());
+            assert_ne!(pa, pb, "{api}");
+            assert!(
+                pa.starts_with("[req-") && pa.ends_with("Tell me about the history of load testing."),
+                "{pa}"
+            );
+        }
     }
 
     #[test]

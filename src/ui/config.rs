@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::browser::files;
 use crate::core::format::read_run_config;
 use crate::core::input::{decode_data_url, RawInput};
+use crate::core::payload::PAYLOAD_FILE;
 use crate::ui::form::RunForm;
 use crate::ui::run::RunController;
 
@@ -62,9 +63,18 @@ pub(crate) fn ConfigControls(form: RunForm, run: RunController) -> impl IntoView
             }));
         });
     };
+    let save_payloads = move |_| match run.payload_file(form) {
+        Ok(text) => {
+            if let Err(e) = files::download(PAYLOAD_FILE, &text, "application/x-ndjson") {
+                note.set(Some((e, true)));
+            }
+        }
+        Err(e) => note.set(Some((e, true))),
+    };
     view! {
         <div class="config">
             <button id="save-config" on:click=save>"Save configuration"</button>
+            <button id="export-payloads" on:click=save_payloads>"Save payloads"</button>
             <label class="file-button">
                 "Load configuration"
                 <input id="load-config" type="file" accept=".json" on:change=load />

@@ -5,8 +5,12 @@
 use leptos::prelude::*;
 
 use crate::core::input::{Field, InputError, RawInput, RunInput};
+use crate::core::payload::parse_payload_jsonl;
 use crate::core::target::{ApiKind, AwsAuthKind, Container, InvokeFamily, TransportKind};
 use crate::engine::target::Credentials;
+
+/// Payloads read from a file: its name, the payloads, and the lines that were refused.
+type UploadedPayloads = (String, Vec<serde_json::Value>, Vec<String>);
 
 /// The form's raw values. The API key lives only in memory: never in the URL, storage or exports.
 #[derive(Clone, Copy)]
@@ -18,6 +22,11 @@ pub(crate) struct RunForm {
     aws_session_token: RwSignal<String>,
     /// The last validation error, shown beside its field.
     error: RwSignal<Option<InputError>>,
+    /// Payloads uploaded from a `payload.jsonl` (used in turn instead of the prompt), with the file's name and the
+    /// lines that were refused.
+    payload_file: RwSignal<Option<UploadedPayloads>, LocalStorage>,
+    /// Why the last uploaded payload file could not be used.
+    payload_error: RwSignal<Option<String>>,
 }
 
 impl RunForm {
@@ -44,6 +53,8 @@ impl RunForm {
             aws_secret_access_key: RwSignal::new(String::new()),
             aws_session_token: RwSignal::new(String::new()),
             error: RwSignal::new(None),
+            payload_file: RwSignal::new_local(None),
+            payload_error: RwSignal::new(None),
         }
     }
 
@@ -73,6 +84,42 @@ impl RunForm {
         let result = self.raw().parse();
         self.error.set(result.as_ref().err().cloned());
         result
+    }
+
+    /// Reads a picked payload file: good lines become the payloads, bad ones are named by number.
+    fn upload(&self, ev: leptos::ev::Event) {
+        use wasm_bindgen::JsCast;
+        let f = *self;
+        let input: web_sys::HtmlInputElement = ev
+            .target()
+            .expect("events from inputs have targets")
+            .unchecked_into();
+        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+            return;
+        };
+        input.set_value("");
+        leptos::task::spawn_local(async move {
+            let name = file.name();
+            let parsed = crate::browser::files::read_text(&file).await.and_then(|text| {
+                parse_payload_jsonl(&text)
+                    .require_payloads()
+                    .map_err(|e| e.to_string())
+            });
+            match parsed {
+                Ok(read) => {
+                    let errors = read.errors.iter().map(ToString::to_string).collect();
+                    f.payload_file.set(Some((name, read.payloads, errors)));
+                    f.payload_error.set(None);
+                }
+                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
+            }
+        });
+    }
+
+    /// The uploaded payloads, if any.
+    pub(crate) fn uploaded_payloads(&self) -> Option<Vec<serde_json::Value>> {
+        self.payload_file
+            .with_untracked(|f| f.as_ref().map(|(_, payloads, _)| payloads.clone()))
     }
 
     /// The secrets entered (memory only).
@@ -219,6 +266,24 @@ impl RunForm {
                 <label class="check">{checkbox(Field::Stream)}"stream tokens (off: one JSON body, no TTFT)"</label>
                 <label for="prompt">"Prompt"</label>
                 <textarea id="prompt" rows="3" bind:value=value(Field::Prompt)></textarea>
+                {text_field(Field::PromptTokens, "number", "empty: the prompt above")}
+                <label for="payload-file">"Payload file"</label>
+                <div>
+                    <input id="payload-file" type="file" accept=".jsonl,.json" on:change=move |ev| f.upload(ev) />
+                    {move || f.payload_file.get().map(|(name, payloads, errors)| {
+                        let refused = if errors.is_empty() { String::new() } else { format!(" Not used: {}.", errors.join("; ")) };
+                        view! {
+                            <p id="payload-note" class="note">
+                                {format!("{} payloads from {name}, sent in turn instead of the prompt.{refused} ", payloads.len())}
+                                <button id="clear-payloads" on:click=move |_| f.payload_file.set(None)>"Use the prompt"</button>
+                            </p>
+                        }
+                    })}
+                    {move || f.payload_error.get().map(|e| view! { <p id="payload-error" class="field-error">{e}</p> })}
+                </div>
+                <label for="cache-buster">"Cache buster"</label>
+                <label class="check">{checkbox(Field::CacheBuster)}
+                    "a unique prefix per request, so prompt caches cannot flatter TTFT"</label>
                 <label for="max-tokens">"Max tokens"</label>
                 <div>
                     <input id="max-tokens" type="number" min="1" bind:value=value(Field::MaxTokens) />

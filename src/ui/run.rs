@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use crate::browser::clock::PerformanceClock;
 use crate::browser::fetch::FetchTransport;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
-use crate::core::input::{NamedRun, SimulatedSettings};
+use crate::core::input::{NamedRun, RunInput, SimulatedSettings};
+use crate::core::payload::{generated_prompt, write_payload_jsonl};
 use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, live_table, precision_notes, Group};
@@ -75,6 +76,28 @@ pub(crate) struct RunResult {
     pub(crate) stats: Map<String, Value>,
 }
 
+/// What the form would send: the uploaded payloads, or one payload from the prompt (or a generated prompt of the
+/// asked length), in the API's shape; with the cache buster when asked, seeded by `seed` (one per Run press).
+fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
+    let credentials = form.credentials();
+    let target = match form.uploaded_payloads() {
+        Some(payloads) => Target::new(&input.target, payloads, &credentials),
+        None => {
+            let prompt = match input.prompt_tokens {
+                Some(tokens) => generated_prompt(tokens, seed),
+                None => input.prompt.clone(),
+            };
+            Target::with_prompt(&input.target, &prompt, input.max_tokens, &credentials)
+        }
+    }
+    .map_err(|e| format!("The target cannot be used as set: {e}."))?;
+    Ok(if input.cache_buster {
+        target.with_cache_buster(seed)
+    } else {
+        target
+    })
+}
+
 /// What every run of one Run press shares besides its plan.
 struct RunSettings {
     /// The form as text, for `run_config.json`.
@@ -134,10 +157,10 @@ impl RunController {
             Ok(input) => input,
             Err(e) => return self.fail(e.to_string()),
         };
-        let credentials = form.credentials();
-        let target = match Target::with_prompt(&input.target, &input.prompt, input.max_tokens, &credentials) {
+        let seed = PerformanceClock::start().wall_time().timestamp_micros() as u64;
+        let target = match target_for(&input, form, seed) {
             Ok(t) => Rc::new(t),
-            Err(e) => return self.fail(format!("The target cannot be used as set: {e}.")),
+            Err(e) => return self.fail(e),
         };
         let settings = Rc::new(RunSettings {
             raw: form.raw().to_json(),
@@ -290,6 +313,13 @@ impl RunController {
         self.table.set(live_table(stats));
         self.health.set(client_health(stats));
         self.notes.set(precision_notes(stats));
+    }
+
+    /// `payload.jsonl` of what the form would send (LLMeter's format).
+    pub(crate) fn payload_file(&self, form: RunForm) -> Result<String, String> {
+        let input = form.read().map_err(|e| e.to_string())?;
+        let target = target_for(&input, form, 0)?;
+        Ok(write_payload_jsonl(target.payloads()))
     }
 
     /// Shows that the settings cannot run (as a refused Run press does).

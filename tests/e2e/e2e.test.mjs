@@ -518,3 +518,34 @@ test("the simulated model's error rate gives that share of typed failures", asyn
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("a payload file with a bad line: the line is named, the good lines are sent in turn, and payload.jsonl saves them", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "2", requests: "2", sim_ttft: "fixed:0.01", sim_itl: "fixed:0.001" }));
+  const lines = [
+    JSON.stringify({ messages: [{ role: "user", content: "first payload" }], max_tokens: 4 }),
+    "{not json",
+    JSON.stringify({ messages: [{ role: "user", content: "second payload" }], max_tokens: 4 }),
+  ];
+  await page.setInputFiles("#payload-file", { name: "payload.jsonl", mimeType: "application/x-ndjson",
+    buffer: Buffer.from(lines.join("\n") + "\n") });
+  await page.waitForSelector("#payload-note");
+  assert.match(await page.textContent("#payload-note"), /^2 payloads from payload\.jsonl.*Not used: line 2: not valid JSON/);
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "4");
+  assert.equal(await stat(page, "failed_requests"), "0");
+  const saved = page.waitForEvent("download");
+  await page.click("#export-payloads");
+  const file = await saved;
+  assert.equal(file.suggestedFilename(), "payload.jsonl");
+  const exported = (await readFile(await file.path(), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(exported.map((p) => p.messages[0].content), ["first payload", "second payload"]);
+  // Both payloads were sent (each client starts at its own payload).
+  const next = page.waitForEvent("download");
+  await page.getByRole("button", { name: "responses.jsonl", exact: true }).click();
+  const responses = (await readFile(await (await next).path(), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual([...new Set(responses.map((r) => r.input_prompt))].sort(), ["first payload", "second payload"]);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
