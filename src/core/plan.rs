@@ -270,6 +270,16 @@ impl RunPlan {
         self.spec.n_payloads
     }
 
+    /// The same plan cycling through `n_payloads` payloads (at least 1), e.g. once an uploaded file says how many.
+    pub fn with_payloads(&self, n_payloads: usize) -> RunPlan {
+        RunPlan {
+            spec: RunPlanSpec {
+                n_payloads: n_payloads.max(1),
+                ..self.spec.clone()
+            },
+        }
+    }
+
     /// How many requests the run will send, when a count bounds it (the duration may still end it sooner).
     pub fn max_requests(&self) -> Option<u64> {
         let stop = self.spec.stop;
@@ -448,5 +458,22 @@ mod tests {
                 .max_requests(),
             Some(12)
         );
+    }
+
+    #[test]
+    fn with_payloads_keeps_the_rest_of_the_plan() {
+        let plan = closed(3, StopCondition::requests_per_client(2))
+            .validate()
+            .unwrap();
+        let cycled = plan.with_payloads(5);
+        assert_eq!(cycled.n_payloads(), 5);
+        assert_eq!(
+            cycled.spec(),
+            &RunPlanSpec {
+                n_payloads: 5,
+                ..plan.spec().clone()
+            }
+        );
+        assert_eq!(plan.with_payloads(0).n_payloads(), 1);
     }
 }

@@ -172,7 +172,15 @@ impl RunController {
             },
             simulated: input.simulated,
         });
-        let mut runs = input.runs;
+        // Every payload is sent in turn: the plans cycle through as many as the target has.
+        let mut runs: Vec<NamedRun> = input
+            .runs
+            .into_iter()
+            .map(|r| NamedRun {
+                plan: r.plan.with_payloads(target.n_payloads()),
+                ..r
+            })
+            .collect();
         let payload_bytes = input.prompt.len() as u64 + 100;
         let budget = StatsConfig::default().chunk_value_budget;
         let largest = runs
