@@ -29,21 +29,58 @@ export async function startMock(env = {}) {
   return { url, stop: () => child.kill("SIGTERM") };
 }
 
-/** Serves dist/ on a free port; resolves to { url, stop }. */
-export async function startStatic() {
+/**
+ * Serves dist/ on a free port; resolves to { url, stop }. `url` has no trailing slash (pages append `/?…`).
+ * Options: `base`, the path the site is published under (default `/`; `/tools/tokenmeter/` serves it there, the
+ * bare `/tools/tokenmeter` redirects as static hosts do, and anything outside it is a 404); `headers`, sent with
+ * every response (such as hostedHeaders(…)).
+ */
+export async function startStatic({ base = "/", headers = {} } = {}) {
+  const prefix = base.endsWith("/") ? base : `${base}/`;
   const server = createServer(async (req, res) => {
-    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^\/+/, "");
+    const pathname = new URL(req.url, "http://x").pathname;
+    if (`${pathname}/` === prefix) {
+      res.writeHead(301, { ...headers, location: prefix }).end();
+      return;
+    }
+    if (!pathname.startsWith(prefix)) {
+      res.writeHead(404, headers).end("not found");
+      return;
+    }
+    const path = normalize(`/${decodeURIComponent(pathname.slice(prefix.length))}`).replace(/^\/+/, "");
     const file = path === "" || path === "." ? "index.html" : path;
     try {
       const body = await readFile(join(DIST, file));
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+      res.writeHead(200, { ...headers, "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
       res.end(body);
     } catch {
-      res.writeHead(404).end("not found");
+      res.writeHead(404, headers).end("not found");
     }
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${server.address().port}`, stop: () => server.close() };
+  const url = `http://127.0.0.1:${server.address().port}${prefix.slice(0, -1)}`;
+  return { url, stop: () => server.close() };
+}
+
+/** The Content-Security-Policy of the built page: the one in dist/index.html's meta tag. */
+export async function builtPolicy() {
+  const html = await readFile(join(DIST, "index.html"), "utf8");
+  const meta = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]+)"/);
+  if (!meta) throw new Error("dist/index.html has no Content-Security-Policy meta tag");
+  return meta[1];
+}
+
+/**
+ * The response headers README's "Publishing the page" asks a host to send, for the page's `policy` (see
+ * builtPolicy): cross-origin isolation, and the CSP with frame-ancestors, which a meta tag cannot carry.
+ */
+export function hostedHeaders(policy) {
+  return {
+    "cross-origin-opener-policy": "same-origin",
+    "cross-origin-embedder-policy": "require-corp",
+    "content-security-policy": `${policy}; frame-ancestors 'none'`,
+    "x-content-type-options": "nosniff",
+  };
 }
 
 /** Launches headless Chromium with the flags this closed network needs. */
