@@ -23,6 +23,16 @@ pub fn download(file_name: &str, contents: &str, mime: &str) -> Result<(), Strin
     Ok(())
 }
 
+/// The bytes of a file the user picked, as base64 (for images sent inside a JSON body).
+pub async fn read_base64(file: &web_sys::File) -> Result<String, String> {
+    use base64::Engine;
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| format!("could not read {}: {e:?}", file.name()))?;
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 /// The text of a file the user picked.
 pub async fn read_text(file: &web_sys::File) -> Result<String, String> {
     let text = JsFuture::from(file.text())

@@ -74,10 +74,13 @@ pub enum Field {
     SimErrorRate,
     CacheBuster,
     PromptTokens,
+    System,
+    Temperature,
+    PayloadJson,
 }
 
 impl Field {
-    pub const ALL: [Field; 35] = [
+    pub const ALL: [Field; 38] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -113,6 +116,9 @@ impl Field {
         Field::SimErrorRate,
         Field::CacheBuster,
         Field::PromptTokens,
+        Field::System,
+        Field::Temperature,
+        Field::PayloadJson,
     ];
 
     /// The query-string parameter.
@@ -153,6 +159,9 @@ impl Field {
             Field::SimErrorRate => "sim_error_rate",
             Field::CacheBuster => "cache_buster",
             Field::PromptTokens => "prompt_tokens",
+            Field::System => "system",
+            Field::Temperature => "temperature",
+            Field::PayloadJson => "payload_json",
         }
     }
 
@@ -194,6 +203,9 @@ impl Field {
             Field::SimErrorRate => "Simulated error rate",
             Field::CacheBuster => "Cache buster",
             Field::PromptTokens => "Generated prompt (tokens)",
+            Field::System => "System prompt",
+            Field::Temperature => "Temperature",
+            Field::PayloadJson => "Request body (JSON)",
         }
     }
 
@@ -387,6 +399,15 @@ impl RawInput {
             cache_buster: flag(self, Field::CacheBuster)?,
             prompt_tokens: optional(self, Field::PromptTokens, |v| {
                 bounded_value(v, 1, MAX_GENERATED_TOKENS).map_err(|m| format!("a whole number of tokens {m}"))
+            })?,
+            system: text(Field::System, 100_000)?,
+            temperature: optional(self, Field::Temperature, |v| bounded_value(v, 0.0, 2.0))?,
+            payload_json: optional(self, Field::PayloadJson, |v| {
+                match serde_json::from_str::<serde_json::Value>(v) {
+                    Ok(body) if body.is_object() => Ok(body),
+                    Ok(_) => Err("a JSON object (the whole request body)".to_owned()),
+                    Err(e) => Err(format!("valid JSON: {e}")),
+                }
             })?,
         })
     }
@@ -737,6 +758,10 @@ pub struct RunInput {
     pub cache_buster: bool,
     /// Send a generated prompt of about this many tokens instead of the prompt text.
     pub prompt_tokens: Option<u32>,
+    pub system: Option<String>,
+    pub temperature: Option<f64>,
+    /// A whole request body, as edited: sent as is instead of one built from the prompt.
+    pub payload_json: Option<serde_json::Value>,
 }
 
 /// The simulated model's behaviour, as set in the page (times in seconds).
@@ -1066,6 +1091,29 @@ mod tests {
         assert!(decode_data_url("data:;base64,@@@")
             .unwrap_err()
             .contains("base64"));
+    }
+
+    #[test]
+    fn a_system_prompt_temperature_and_whole_body_are_checked() {
+        let run = input(&[
+            ("system", " be brief "),
+            ("temperature", "0.7"),
+            ("payload_json", r#"{"input":"x"}"#),
+        ])
+        .unwrap();
+        assert_eq!(run.system.as_deref(), Some("be brief"));
+        assert_eq!(run.temperature, Some(0.7));
+        assert_eq!(run.payload_json, Some(serde_json::json!({"input": "x"})));
+        let cases: [Case; 3] = [
+            (&[("temperature", "3")], Field::Temperature, "between 0 and 2"),
+            (&[("payload_json", "{nope")], Field::PayloadJson, "valid JSON"),
+            (&[("payload_json", "[1]")], Field::PayloadJson, "a JSON object"),
+        ];
+        for (pairs, field, text) in cases {
+            let err = input(pairs).unwrap_err();
+            assert_eq!(err.field, field, "{pairs:?}: {err}");
+            assert!(err.to_string().contains(text), "{pairs:?}: {err}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::protocol::aws::invoke::InvokeBody;
 use crate::protocol::aws::sagemaker::ContainerFormat;
 use crate::protocol::aws::sigv4::{AwsAuth, AwsCredentials};
 use crate::protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
+use crate::protocol::payload_options::{self, PayloadOptions, Shape};
 use crate::protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError, ResponseDecoder};
 
 /// The secrets a run may need, held by the page in memory only.
@@ -82,6 +83,36 @@ impl Wire {
             Wire::Aws { endpoint, .. } => endpoint.create_payload(prompt, max_tokens),
         }
     }
+
+    /// The payload shape that system prompts, temperatures and images can be written into, if this target has one.
+    fn shape(&self) -> Option<Shape> {
+        match self {
+            Wire::Api(e) => Some(match e.api {
+                Api::OpenAiChat => Shape::Chat,
+                Api::OpenAiResponses => Shape::Responses,
+                Api::AnthropicMessages => Shape::Anthropic,
+            }),
+            Wire::Aws { endpoint, .. } => match &endpoint.target {
+                AwsTarget::Bedrock {
+                    api: BedrockApi::Converse | BedrockApi::Invoke(InvokeBody::Converse),
+                    ..
+                } => Some(Shape::Converse),
+                AwsTarget::Bedrock {
+                    api: BedrockApi::Invoke(InvokeBody::Anthropic),
+                    ..
+                } => Some(Shape::Anthropic),
+                AwsTarget::Bedrock {
+                    api: BedrockApi::Invoke(InvokeBody::OpenAiChat),
+                    ..
+                }
+                | AwsTarget::SageMaker {
+                    format: ContainerFormat::OpenAiChat,
+                    ..
+                } => Some(Shape::Chat),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The proxy prefix in `base_url`, if it has a path (see [`Wire::Aws`]).
@@ -100,6 +131,8 @@ pub enum TargetError {
     Payload(#[from] ProtocolError),
     #[error("{0}")]
     Credentials(String),
+    #[error("{0}")]
+    Options(String),
 }
 
 /// What a run sends, and to whom.
@@ -149,8 +182,29 @@ impl Target {
         max_tokens: u32,
         credentials: &Credentials,
     ) -> Result<Target, TargetError> {
+        Target::with_prompt_and(spec, prompt, max_tokens, &PayloadOptions::default(), credentials)
+    }
+
+    /// [`Target::with_prompt`] with a system prompt, temperature or image, written in the API's own shape.
+    pub fn with_prompt_and(
+        spec: &TargetSpec,
+        prompt: &str,
+        max_tokens: u32,
+        options: &PayloadOptions,
+        credentials: &Credentials,
+    ) -> Result<Target, TargetError> {
         let wire = Wire::for_spec(spec, credentials)?;
-        let payload = wire.create_payload(prompt, max_tokens);
+        let mut payload = wire.create_payload(prompt, max_tokens);
+        if !options.is_empty() {
+            let shape = wire.shape().ok_or_else(|| {
+                TargetError::Options(format!(
+                    "a system prompt, temperature or image cannot be written into {} bodies of this kind: put \
+                     them in a payload file",
+                    spec.api
+                ))
+            })?;
+            payload_options::apply(&mut payload, shape, options)?;
+        }
         Target::checked(spec, wire, vec![payload])
     }
 
@@ -489,6 +543,38 @@ mod tests {
                 "{pa}"
             );
         }
+    }
+
+    #[test]
+    fn options_go_into_the_apis_own_shape_or_are_refused_where_there_is_none() {
+        let options = PayloadOptions {
+            system: Some("be brief".into()),
+            temperature: Some(0.1),
+            image: None,
+        };
+        let input = RawInput::from_pairs([("api", "anthropic-messages")])
+            .parse()
+            .unwrap();
+        let t = Target::with_prompt_and(&input.target, "hi", 5, &options, &Credentials::default()).unwrap();
+        let body = t.prepare(0, 0, now()).input_payload.unwrap();
+        assert_eq!(
+            (body["system"].as_str(), body["temperature"].as_f64()),
+            (Some("be brief"), Some(0.1))
+        );
+        let credentials = Credentials {
+            api_key: None,
+            aws: Some(("AKIDEXAMPLE".into(), "secret".into(), None)),
+        };
+        let llama = RawInput::from_pairs([
+            ("api", "bedrock-invoke"),
+            ("endpoint", "http"),
+            ("model", "m"),
+            ("body", "llama"),
+        ])
+        .parse()
+        .unwrap();
+        let err = Target::with_prompt_and(&llama.target, "hi", 5, &options, &credentials).unwrap_err();
+        assert!(err.to_string().contains("payload file"), "{err}");
     }
 
     #[test]

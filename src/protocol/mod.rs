@@ -16,6 +16,7 @@ pub mod aws;
 pub mod framing;
 pub mod openai_chat;
 pub mod openai_responses;
+pub mod payload_options;
 pub mod sse;
 pub mod wire;
 

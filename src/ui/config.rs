@@ -71,10 +71,18 @@ pub(crate) fn ConfigControls(form: RunForm, run: RunController) -> impl IntoView
         }
         Err(e) => note.set(Some((e, true))),
     };
+    let show_body = move |_| match run.request_body(form) {
+        Ok(body) => {
+            form.show_body(body);
+            note.set(None);
+        }
+        Err(e) => note.set(Some((e, true))),
+    };
     view! {
         <div class="config">
             <button id="save-config" on:click=save>"Save configuration"</button>
             <button id="export-payloads" on:click=save_payloads>"Save payloads"</button>
+            <button id="show-body" on:click=show_body>"Show request body"</button>
             <label class="file-button">
                 "Load configuration"
                 <input id="load-config" type="file" accept=".json" on:change=load />

@@ -8,6 +8,7 @@ use crate::core::input::{Field, InputError, RawInput, RunInput};
 use crate::core::payload::parse_payload_jsonl;
 use crate::core::target::{ApiKind, AwsAuthKind, Container, InvokeFamily, TransportKind};
 use crate::engine::target::Credentials;
+use crate::protocol::payload_options::Image;
 
 /// Payloads read from a file: its name, the payloads, and the lines that were refused.
 type UploadedPayloads = (String, Vec<serde_json::Value>, Vec<String>);
@@ -27,6 +28,8 @@ pub(crate) struct RunForm {
     payload_file: RwSignal<Option<UploadedPayloads>, LocalStorage>,
     /// Why the last uploaded payload file could not be used.
     payload_error: RwSignal<Option<String>>,
+    /// An image attached to the prompt: file name and the image.
+    image: RwSignal<Option<(String, Image)>>,
 }
 
 impl RunForm {
@@ -55,6 +58,7 @@ impl RunForm {
             error: RwSignal::new(None),
             payload_file: RwSignal::new_local(None),
             payload_error: RwSignal::new(None),
+            image: RwSignal::new(None),
         }
     }
 
@@ -114,6 +118,48 @@ impl RunForm {
                 Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
             }
         });
+    }
+
+    /// Reads a picked image (PNG, JPEG, GIF or WebP) to attach to the prompt.
+    fn attach(&self, ev: leptos::ev::Event) {
+        use wasm_bindgen::JsCast;
+        let f = *self;
+        let input: web_sys::HtmlInputElement = ev
+            .target()
+            .expect("events from inputs have targets")
+            .unchecked_into();
+        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+            return;
+        };
+        input.set_value("");
+        let media_type = file.type_();
+        if !["image/png", "image/jpeg", "image/gif", "image/webp"].contains(&media_type.as_str()) {
+            f.payload_error.set(Some(format!(
+                "{}: attach a PNG, JPEG, GIF or WebP image",
+                file.name()
+            )));
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match crate::browser::files::read_base64(&file).await {
+                Ok(base64) => {
+                    f.image.set(Some((file.name(), Image { media_type, base64 })));
+                    f.payload_error.set(None);
+                }
+                Err(e) => f.payload_error.set(Some(e)),
+            }
+        });
+    }
+
+    /// The attached image, if any.
+    pub(crate) fn image(&self) -> Option<Image> {
+        self.image
+            .with_untracked(|i| i.as_ref().map(|(_, image)| image.clone()))
+    }
+
+    /// Shows `body` in the request-body editor, to edit and send as is.
+    pub(crate) fn show_body(&self, body: String) {
+        self.signal(Field::PayloadJson).set(body);
     }
 
     /// The uploaded payloads, if any.
@@ -267,6 +313,18 @@ impl RunForm {
                 <label for="prompt">"Prompt"</label>
                 <textarea id="prompt" rows="3" bind:value=value(Field::Prompt)></textarea>
                 {text_field(Field::PromptTokens, "number", "empty: the prompt above")}
+                <label for="system">"System prompt"</label>
+                <textarea id="system" rows="2" placeholder="optional" bind:value=value(Field::System)></textarea>
+                {text_field(Field::Temperature, "number", "the model's default")}
+                <label for="image">"Image"</label>
+                <div>
+                    <input id="image" type="file" accept="image/png,image/jpeg,image/gif,image/webp"
+                        on:change=move |ev| f.attach(ev) />
+                    {move || f.image.get().map(|(name, _)| view! {
+                        <p id="image-note" class="note">{format!("{name} is sent with the prompt. ")}
+                            <button id="clear-image" on:click=move |_| f.image.set(None)>"Remove"</button></p>
+                    })}
+                </div>
                 <label for="payload-file">"Payload file"</label>
                 <div>
                     <input id="payload-file" type="file" accept=".jsonl,.json" on:change=move |ev| f.upload(ev) />
@@ -288,6 +346,13 @@ impl RunForm {
                 <div>
                     <input id="max-tokens" type="number" min="1" bind:value=value(Field::MaxTokens) />
                     {error_for(Field::MaxTokens)}
+                </div>
+                <label for="payload-json">"Request body (JSON)"</label>
+                <div>
+                    <textarea id="payload-json" rows="4" spellcheck="false"
+                        placeholder="empty: built from the settings above (Show request body fills it in to edit)"
+                        bind:value=value(Field::PayloadJson)></textarea>
+                    {error_for(Field::PayloadJson)}
                 </div>
             </div>
             <h3>"Load"</h3>

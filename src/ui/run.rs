@@ -25,6 +25,7 @@ use crate::engine::simulated::{SimulatedModel, SimulatedTransport};
 use crate::engine::sink::{EngineEvent, EventSink};
 use crate::engine::target::Target;
 use crate::engine::Clock;
+use crate::protocol::payload_options::PayloadOptions;
 use crate::ui::form::RunForm;
 
 /// How often the live table is refreshed while a run goes on (LLMeter refreshes every 0.5 s).
@@ -80,14 +81,20 @@ pub(crate) struct RunResult {
 /// asked length), in the API's shape; with the cache buster when asked, seeded by `seed` (one per Run press).
 fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
     let credentials = form.credentials();
-    let target = match form.uploaded_payloads() {
-        Some(payloads) => Target::new(&input.target, payloads, &credentials),
-        None => {
+    let target = match (&input.payload_json, form.uploaded_payloads()) {
+        (Some(body), _) => Target::new(&input.target, vec![body.clone()], &credentials),
+        (None, Some(payloads)) => Target::new(&input.target, payloads, &credentials),
+        (None, None) => {
             let prompt = match input.prompt_tokens {
                 Some(tokens) => generated_prompt(tokens, seed),
                 None => input.prompt.clone(),
             };
-            Target::with_prompt(&input.target, &prompt, input.max_tokens, &credentials)
+            let options = PayloadOptions {
+                system: input.system.clone(),
+                temperature: input.temperature,
+                image: form.image(),
+            };
+            Target::with_prompt_and(&input.target, &prompt, input.max_tokens, &options, &credentials)
         }
     }
     .map_err(|e| format!("The target cannot be used as set: {e}."))?;
@@ -321,6 +328,14 @@ impl RunController {
         self.table.set(live_table(stats));
         self.health.set(client_health(stats));
         self.notes.set(precision_notes(stats));
+    }
+
+    /// The first request body the form would send, as pretty JSON (to edit and send as is).
+    pub(crate) fn request_body(&self, form: RunForm) -> Result<String, String> {
+        let input = form.read().map_err(|e| e.to_string())?;
+        let target = target_for(&input, form, 0)?;
+        let payload = target.payloads().first().ok_or("no payload")?;
+        serde_json::to_string_pretty(payload).map_err(|e| e.to_string())
     }
 
     /// `payload.jsonl` of what the form would send (LLMeter's format).

@@ -549,3 +549,37 @@ test("a payload file with a bad line: the line is named, the good lines are sent
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("the payload editor: system prompt, temperature and an image in the API's shape, and a request body edited as JSON", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(apiUrl("anthropic-messages", true, { clients: "1", requests: "1", max_tokens: "5",
+    system: "Answer in one word.", temperature: "0.3" }, { ttft_ms: 5, itl_ms: 1, tokens: 5 }));
+  // A 1×1 PNG.
+  const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+  await page.setInputFiles("#image", { name: "dot.png", mimeType: "image/png", buffer: png });
+  await page.waitForSelector("#image-note");
+  await page.click("#show-body");
+  await page.waitForFunction(() => document.querySelector("#payload-json").value.includes("\"system\""));
+  const body = JSON.parse(await page.inputValue("#payload-json"));
+  assert.equal(body.system, "Answer in one word.");
+  assert.equal(body.temperature, 0.3);
+  assert.equal(body.messages[0].content[0].source.media_type, "image/png");
+  assert.equal(body.messages[0].content[0].source.data, png.toString("base64"));
+  // A broken edit is refused beside the field; a good one is sent as is.
+  await page.fill("#payload-json", "{ not json");
+  await page.click("#run");
+  await page.waitForSelector('#status[data-status="invalid"]');
+  assert.match(await page.textContent('.field-error[data-field="payload_json"]'), /must be valid JSON/);
+  body.messages[0].content[1].text = "edited prompt";
+  await page.fill("#payload-json", JSON.stringify(body));
+  await run(page);
+  assert.equal(await stat(page, "failed_requests"), "0");
+  const next = page.waitForEvent("download");
+  await page.getByRole("button", { name: "responses.jsonl", exact: true }).click();
+  const [response] = (await readFile(await (await next).path(), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(response.input_prompt, "Answer in one word.\nedited prompt");
+  assert.equal(response.input_payload.temperature, 0.3);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
