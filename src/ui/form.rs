@@ -30,6 +30,8 @@ pub(crate) struct RunForm {
     payload_error: RwSignal<Option<String>>,
     /// An image attached to the prompt: file name and the image.
     image: RwSignal<Option<(String, Image)>>,
+    /// Whether the payload options are unfolded (they open by themselves when the request body is shown).
+    options_open: RwSignal<bool>,
 }
 
 impl RunForm {
@@ -59,6 +61,7 @@ impl RunForm {
             payload_file: RwSignal::new_local(None),
             payload_error: RwSignal::new(None),
             image: RwSignal::new(None),
+            options_open: RwSignal::new(false),
         }
     }
 
@@ -160,6 +163,7 @@ impl RunForm {
     /// Shows `body` in the request-body editor, to edit and send as is.
     pub(crate) fn show_body(&self, body: String) {
         self.signal(Field::PayloadJson).set(body);
+        self.options_open.set(true);
     }
 
     /// The uploaded payloads, if any.
@@ -312,6 +316,16 @@ impl RunForm {
                 <label class="check">{checkbox(Field::Stream)}"stream tokens (off: one JSON body, no TTFT)"</label>
                 <label for="prompt">"Prompt"</label>
                 <textarea id="prompt" rows="3" bind:value=value(Field::Prompt)></textarea>
+                <label for="max-tokens">"Max tokens"</label>
+                <div>
+                    <input id="max-tokens" type="number" min="1" bind:value=value(Field::MaxTokens) />
+                    {error_for(Field::MaxTokens)}
+                </div>
+            </div>
+            <details id="payload-options" prop:open=move || f.options_open.get()
+                on:toggle=move |ev| f.options_open.set(event_target::<web_sys::HtmlDetailsElement>(&ev).open())>
+                <summary>"System prompt, temperature, image, payload file, cache buster, request body"</summary>
+                <div class="form-grid">
                 {text_field(Field::PromptTokens, "number", "empty: the prompt above")}
                 <label for="system">"System prompt"</label>
                 <textarea id="system" rows="2" placeholder="optional" bind:value=value(Field::System)></textarea>
@@ -342,11 +356,6 @@ impl RunForm {
                 <label for="cache-buster">"Cache buster"</label>
                 <label class="check">{checkbox(Field::CacheBuster)}
                     "a unique prefix per request, so prompt caches cannot flatter TTFT"</label>
-                <label for="max-tokens">"Max tokens"</label>
-                <div>
-                    <input id="max-tokens" type="number" min="1" bind:value=value(Field::MaxTokens) />
-                    {error_for(Field::MaxTokens)}
-                </div>
                 <label for="payload-json">"Request body (JSON)"</label>
                 <div>
                     <textarea id="payload-json" rows="4" spellcheck="false"
@@ -354,7 +363,8 @@ impl RunForm {
                         bind:value=value(Field::PayloadJson)></textarea>
                     {error_for(Field::PayloadJson)}
                 </div>
-            </div>
+                </div>
+            </details>
             <h3>"Load"</h3>
             <div class="form-grid">
                 <label for="mode">"Arrivals"</label>

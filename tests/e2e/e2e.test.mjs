@@ -528,6 +528,7 @@ test("a payload file with a bad line: the line is named, the good lines are sent
     "{not json",
     JSON.stringify({ messages: [{ role: "user", content: "second payload" }], max_tokens: 4 }),
   ];
+  await page.click("#payload-options summary"); // folded by default
   await page.setInputFiles("#payload-file", { name: "payload.jsonl", mimeType: "application/x-ndjson",
     buffer: Buffer.from(lines.join("\n") + "\n") });
   await page.waitForSelector("#payload-note");
@@ -557,6 +558,7 @@ test("the payload editor: system prompt, temperature and an image in the API's s
     system: "Answer in one word.", temperature: "0.3" }, { ttft_ms: 5, itl_ms: 1, tokens: 5 }));
   // A 1×1 PNG.
   const png = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
+  await page.click("#payload-options summary"); // folded by default
   await page.setInputFiles("#image", { name: "dot.png", mimeType: "image/png", buffer: png });
   await page.waitForSelector("#image-note");
   await page.click("#show-body");
