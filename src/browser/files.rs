@@ -23,6 +23,23 @@ pub fn download(file_name: &str, contents: &str, mime: &str) -> Result<(), Strin
     Ok(())
 }
 
+/// The files picked in the file input that fired `event`; the input is cleared, so picking the same file again
+/// fires again.
+pub fn take_picked(event: &web_sys::Event) -> Vec<web_sys::File> {
+    let Some(input) = event
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+    else {
+        return Vec::new();
+    };
+    let picked = input
+        .files()
+        .map(|list| (0..list.length()).filter_map(|i| list.get(i)).collect())
+        .unwrap_or_default();
+    input.set_value("");
+    picked
+}
+
 /// The bytes of a file the user picked, as base64 (for images sent inside a JSON body).
 pub async fn read_base64(file: &web_sys::File) -> Result<String, String> {
     use base64::Engine;

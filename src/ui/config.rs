@@ -44,14 +44,9 @@ pub(crate) fn ConfigControls(form: RunForm, run: RunController) -> impl IntoView
         Err(e) => note.set(Some((e, true))),
     };
     let load = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = ev
-            .target()
-            .expect("events from inputs have targets")
-            .unchecked_into();
-        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
             return;
         };
-        input.set_value("");
         spawn_local(async move {
             let result = match files::read_text(&file).await {
                 Ok(text) => load_into(form, &text),

@@ -95,16 +95,10 @@ impl RunForm {
 
     /// Reads a picked payload file: good lines become the payloads, bad ones are named by number.
     fn upload(&self, ev: leptos::ev::Event) {
-        use wasm_bindgen::JsCast;
         let f = *self;
-        let input: web_sys::HtmlInputElement = ev
-            .target()
-            .expect("events from inputs have targets")
-            .unchecked_into();
-        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
             return;
         };
-        input.set_value("");
         leptos::task::spawn_local(async move {
             let name = file.name();
             let parsed = crate::browser::files::read_text(&file).await.and_then(|text| {
@@ -125,16 +119,10 @@ impl RunForm {
 
     /// Reads a picked image (PNG, JPEG, GIF or WebP) to attach to the prompt.
     fn attach(&self, ev: leptos::ev::Event) {
-        use wasm_bindgen::JsCast;
         let f = *self;
-        let input: web_sys::HtmlInputElement = ev
-            .target()
-            .expect("events from inputs have targets")
-            .unchecked_into();
-        let Some(file) = input.files().and_then(|l| l.get(0)) else {
+        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
             return;
         };
-        input.set_value("");
         let media_type = file.type_();
         if !["image/png", "image/jpeg", "image/gif", "image/webp"].contains(&media_type.as_str()) {
             f.payload_error.set(Some(format!(

@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
 
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
@@ -71,10 +70,7 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
         })
     };
     let import = move |ev: leptos::ev::Event| {
-        let input: web_sys::HtmlInputElement = event_target(&ev);
-        let Some(list) = input.files() else { return };
-        let picked: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
-        input.set_value("");
+        let picked = files::take_picked(&ev);
         spawn_local(async move {
             match import_files(&picked).await {
                 Ok((name, stats)) => {
@@ -97,12 +93,6 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
             {move || error.get().map(|e| view! { <p id="import-error" class="error">{e}</p> })}
         </div>
     }
-}
-
-fn event_target<T: JsCast>(ev: &leptos::ev::Event) -> T {
-    ev.target()
-        .expect("events from inputs have targets")
-        .unchecked_into()
 }
 
 /// Reads the picked files of one run folder and recomputes its statistics.
