@@ -6,9 +6,8 @@ use leptos::task::spawn_local;
 
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
-use crate::core::format::{Files, LoadedRun, RunFile};
+use crate::core::format::{read_stats, stats_config_for, Files, LoadedRun, RunFile};
 use crate::core::stats::Metric;
-use crate::core::stats::StatsConfig;
 use crate::core::table::{format_cell, Group, COMPARED};
 use crate::ui::run::{RunController, RunResult};
 
@@ -73,9 +72,9 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
         let picked = files::take_picked(&ev);
         spawn_local(async move {
             match import_files(&picked).await {
-                Ok((name, stats)) => {
+                Ok((name, stats, note)) => {
                     error.set(None);
-                    run.show_imported(name, stats);
+                    run.show_imported(name, stats, &note);
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -96,9 +95,12 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
 }
 
 /// Reads the picked files of one run folder and recomputes its statistics.
+/// Reads the picked files of one run folder and recomputes its statistics under the rules its own `stats.json`
+/// names (LLMeter's, for an LLMeter folder: its percentile method and rate window), so the page shows the
+/// folder's own numbers. Returns the run's name, its stats and what the page should say about them.
 async fn import_files(
     picked: &[web_sys::File],
-) -> Result<(String, serde_json::Map<String, serde_json::Value>), String> {
+) -> Result<(String, serde_json::Map<String, serde_json::Value>, String), String> {
     let mut texts = Vec::new();
     for file in picked {
         texts.push((file.name(), files::read_text(file).await?));
@@ -113,14 +115,25 @@ async fn import_files(
             known.join(", ")
         ));
     }
-    let loaded = LoadedRun::from_files(&Files::from_named(&texts), StatsConfig::default())
-        .map_err(|e| e.to_string())?;
+    let files = Files::from_named(&texts);
+    let saved = files.stats.and_then(|text| read_stats(text).ok());
+    let config = stats_config_for(saved.as_ref(), None);
+    let rules = format!(
+        "percentiles: {}, rate window: {}",
+        config.method.as_str(),
+        config.rate_window.as_str()
+    );
+    let loaded = LoadedRun::from_files(&files, config).map_err(|e| e.to_string())?;
     let name = loaded
         .info
         .run_name
         .clone()
         .unwrap_or_else(|| "imported run".into());
-    Ok((format!("{name} (imported)"), loaded.stats))
+    let mut note = format!("recomputed with the folder's own rules ({rules})");
+    for warning in &loaded.warnings {
+        note.push_str(&format!("; warning: {warning}"));
+    }
+    Ok((format!("{name} (imported)"), loaded.stats, note))
 }
 
 /// Finished and imported runs side by side.

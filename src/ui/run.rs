@@ -317,9 +317,9 @@ impl RunController {
     }
 
     /// Shows an imported run's statistics and adds it to the comparison.
-    pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>) {
+    pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>, note: &str) {
         self.show(&stats);
-        self.message.set(format!("Imported {name}."));
+        self.message.set(format!("Imported {name}: {note}."));
         self.results.update(|r| r.push(RunResult { name, stats }));
     }
 

@@ -202,6 +202,13 @@ test("an LLMeter run folder imports, recomputes and joins the comparison; a bad 
   assert.equal(await stat(page, "time_to_first_token-p50"), "55.2");
   assert.equal(await stat(page, "total_requests"), "20");
   assert.equal(await stat(page, "total_output_tokens"), "400");
+  // Recomputed under LLMeter's own rules (the folder names none), its p90 and p99 equal LLMeter's stats.json,
+  // which the linear method would not give for 20 values.
+  const own = JSON.parse(await readFile(join(SAMPLE, "stats.json"), "utf8"));
+  for (const key of ["time_to_first_token-p90", "time_to_first_token-p99", "time_to_last_token-p99"]) {
+    assert.equal(await stat(page, key), (own[key] * 1e3).toFixed(1), key);
+  }
+  assert.match(await page.textContent("#status"), /own rules \(percentiles: llmeter, rate window: llmeter\)/);
   await page.setInputFiles("#import", { name: "responses.jsonl", mimeType: "application/json",
     buffer: Buffer.from('{"response_text": "a"}\n{not json}\n') });
   await page.waitForSelector("#import-error");
