@@ -12,6 +12,7 @@ pub mod input;
 pub mod metrics;
 pub mod payload;
 pub mod plan;
+pub mod progress;
 pub mod record;
 pub mod rng;
 pub mod scheduler;

@@ -52,6 +52,12 @@ pub fn App() -> impl IntoView {
                         p.sent, p.finished, p.failed, p.cancelled, p.in_flight
                     )
                 }}</p>
+                {move || run.bar.get().map(|bar| view! {
+                    <div class="progress-bar">
+                        <progress id="progress-bar" max="1" value=bar.fraction aria-label="run progress"></progress>
+                        <span id="progress-eta">{bar.text()}</span>
+                    </div>
+                })}
                 {move || run.warning.get().map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
                 {move || run.memory.get().map(|(text, too_large)| view! {
                     <p id="memory-estimate" class:warning=too_large class:note=!too_large>{text}</p>

@@ -15,9 +15,11 @@ use crate::browser::fetch::FetchTransport;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
 use crate::core::input::{NamedRun, RunInput, SimulatedSettings};
 use crate::core::payload::{generated_prompt, write_payload_jsonl};
+use crate::core::progress::ProgressView;
 use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, live_table, precision_notes, Group};
+use crate::core::time::Timestamp;
 use crate::engine::cancel::CancelToken;
 use crate::engine::driver;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
@@ -121,6 +123,8 @@ pub(crate) struct RunController {
     pub(crate) message: RwSignal<String>,
     pub(crate) warning: RwSignal<Option<String>>,
     pub(crate) progress: RwSignal<Progress>,
+    /// Share done, time elapsed and left, of the current run.
+    pub(crate) bar: RwSignal<Option<ProgressView>>,
     pub(crate) table: RwSignal<Vec<Group>>,
     /// Warnings that the client, not the server, shaped the numbers, and notes on how figures were computed.
     pub(crate) health: RwSignal<Vec<String>>,
@@ -140,6 +144,7 @@ impl RunController {
             message: RwSignal::new("Choose an endpoint and press Run.".into()),
             warning: RwSignal::new(None),
             progress: RwSignal::new(Progress::default()),
+            bar: RwSignal::new(None),
             table: RwSignal::new(live_table(&Map::new())),
             health: RwSignal::new(Vec::new()),
             notes: RwSignal::new(Vec::new()),
@@ -377,7 +382,14 @@ impl RunController {
 
     fn refresh(&self, live: &Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
         let mut live = live.borrow_mut();
-        self.progress.set(live.progress());
+        let progress = live.progress();
+        let elapsed = clock.now().secs_since(Timestamp::ZERO);
+        self.bar.set(Some(ProgressView::of(
+            &live.identity().plan,
+            progress.finished,
+            elapsed,
+        )));
+        self.progress.set(progress);
         self.show(&live.snapshot(clock.wall_time()));
     }
 

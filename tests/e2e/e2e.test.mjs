@@ -106,6 +106,8 @@ test("a first run on the built-in simulated model needs no URL or key", async ()
   assert.equal(await stat(page, "failed_requests"), "0");
   assert.ok(Number(await stat(page, "time_to_first_token-p50")) > 0);
   assert.match(await page.textContent("#progress"), /^8 sent · 8 finished · 0 failed · 0 cancelled · 0 in flight$/);
+  assert.match(await page.textContent("#progress-eta"), /^100% · \d+\.\d s elapsed$/);
+  assert.equal(await page.getAttribute("#progress-bar", "value"), "1");
   await page.screenshot({ path: join(SHOTS, "simulated-run.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
