@@ -17,6 +17,7 @@ use crate::core::format::RunConfigFile;
 use crate::core::payload::MAX_GENERATED_TOKENS;
 use crate::core::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::core::stats::{CostModel, Slo};
+use crate::core::table::parse_group_filter;
 use crate::core::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
@@ -77,10 +78,11 @@ pub enum Field {
     System,
     Temperature,
     PayloadJson,
+    Table,
 }
 
 impl Field {
-    pub const ALL: [Field; 38] = [
+    pub const ALL: [Field; 39] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -119,6 +121,7 @@ impl Field {
         Field::System,
         Field::Temperature,
         Field::PayloadJson,
+        Field::Table,
     ];
 
     /// The query-string parameter.
@@ -162,6 +165,7 @@ impl Field {
             Field::System => "system",
             Field::Temperature => "temperature",
             Field::PayloadJson => "payload_json",
+            Field::Table => "table",
         }
     }
 
@@ -206,6 +210,7 @@ impl Field {
             Field::System => "System prompt",
             Field::Temperature => "Temperature",
             Field::PayloadJson => "Request body (JSON)",
+            Field::Table => "Table groups",
         }
     }
 
@@ -402,6 +407,7 @@ impl RawInput {
             })?,
             system: text(Field::System, 100_000)?,
             temperature: optional(self, Field::Temperature, |v| bounded_value(v, 0.0, 2.0))?,
+            table_groups: parse_group_filter(self.get(Field::Table)).map_err(|m| error(Field::Table, m))?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -762,6 +768,8 @@ pub struct RunInput {
     pub temperature: Option<f64>,
     /// A whole request body, as edited: sent as is instead of one built from the prompt.
     pub payload_json: Option<serde_json::Value>,
+    /// The live table's groups to show, by title.
+    pub table_groups: Vec<&'static str>,
 }
 
 /// The simulated model's behaviour, as set in the page (times in seconds).

@@ -1,5 +1,5 @@
 //! The grouped live table: which `stats.json` keys are shown, under which group (Throughput, TTFT, TTLT, Tokens,
-//! Errors — the groups of LLMeter's live display — plus the client's own health), with which label and unit. Pure data and formatting, so the UI
+//! Errors — the groups of LLMeter's live display — plus per-request streaming figures and the client's own health), with which label and unit. Pure data and formatting, so the UI
 //! only renders rows.
 
 use serde_json::{Map, Value};
@@ -64,7 +64,7 @@ const fn scalar(s: Scalar) -> StatKey {
     StatKey::Scalar(s)
 }
 
-const GROUPS: [(&str, Rows); 7] = [
+const GROUPS: [(&str, Rows); 8] = [
     (
         "Throughput",
         Rows::Stats(&[
@@ -98,6 +98,31 @@ const GROUPS: [(&str, Rows); 7] = [
             (
                 "input / request p50",
                 dist(Metric::NumTokensInput, Aggregate::P50),
+                Unit::Decimal,
+            ),
+        ]),
+    ),
+    (
+        "Streaming",
+        Rows::Stats(&[
+            (
+                "visible TTFT p50 (ms)",
+                dist(Metric::TimeToFirstVisibleToken, Aggregate::P50),
+                Unit::Millis,
+            ),
+            (
+                "inter-token p50 (ms)",
+                dist(Metric::InterTokenLatency, Aggregate::P50),
+                Unit::Millis,
+            ),
+            (
+                "inter-token p99 (ms)",
+                dist(Metric::InterTokenLatency, Aggregate::P99),
+                Unit::Millis,
+            ),
+            (
+                "tokens / s per request p50",
+                dist(Metric::OutputTokensPerSecond, Aggregate::P50),
                 Unit::Decimal,
             ),
         ]),
@@ -247,6 +272,40 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
     groups
 }
 
+/// The live table's group titles, in order.
+pub fn group_titles() -> Vec<&'static str> {
+    GROUPS.iter().map(|(title, _)| *title).collect()
+}
+
+/// Which groups to show, from a comma-separated list of group names (the start of a title is enough, any case:
+/// `throughput, ttft, errors`), as LLMeter's `progress_bar_stats` chooses what its live display shows. Empty: all.
+pub fn parse_group_filter(text: &str) -> Result<Vec<&'static str>, String> {
+    let wanted: Vec<String> = text
+        .split(',')
+        .map(|w| w.trim().to_ascii_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(group_titles());
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            group_titles()
+                .into_iter()
+                .find(|t| t.to_ascii_lowercase().starts_with(w.as_str()))
+                .ok_or_else(|| format!("no table group {w:?}: use some of {}", group_titles().join(", ")))
+        })
+        .collect()
+}
+
+/// The live table with only the groups in `shown` (titles from [`parse_group_filter`]).
+pub fn live_table_of(stats: &Map<String, Value>, shown: &[&str]) -> Vec<Group> {
+    let mut groups = live_table(stats);
+    groups.retain(|g| shown.contains(&g.title));
+    groups
+}
+
 /// Every key the page can show: the live table's (failures of every kind included) and the comparison's.
 pub fn shown_keys() -> Vec<StatKey> {
     let mut keys: Vec<StatKey> = GROUPS
@@ -351,6 +410,21 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_table_shows_the_groups_asked_for() {
+        assert_eq!(parse_group_filter("").unwrap(), group_titles());
+        let shown = parse_group_filter(" ttft, Errors,throughput").unwrap();
+        assert_eq!(shown, ["TTFT (ms)", "Errors", "Throughput"]);
+        let titles: Vec<_> = live_table_of(&Map::new(), &shown)
+            .iter()
+            .map(|g| g.title)
+            .collect();
+        assert_eq!(titles, ["Throughput", "TTFT (ms)", "Errors"]);
+        assert!(parse_group_filter("latency")
+            .unwrap_err()
+            .contains("Throughput, TTFT (ms)"));
+    }
+
+    #[test]
     fn client_health_speaks_up_only_past_its_limits() {
         let quiet = json!({"schedule_lag-p99": 0.05, "browser_queue_time-p99": 0.002});
         assert!(client_health(quiet.as_object().unwrap()).is_empty());
@@ -380,6 +454,7 @@ mod tests {
                 "TTLT (ms)",
                 "TPOT (ms)",
                 "Tokens",
+                "Streaming",
                 "Client",
                 "Errors"
             ]

@@ -416,6 +416,7 @@ impl RunForm {
                     {text_field(Field::SloTpot, "number", "none")}
                     {text_field(Field::PriceInput, "number", "none")}
                     {text_field(Field::PriceOutput, "number", "none")}
+                    {text_field(Field::Table, "text", "all: Throughput, TTFT, TTLT, TPOT, Tokens, Streaming, Client, Errors")}
                 </div>
             </details>
             <Show when=move || !is_http()>

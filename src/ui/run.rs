@@ -18,7 +18,7 @@ use crate::core::payload::{generated_prompt, write_payload_jsonl};
 use crate::core::progress::ProgressView;
 use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
-use crate::core::table::{client_health, live_table, precision_notes, Group};
+use crate::core::table::{client_health, group_titles, live_table, live_table_of, precision_notes, Group};
 use crate::core::time::Timestamp;
 use crate::engine::cancel::CancelToken;
 use crate::engine::driver;
@@ -135,6 +135,8 @@ pub(crate) struct RunController {
     live: StoredValue<Option<Rc<RefCell<LiveRun>>>, LocalStorage>,
     cancel: StoredValue<Option<CancelToken>, LocalStorage>,
     runs_started: StoredValue<u64>,
+    /// The live table's groups to show (the form's *Table groups*).
+    table_groups: StoredValue<Vec<&'static str>>,
 }
 
 impl RunController {
@@ -153,6 +155,7 @@ impl RunController {
             live: StoredValue::new_local(None),
             cancel: StoredValue::new_local(None),
             runs_started: StoredValue::new(0),
+            table_groups: StoredValue::new(group_titles()),
         }
     }
 
@@ -174,6 +177,7 @@ impl RunController {
             Ok(t) => Rc::new(t),
             Err(e) => return self.fail(e),
         };
+        self.table_groups.set_value(input.table_groups.clone());
         let settings = Rc::new(RunSettings {
             raw: form.raw().to_json(),
             description: input.description.clone(),
@@ -330,7 +334,8 @@ impl RunController {
 
     /// Shows a stats map: the grouped table and the client-health warnings derived from it.
     fn show(&self, stats: &Map<String, Value>) {
-        self.table.set(live_table(stats));
+        self.table
+            .set(live_table_of(stats, &self.table_groups.get_value()));
         self.health.set(client_health(stats));
         self.notes.set(precision_notes(stats));
     }

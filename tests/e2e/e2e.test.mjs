@@ -513,8 +513,10 @@ test("the simulated model's error rate gives that share of typed failures", asyn
   const errors = [];
   const page = await newPage(browser, errors);
   await page.goto(pageUrl({ clients: "10", requests: "20", max_tokens: "4", sim_error_rate: "0.5",
-    sim_ttft: "fixed:0.005", sim_itl: "fixed:0.001", sim_tokens: "fixed:4" }));
+    sim_ttft: "fixed:0.005", sim_itl: "fixed:0.001", sim_tokens: "fixed:4", table: "errors, stream" }));
   await run(page);
+  // Only the groups asked for (as LLMeter's progress_bar_stats chooses its live display).
+  assert.deepEqual(await page.$$eval("#live-table caption", (c) => c.map((e) => e.textContent)), ["Streaming", "Errors"]);
   const failed = Number(await stat(page, "failed_requests"));
   // Binomial(200, 0.5): sd ≈ 7; allow 5 sd.
   assert.ok(failed >= 65 && failed <= 135, `${failed} of 200 failed`);
