@@ -95,6 +95,7 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     .unwrap();
     let identity = RunIdentity {
         settings: serde_json::Value::Null,
+        clock: None,
         run_name: "ceiling".into(),
         run_description: None,
         endpoint: EndpointBlock::default(),
@@ -148,6 +149,7 @@ async fn long_run(label: &str, requests: u64, low_memory: bool, chunk_value_budg
     .unwrap();
     let identity = RunIdentity {
         settings: serde_json::Value::Null,
+        clock: None,
         run_name: label.into(),
         run_description: None,
         endpoint: EndpointBlock::default(),

@@ -24,6 +24,7 @@ use crate::util::{endpoint, fixed_model, prepare};
 fn identity(spec: RunPlanSpec) -> RunIdentity {
     RunIdentity {
         settings: serde_json::Value::Null,
+        clock: None,
         run_name: "live-test".into(),
         run_description: None,
         endpoint: EndpointBlock {

@@ -12,6 +12,10 @@ extern "C" {
     #[wasm_bindgen(js_namespace = performance, js_name = timeOrigin, thread_local_v2)]
     pub static TIME_ORIGIN: f64;
 
+    /// `crossOriginIsolated`: whether the page may use high-resolution timers (undefined in old browsers).
+    #[wasm_bindgen(js_name = crossOriginIsolated, thread_local_v2)]
+    pub static CROSS_ORIGIN_ISOLATED: JsValue;
+
     #[wasm_bindgen(js_name = setTimeout)]
     pub fn set_timeout(handler: &js_sys::Function, millis: i32) -> i32;
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::core::format::plan::plan_json;
-use crate::core::format::{write_run, EndpointBlock, RunConfigFile, RunToWrite};
+use crate::core::format::{write_run, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite};
 use crate::core::plan::{Arrival, RunPlan};
 use crate::core::record::{Outcome, RequestRecord};
 use crate::core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
@@ -23,6 +23,8 @@ pub struct RunIdentity {
     /// The page's settings as text (`RawInput::to_json`), written to `run_config.json` so the run can be loaded
     /// and run again; `Null` when there are none.
     pub settings: serde_json::Value,
+    /// What the page's clock could resolve, when measured in a page.
+    pub clock: Option<ClockInfo>,
 }
 
 /// Counts for the progress line.
@@ -157,6 +159,7 @@ impl LiveRun {
         config.run_description = info.run_description.clone();
         config.low_memory = self.identity.plan.low_memory();
         config.tokenmeter_input = self.identity.settings.clone();
+        config.tokenmeter_clock = self.identity.clock;
         write_run(&RunToWrite {
             config: &config,
             info: &info,

@@ -64,6 +64,7 @@ pub fn App() -> impl IntoView {
                 })}
                 {move || run.health.get().into_iter().map(|w| view! { <p class="warning client-health">{w}</p> }).collect_view()}
                 {move || run.notes.get().into_iter().map(|n| view! { <p class="note precision">{n}</p> }).collect_view()}
+                {move || run.isolation.get().into_iter().map(|n| view! { <p id="isolation-note" class="note">{n}</p> }).collect_view()}
                 <LiveTable groups=run.table />
                 <ExportImport run=run />
                 <Comparison results=run.results />

@@ -10,9 +10,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::{Map, Value};
 
-use crate::browser::clock::PerformanceClock;
+use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
+use crate::core::format::ClockInfo;
 use crate::core::input::{NamedRun, RunInput, SimulatedSettings};
 use crate::core::payload::{generated_prompt, write_payload_jsonl};
 use crate::core::progress::ProgressView;
@@ -111,6 +112,8 @@ fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, Stri
 struct RunSettings {
     /// The form as text, for `run_config.json`.
     raw: serde_json::Value,
+    /// What the page's clock resolves, measured once per Run press.
+    clock: ClockInfo,
     description: Option<String>,
     stats: StatsConfig,
     simulated: SimulatedSettings,
@@ -129,6 +132,8 @@ pub(crate) struct RunController {
     /// Warnings that the client, not the server, shaped the numbers, and notes on how figures were computed.
     pub(crate) health: RwSignal<Vec<String>>,
     pub(crate) notes: RwSignal<Vec<String>>,
+    /// The clock's resolution, when it is coarse (known when the run starts).
+    pub(crate) isolation: RwSignal<Vec<String>>,
     /// What the run will hold in memory, and whether that is too much for a tab.
     pub(crate) memory: RwSignal<Option<(String, bool)>>,
     pub(crate) results: RwSignal<Vec<RunResult>>,
@@ -150,6 +155,7 @@ impl RunController {
             table: RwSignal::new(live_table(&Map::new())),
             health: RwSignal::new(Vec::new()),
             notes: RwSignal::new(Vec::new()),
+            isolation: RwSignal::new(Vec::new()),
             memory: RwSignal::new(None),
             results: RwSignal::new(Vec::new()),
             live: StoredValue::new_local(None),
@@ -178,8 +184,11 @@ impl RunController {
             Err(e) => return self.fail(e),
         };
         self.table_groups.set_value(input.table_groups.clone());
+        let clock = clock_info();
+        self.isolation.set(isolation_note(&clock));
         let settings = Rc::new(RunSettings {
             raw: form.raw().to_json(),
+            clock,
             description: input.description.clone(),
             stats: StatsConfig {
                 slo: input.slo,
@@ -247,6 +256,7 @@ impl RunController {
         let NamedRun { name, plan } = run;
         let identity = RunIdentity {
             settings: settings.raw.clone(),
+            clock: Some(settings.clock),
             run_name: name.clone(),
             run_description: settings.description.clone(),
             endpoint: target.endpoint_block(),
@@ -366,6 +376,7 @@ impl RunController {
         let first = input.runs.first().ok_or("no run to describe")?;
         let identity = RunIdentity {
             settings: form.raw().to_json(),
+            clock: None,
             run_name: input.name.clone().unwrap_or_default(),
             run_description: input.description.clone(),
             endpoint: input.target.endpoint_block(),
@@ -409,6 +420,21 @@ impl RunController {
             }
         });
     }
+}
+
+/// The note shown when the page cannot time finely: without cross-origin isolation browsers round
+/// `performance.now()` to 100 µs.
+fn isolation_note(clock: &ClockInfo) -> Vec<String> {
+    (!clock.cross_origin_isolated)
+        .then(|| {
+            format!(
+                "This page is not cross-origin isolated, so the browser times to {} µs steps; serve it with the \
+                 COOP and COEP headers (README, Publishing the page) for 5 µs. run_config.json records this.",
+                clock.timer_resolution_us
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 /// The memory line shown when a run starts: the estimate, and past the limit what to do about it.

@@ -174,6 +174,11 @@ test("exported files are LLMeter-shaped and never contain the API key", async ()
   for (const [name, text] of Object.entries(files)) assert.ok(!text.includes(secret), `${name} leaks the key`);
   const stats = JSON.parse(files["stats.json"]);
   assert.equal(stats.total_requests, 4);
+  // The clock the numbers were taken with: this test page is not cross-origin isolated (100 µs steps).
+  const clock = JSON.parse(files["run_config.json"]).tokenmeter_clock;
+  assert.equal(clock.cross_origin_isolated, false);
+  assert.ok(clock.timer_resolution_us >= 50 && clock.timer_resolution_us <= 200, JSON.stringify(clock));
+  assert.match(await page.textContent("#isolation-note"), /not cross-origin isolated/);
   assert.ok(stats["time_to_first_token-p50"] >= 0.01);
   const lines = files["responses.jsonl"].trim().split("\n").map((l) => JSON.parse(l));
   assert.equal(lines.length, 4);

@@ -59,6 +59,8 @@ test("the built site under a sub-path with COOP/COEP and the CSP header: runs, c
   assert.equal(await stat(page, "total_requests"), "4", await page.textContent("#status"));
   assert.equal(await stat(page, "failed_requests"), "0");
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, "COOP + COEP make the page cross-origin isolated");
+  // So the page times finely and says nothing about a coarse clock.
+  assert.equal(await page.locator("#isolation-note").count(), 0);
   assert.deepEqual(await page.evaluate(() => self.cspViolations), []);
 
   // A user's endpoint stays reachable under COEP and connect-src: the mock server on 127.0.0.1, over CORS.

@@ -35,6 +35,15 @@ pub struct EndpointBlock {
     pub other: Map<String, Value>,
 }
 
+/// What the page's clock could resolve during the run (Tokenmeter only).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClockInfo {
+    /// Whether the page was cross-origin isolated (COOP/COEP), which lets browsers time to 5 µs instead of 100 µs.
+    pub cross_origin_isolated: bool,
+    /// The smallest step `performance.now()` took, in microseconds.
+    pub timer_resolution_us: f64,
+}
+
 /// The content of `run_config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunConfigFile {
@@ -63,6 +72,9 @@ pub struct RunConfigFile {
     /// Never a credential: the settings have none.
     #[serde(skip_serializing_if = "Value::is_null")]
     pub tokenmeter_input: Value,
+    /// What the page's clock could resolve, when the run was measured in a page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenmeter_clock: Option<ClockInfo>,
     /// Keys neither LLMeter nor Tokenmeter defines, kept so nothing is lost on a rewrite.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -92,6 +104,7 @@ impl RunConfigFile {
             tokenmeter_format_version: Some(FORMAT_VERSION),
             tokenmeter_plan: plan,
             tokenmeter_input: Value::Null,
+            tokenmeter_clock: None,
             other: Map::new(),
         }
     }
@@ -158,6 +171,7 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
         tokenmeter_format_version: f.count(super::FORMAT_VERSION_KEY)?,
         tokenmeter_plan: f.get("tokenmeter_plan").cloned().unwrap_or(Value::Null),
         tokenmeter_input: f.get("tokenmeter_input").cloned().unwrap_or(Value::Null),
+        tokenmeter_clock: None, // informational: kept in `other` when read back
         other: Map::new(),
     };
     for key in KNOWN_KEYS {
