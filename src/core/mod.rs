@@ -10,6 +10,7 @@ pub mod experiments;
 pub mod format;
 pub mod input;
 pub mod metrics;
+pub mod page_health;
 pub mod payload;
 pub mod plan;
 pub mod progress;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::core::format::plan::plan_json;
 use crate::core::format::{write_run, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite};
+use crate::core::page_health::PageHealth;
 use crate::core::plan::{Arrival, RunPlan};
 use crate::core::record::{Outcome, RequestRecord};
 use crate::core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
@@ -51,6 +52,8 @@ pub struct LiveRun {
     start_wall: DateTime<Utc>,
     progress: Progress,
     summary: Option<RunSummary>,
+    /// What the page saw of itself (hidden tab, late timers), when the run goes on in a page.
+    page: Option<PageHealth>,
 }
 
 impl LiveRun {
@@ -78,6 +81,7 @@ impl LiveRun {
             start_wall,
             progress: Progress::default(),
             summary: None,
+            page: None,
         })
     }
 
@@ -147,6 +151,11 @@ impl LiveRun {
         stats
     }
 
+    /// What the page saw of itself so far, to update while the run goes on.
+    pub fn page_health(&mut self) -> &mut PageHealth {
+        self.page.get_or_insert_with(PageHealth::default)
+    }
+
     /// Every result file, named, ready to download.
     pub fn files(&mut self, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
         let info = self.run_info(now);
@@ -160,6 +169,7 @@ impl LiveRun {
         config.low_memory = self.identity.plan.low_memory();
         config.tokenmeter_input = self.identity.settings.clone();
         config.tokenmeter_clock = self.identity.clock;
+        config.tokenmeter_page = self.page;
         write_run(&RunToWrite {
             config: &config,
             info: &info,

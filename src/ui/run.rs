@@ -398,6 +398,7 @@ impl RunController {
 
     fn refresh(&self, live: &Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
         let mut live = live.borrow_mut();
+        let page_warning = live.page_health().warning();
         let progress = live.progress();
         let elapsed = clock.now().secs_since(Timestamp::ZERO);
         self.bar.set(Some(ProgressView::of(
@@ -407,12 +408,29 @@ impl RunController {
         )));
         self.progress.set(progress);
         self.show(&live.snapshot(clock.wall_time()));
+        if let Some(warning) = page_warning {
+            self.health.update(|h| h.push(warning));
+        }
     }
 
+    /// Refreshes the page every [`REFRESH`] while the run goes on, and measures the page itself: how late each
+    /// refresh timer fired, and how long the tab was hidden.
     fn refresh_loop(self, live: Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
         spawn_local(async move {
+            let mut last = clock.now();
             loop {
-                clock.sleep_until(clock.now().plus(REFRESH)).await;
+                let deadline = clock.now().plus(REFRESH);
+                clock.sleep_until(deadline).await;
+                let now = clock.now();
+                {
+                    let mut live = live.borrow_mut();
+                    let page = live.page_health();
+                    page.timer_fired_late(now.secs_since(deadline) * 1e3);
+                    if tab_is_hidden() {
+                        page.add_hidden(now.secs_since(last));
+                    }
+                }
+                last = now;
                 if live.borrow().progress().done {
                     break;
                 }
@@ -420,6 +438,13 @@ impl RunController {
             }
         });
     }
+}
+
+/// Whether the page's tab is hidden now (browsers then throttle its timers).
+fn tab_is_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.hidden())
 }
 
 /// The note shown when the page cannot time finely: without cross-origin isolation browsers round

@@ -601,3 +601,31 @@ test("the payload editor: system prompt, temperature and an image in the API's s
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("a hidden tab or a busy page flags the run as client-affected, in the page and in run_config.json", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "2", requests: "", duration: "2.5", sim_ttft: "fixed:0.05", sim_itl: "fixed:0.01",
+    sim_tokens: "fixed:10" }));
+  await page.click("#run");
+  await page.waitForFunction(() => /^[1-9]\d* sent/.test(document.querySelector("#progress").textContent));
+  // The main thread busy for 400 ms: the page's own timers fire late.
+  await page.evaluate(() => { const end = performance.now() + 400; while (performance.now() < end) { /* busy */ } });
+  // The tab hidden for a while (as when the user switches tabs).
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { configurable: true, get: () => true }));
+  await page.waitForTimeout(600);
+  await page.evaluate(() => Object.defineProperty(document, "hidden", { configurable: true, get: () => false }));
+  await page.waitForSelector('#status[data-status="done"]', { timeout: 15000 });
+  const warnings = await page.$$eval(".client-health", (w) => w.map((e) => e.textContent));
+  const affected = warnings.find((w) => w.startsWith("Client-affected"));
+  assert.ok(affected, JSON.stringify(warnings));
+  assert.match(affected, /the tab was hidden for \d+\.\d s/);
+  assert.match(affected, /timers fired up to \d+ ms late/);
+  const next = page.waitForEvent("download");
+  await page.getByRole("button", { name: "run_config.json", exact: true }).click();
+  const config = JSON.parse(await readFile(await (await next).path(), "utf8"));
+  assert.ok(config.tokenmeter_page.hidden_secs > 0.3, JSON.stringify(config.tokenmeter_page));
+  assert.ok(config.tokenmeter_page.max_timer_lateness_ms >= 200, JSON.stringify(config.tokenmeter_page));
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

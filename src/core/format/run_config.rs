@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::core::format::json::{parse_object, to_pretty, Fields};
 use crate::core::format::{FormatError, Location, RunFile, FORMAT_VERSION};
+use crate::core::page_health::PageHealth;
 
 /// LLMeter's `endpoint` block: what was measured. Deliberately has no place for credentials.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -75,6 +76,9 @@ pub struct RunConfigFile {
     /// What the page's clock could resolve, when the run was measured in a page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenmeter_clock: Option<ClockInfo>,
+    /// Whether the page itself disturbed the run (hidden tab, late timers), when measured in a page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenmeter_page: Option<PageHealth>,
     /// Keys neither LLMeter nor Tokenmeter defines, kept so nothing is lost on a rewrite.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -105,6 +109,7 @@ impl RunConfigFile {
             tokenmeter_plan: plan,
             tokenmeter_input: Value::Null,
             tokenmeter_clock: None,
+            tokenmeter_page: None,
             other: Map::new(),
         }
     }
@@ -171,7 +176,9 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
         tokenmeter_format_version: f.count(super::FORMAT_VERSION_KEY)?,
         tokenmeter_plan: f.get("tokenmeter_plan").cloned().unwrap_or(Value::Null),
         tokenmeter_input: f.get("tokenmeter_input").cloned().unwrap_or(Value::Null),
-        tokenmeter_clock: None, // informational: kept in `other` when read back
+        // Informational: kept in `other` when read back.
+        tokenmeter_clock: None,
+        tokenmeter_page: None,
         other: Map::new(),
     };
     for key in KNOWN_KEYS {
