@@ -129,8 +129,9 @@ pub(crate) struct RunController {
     /// Share done, time elapsed and left, of the current run.
     pub(crate) bar: RwSignal<Option<ProgressView>>,
     pub(crate) table: RwSignal<Vec<Group>>,
-    /// Warnings that the client, not the server, shaped the numbers, and notes on how figures were computed.
+    /// Warnings that the client, not the server, shaped the numbers.
     pub(crate) health: RwSignal<Vec<String>>,
+    /// Notes on how figures were computed (binned percentiles).
     pub(crate) notes: RwSignal<Vec<String>>,
     /// The clock's resolution, when it is coarse (known when the run starts).
     pub(crate) isolation: RwSignal<Vec<String>>,
