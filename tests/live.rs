@@ -25,6 +25,7 @@ fn identity(spec: RunPlanSpec) -> RunIdentity {
     RunIdentity {
         settings: serde_json::Value::Null,
         clock: None,
+        check: None,
         run_name: "live-test".into(),
         run_description: None,
         endpoint: EndpointBlock {

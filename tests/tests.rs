@@ -7,5 +7,6 @@ mod format;
 mod live;
 mod protocol;
 mod scheduler;
+mod session;
 mod tidy;
 mod util;

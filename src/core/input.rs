@@ -79,10 +79,11 @@ pub enum Field {
     Temperature,
     PayloadJson,
     Table,
+    ColdCheck,
 }
 
 impl Field {
-    pub const ALL: [Field; 39] = [
+    pub const ALL: [Field; 40] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -122,6 +123,7 @@ impl Field {
         Field::Temperature,
         Field::PayloadJson,
         Field::Table,
+        Field::ColdCheck,
     ];
 
     /// The query-string parameter.
@@ -166,6 +168,7 @@ impl Field {
             Field::Temperature => "temperature",
             Field::PayloadJson => "payload_json",
             Field::Table => "table",
+            Field::ColdCheck => "check",
         }
     }
 
@@ -211,6 +214,7 @@ impl Field {
             Field::Temperature => "Temperature",
             Field::PayloadJson => "Request body (JSON)",
             Field::Table => "Table groups",
+            Field::ColdCheck => "Check the endpoint first",
         }
     }
 
@@ -298,6 +302,7 @@ impl Default for RawInput {
             (Field::SimTokens, "uniform:64,257"),
             (Field::SimErrorRate, "0"),
             (Field::CacheBuster, "false"),
+            (Field::ColdCheck, "true"),
         ] {
             raw.set(field, value);
         }
@@ -402,6 +407,7 @@ impl RawInput {
                     .map_err(|m| error(Field::SimErrorRate, format!("must be a share {m}")))?,
             },
             cache_buster: flag(self, Field::CacheBuster)?,
+            cold_check: flag(self, Field::ColdCheck)?,
             prompt_tokens: optional(self, Field::PromptTokens, |v| {
                 bounded_value(v, 1, MAX_GENERATED_TOKENS).map_err(|m| format!("a whole number of tokens {m}"))
             })?,
@@ -629,6 +635,16 @@ impl RawInput {
             .into()
     }
 
+    /// The settings [`RawInput::to_json`] wrote (unknown names ignored, missing ones default); `None` unless
+    /// `json` is an object.
+    pub fn from_json(json: &serde_json::Value) -> Option<RawInput> {
+        let saved = json.as_object()?;
+        let pairs = saved
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)));
+        Some(RawInput::from_pairs(pairs))
+    }
+
     /// The settings a `run_config.json` describes, and what in it could not be mapped (to tell the user).
     ///
     /// Tokenmeter's files carry every setting (`tokenmeter_input`). LLMeter's (and older Tokenmeter ones) are
@@ -636,11 +652,8 @@ impl RawInput {
     /// older Tokenmeter files kept), `region`, `clients`, `n_requests`, `run_duration`, `timeout`, `run_name`,
     /// `run_description` and `low_memory`; the rest is listed as not mapped.
     pub fn from_run_config(config: &RunConfigFile) -> (RawInput, Vec<String>) {
-        if let Some(saved) = config.tokenmeter_input.as_object() {
-            let pairs = saved
-                .iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)));
-            return (RawInput::from_pairs(pairs), Vec::new());
+        if let Some(saved) = RawInput::from_json(&config.tokenmeter_input) {
+            return (saved, Vec::new());
         }
         let mut raw = RawInput::default();
         let mut unmapped = Vec::new();
@@ -762,6 +775,9 @@ pub struct RunInput {
     pub simulated: SimulatedSettings,
     /// Prefix each request's prompt with a unique tag, so prompt caches cannot flatter TTFT.
     pub cache_buster: bool,
+    /// Send one untimed request before the run (confirms the endpoint and credentials, warms the CORS preflight
+    /// cache and the connection); a failed check stops the run with its reason.
+    pub cold_check: bool,
     /// Send a generated prompt of about this many tokens instead of the prompt text.
     pub prompt_tokens: Option<u32>,
     pub system: Option<String>,

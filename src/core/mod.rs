@@ -5,6 +5,7 @@
 //! time, randomness and credentials arrive as arguments.
 
 pub mod budget;
+pub mod cold_check;
 pub mod dist;
 pub mod experiments;
 pub mod format;

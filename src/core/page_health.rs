@@ -2,13 +2,13 @@
 //! (the main thread was busy), measured while the run goes on. Either can delay requests and chunk stamps, so
 //! the run is flagged as client-affected and the figures say so.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Timer lateness above which the page, not the server, may have shaped the numbers.
 pub const LATE_TIMER_MS: f64 = 100.0;
 
 /// What the page saw of itself during a run.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct PageHealth {
     /// Seconds the tab was hidden while the run went on.
     pub hidden_secs: f64,

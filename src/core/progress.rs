@@ -1,10 +1,12 @@
 //! How far a run has got: the share done and an estimate of the time left, from what bounds the run — its
 //! request count (requests finished of all), its duration (time elapsed of all), or whichever ends it first.
 
+use serde::{Deserialize, Serialize};
+
 use crate::core::plan::RunPlan;
 
 /// A run's progress as the page shows it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProgressView {
     /// Share done, in `[0, 1]`.
     pub fraction: f64,

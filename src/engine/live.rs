@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::core::cold_check::ColdCheck;
 use crate::core::format::plan::plan_json;
 use crate::core::format::{write_run, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite};
 use crate::core::page_health::PageHealth;
@@ -26,10 +27,12 @@ pub struct RunIdentity {
     pub settings: serde_json::Value,
     /// What the page's clock could resolve, when measured in a page.
     pub clock: Option<ClockInfo>,
+    /// The cold-start check sent before the run, if one was.
+    pub check: Option<ColdCheck>,
 }
 
 /// Counts for the progress line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
     pub sent: u64,
     pub finished: u64,
@@ -170,6 +173,7 @@ impl LiveRun {
         config.tokenmeter_input = self.identity.settings.clone();
         config.tokenmeter_clock = self.identity.clock;
         config.tokenmeter_page = self.page;
+        config.tokenmeter_check = self.identity.check.clone();
         write_run(&RunToWrite {
             config: &config,
             info: &info,

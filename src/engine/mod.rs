@@ -7,7 +7,9 @@
 pub mod cancel;
 pub mod driver;
 pub mod live;
+pub mod remote;
 pub mod request;
+pub mod session;
 pub mod simulated;
 pub mod sink;
 pub mod target;

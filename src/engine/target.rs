@@ -20,8 +20,9 @@ use crate::protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
 use crate::protocol::payload_options::{self, PayloadOptions, Shape};
 use crate::protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError, ResponseDecoder};
 
-/// The secrets a run may need, held by the page in memory only.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The secrets a run may need, held by the page in memory only (and posted to the engine's worker, never
+/// written anywhere).
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Credentials {
     /// An API key (OpenAI, Anthropic, a Bedrock API key).
     pub api_key: Option<String>,

@@ -15,6 +15,24 @@ use form::RunForm;
 use results::{Comparison, ExportImport, LiveTable};
 use run::{Phase, RunController};
 
+/// The cold-start check as the page says it.
+fn check_text(check: &crate::core::cold_check::ColdCheck) -> String {
+    match (check.ok, check.http_status) {
+        (true, status) => format!(
+            "Checked {} with one untimed request ({}, {:.0} ms including the CORS preflight and connection \
+             set-up), so the run's first requests are timed like the rest.",
+            check.origin,
+            status.map_or("ok".into(), |s| format!("HTTP {s}")),
+            check.duration_secs * 1e3
+        ),
+        (false, _) => format!(
+            "The check request to {} failed: {}",
+            check.origin,
+            check.error.as_deref().unwrap_or("no detail")
+        ),
+    }
+}
+
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
@@ -45,7 +63,8 @@ pub fn App() -> impl IntoView {
                 <p id="status" data-status=move || run.phase.get().as_str()
                     data-run-state=move || run.phase.get().run_state()
                     class:error=move || run.phase.get() == Phase::Invalid>{move || run.message.get()}</p>
-                <p id="progress" class="progress">{move || {
+                <p id="progress" class="progress"
+                    data-snapshot-age-ms=move || run.snapshot_age_ms.get().map(|a| format!("{a:.1}"))>{move || {
                     let p = run.progress.get();
                     format!(
                         "{} sent · {} finished · {} failed · {} cancelled · {} in flight",
@@ -57,6 +76,10 @@ pub fn App() -> impl IntoView {
                         <progress id="progress-bar" max="1" value=bar.fraction aria-label="run progress"></progress>
                         <span id="progress-eta">{bar.text()}</span>
                     </div>
+                })}
+                {move || run.check.get().map(|c| {
+                    let failed = !c.ok;
+                    view! { <p id="cold-check" class:note=c.ok class:warning=failed data-ok=c.ok.to_string()>{check_text(&c)}</p> }
                 })}
                 {move || run.warning.get().map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
                 {move || run.memory.get().map(|(text, too_large)| view! {

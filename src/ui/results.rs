@@ -43,7 +43,7 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
                 } else {
                     "application/json"
                 };
-                if let Err(e) = files::download(name, &contents, mime) {
+                if let Err(e) = files::download(&name, &contents, mime) {
                     error.set(Some(e));
                 }
             }

@@ -1,38 +1,28 @@
-//! Starting, watching and stopping a run: the page's side of the engine. The run's [`LiveRun`] receives engine
-//! events inline; a refresh loop copies its snapshot into signals at most [`REFRESH`] apart, so rendering never
-//! runs per event (the page stays responsive at thousands of requests per second).
+//! Starting, watching and stopping a run: the page's side of the engine, which runs in its own Web Worker
+//! ([`EngineWorker`]). The page validates the form, posts a [`RunRequest`], and copies each snapshot the worker
+//! sends (5 a second) into signals; it never measures anything itself, so rendering cannot delay a timestamp.
 
-use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use serde_json::{Map, Value};
 
-use crate::browser::clock::{clock_info, PerformanceClock};
-use crate::browser::fetch::FetchTransport;
+use crate::browser::clock::PerformanceClock;
+use crate::browser::engine_worker::EngineWorker;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
+use crate::core::cold_check::ColdCheck;
 use crate::core::format::ClockInfo;
-use crate::core::input::{NamedRun, RunInput, SimulatedSettings};
+use crate::core::input::RunInput;
 use crate::core::payload::{generated_prompt, write_payload_jsonl};
 use crate::core::progress::ProgressView;
-use crate::core::scheduler::Dispatch;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, group_titles, live_table, live_table_of, precision_notes, Group};
-use crate::core::time::Timestamp;
-use crate::engine::cancel::CancelToken;
-use crate::engine::driver;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
-use crate::engine::simulated::{SimulatedModel, SimulatedTransport};
-use crate::engine::sink::{EngineEvent, EventSink};
+use crate::engine::remote::{Ending, FromEngine, RunRequest, Snapshot, ToEngine};
 use crate::engine::target::Target;
 use crate::engine::Clock;
 use crate::protocol::payload_options::PayloadOptions;
 use crate::ui::form::RunForm;
-
-/// How often the live table is refreshed while a run goes on (LLMeter refreshes every 0.5 s).
-const REFRESH: Duration = Duration::from_millis(200);
 
 /// Browsers open at most this many HTTP/1.1 connections per origin; more concurrent requests queue inside the
 /// browser.
@@ -51,7 +41,7 @@ pub(crate) enum Phase {
 
 impl Phase {
     /// The coarse run state scripts wait on (`data-run-state`): idle, running, done (finished or stopped) or
-    /// failed (the settings were refused).
+    /// failed (the settings, the target or the endpoint check were refused).
     pub(crate) fn run_state(self) -> &'static str {
         match self {
             Phase::Idle => "idle",
@@ -73,18 +63,19 @@ impl Phase {
     }
 }
 
-/// A finished (or imported) run's statistics, for the comparison.
+/// A finished (or imported) run: its statistics for the comparison, and its files.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RunResult {
     pub(crate) name: String,
     pub(crate) stats: Map<String, Value>,
+    pub(crate) files: Vec<(String, String)>,
 }
 
 /// What the form would send: the uploaded payloads, or one payload from the prompt (or a generated prompt of the
-/// asked length), in the API's shape; with the cache buster when asked, seeded by `seed` (one per Run press).
+/// asked length), in the API's shape. The cache buster is the engine's to apply, per request.
 fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
     let credentials = form.credentials();
-    let target = match (&input.payload_json, form.uploaded_payloads()) {
+    match (&input.payload_json, form.uploaded_payloads()) {
         (Some(body), _) => Target::new(&input.target, vec![body.clone()], &credentials),
         (None, Some(payloads)) => Target::new(&input.target, payloads, &credentials),
         (None, None) => {
@@ -100,26 +91,10 @@ fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, Stri
             Target::with_prompt_and(&input.target, &prompt, input.max_tokens, &options, &credentials)
         }
     }
-    .map_err(|e| format!("The target cannot be used as set: {e}."))?;
-    Ok(if input.cache_buster {
-        target.with_cache_buster(seed)
-    } else {
-        target
-    })
+    .map_err(|e| format!("The target cannot be used as set: {e}."))
 }
 
-/// What every run of one Run press shares besides its plan.
-struct RunSettings {
-    /// The form as text, for `run_config.json`.
-    raw: serde_json::Value,
-    /// What the page's clock resolves, measured once per Run press.
-    clock: ClockInfo,
-    description: Option<String>,
-    stats: StatsConfig,
-    simulated: SimulatedSettings,
-}
-
-/// The page's run state. Copyable handle: signals plus local (non-`Send`) storage for the live run.
+/// The page's run state. Copyable handle: signals plus local (non-`Send`) storage for the engine worker.
 #[derive(Clone, Copy)]
 pub(crate) struct RunController {
     pub(crate) phase: RwSignal<Phase>,
@@ -128,219 +103,207 @@ pub(crate) struct RunController {
     pub(crate) progress: RwSignal<Progress>,
     /// Share done, time elapsed and left, of the current run.
     pub(crate) bar: RwSignal<Option<ProgressView>>,
+    /// How old the last snapshot was when the page got it, in ms (worker time converted through both time
+    /// origins): the page's own delay, never part of a measurement.
+    pub(crate) snapshot_age_ms: RwSignal<Option<f64>>,
     pub(crate) table: RwSignal<Vec<Group>>,
     /// Warnings that the client, not the server, shaped the numbers.
     pub(crate) health: RwSignal<Vec<String>>,
     /// Notes on how figures were computed (binned percentiles).
     pub(crate) notes: RwSignal<Vec<String>>,
-    /// The clock's resolution, when it is coarse (known when the run starts).
+    /// The clock's resolution, when it is coarse (known once the engine is ready).
     pub(crate) isolation: RwSignal<Vec<String>>,
+    /// The cold-start check of the last Run press, as shown.
+    pub(crate) check: RwSignal<Option<ColdCheck>>,
     /// What the run will hold in memory, and whether that is too much for a tab.
     pub(crate) memory: RwSignal<Option<(String, bool)>>,
     pub(crate) results: RwSignal<Vec<RunResult>>,
-    live: StoredValue<Option<Rc<RefCell<LiveRun>>>, LocalStorage>,
-    cancel: StoredValue<Option<CancelToken>, LocalStorage>,
+    /// The last run's files (finished or stopped), to download.
+    last_files: RwSignal<Option<Vec<(String, String)>>>,
+    engine: StoredValue<Option<Rc<EngineWorker>>, LocalStorage>,
+    /// Why the engine could not start, if it could not.
+    engine_error: StoredValue<Option<String>>,
     runs_started: StoredValue<u64>,
     /// The live table's groups to show (the form's *Table groups*).
     table_groups: StoredValue<Vec<&'static str>>,
 }
 
 impl RunController {
+    /// The controller, with its engine worker starting (it is ready long before anyone presses Run).
     pub(crate) fn new() -> Self {
-        RunController {
+        let run = RunController {
             phase: RwSignal::new(Phase::Idle),
             message: RwSignal::new("Choose an endpoint and press Run.".into()),
             warning: RwSignal::new(None),
             progress: RwSignal::new(Progress::default()),
             bar: RwSignal::new(None),
+            snapshot_age_ms: RwSignal::new(None),
             table: RwSignal::new(live_table(&Map::new())),
             health: RwSignal::new(Vec::new()),
             notes: RwSignal::new(Vec::new()),
             isolation: RwSignal::new(Vec::new()),
+            check: RwSignal::new(None),
             memory: RwSignal::new(None),
             results: RwSignal::new(Vec::new()),
-            live: StoredValue::new_local(None),
-            cancel: StoredValue::new_local(None),
+            last_files: RwSignal::new(None),
+            engine: StoredValue::new_local(None),
+            engine_error: StoredValue::new(None),
             runs_started: StoredValue::new(0),
             table_groups: StoredValue::new(group_titles()),
+        };
+        match EngineWorker::spawn(move |m| run.on_engine(m), move |e| run.engine_failed(e)) {
+            Ok(worker) => run.engine.set_value(Some(Rc::new(worker))),
+            Err(e) => run.engine_error.set_value(Some(e)),
         }
+        run
     }
 
     pub(crate) fn is_busy(&self) -> bool {
         matches!(self.phase.get(), Phase::Running | Phase::Stopping)
     }
 
-    /// Validates the form and starts its runs: one, or one per concurrency level of a LoadTest sweep.
+    /// Validates the form and asks the engine to run it: one run, or one per concurrency level of a sweep.
     pub(crate) fn start(self, form: RunForm) {
         if self.is_busy() {
             return;
         }
+        if let Some(e) = self.engine_error.get_value() {
+            return self.fail(e);
+        }
+        let Some(engine) = self.engine.get_value() else {
+            return self.fail("The measuring engine is not running.".into());
+        };
         let input = match form.read() {
             Ok(input) => input,
             Err(e) => return self.fail(e.to_string()),
         };
         let seed = PerformanceClock::start().wall_time().timestamp_micros() as u64;
         let target = match target_for(&input, form, seed) {
-            Ok(t) => Rc::new(t),
+            Ok(t) => t,
             Err(e) => return self.fail(e),
         };
         self.table_groups.set_value(input.table_groups.clone());
-        let clock = clock_info();
-        self.isolation.set(isolation_note(&clock));
-        let settings = Rc::new(RunSettings {
-            raw: form.raw().to_json(),
-            clock,
-            description: input.description.clone(),
-            stats: StatsConfig {
-                slo: input.slo,
-                cost: input.cost,
-                ..StatsConfig::default()
-            },
-            simulated: input.simulated,
-        });
-        // Every payload is sent in turn: the plans cycle through as many as the target has.
-        let mut runs: Vec<NamedRun> = input
+        let plans: Vec<_> = input
             .runs
-            .into_iter()
-            .map(|r| NamedRun {
-                plan: r.plan.with_payloads(target.n_payloads()),
-                ..r
-            })
+            .iter()
+            .map(|r| r.plan.with_payloads(target.n_payloads()))
             .collect();
         let payload_bytes = input.prompt.len() as u64 + 100;
         let budget = StatsConfig::default().chunk_value_budget;
-        let largest = runs
+        let largest = plans
             .iter()
-            .map(|r| MemoryEstimate::of(&r.plan, payload_bytes, input.max_tokens, budget))
+            .map(|plan| MemoryEstimate::of(plan, payload_bytes, input.max_tokens, budget))
             .max_by_key(|e| e.bytes);
         self.memory
             .set(largest.map(|e| (memory_message(&e), e.is_too_large())));
-        let widest = runs.iter().filter_map(|r| r.plan.arrival().max_in_flight()).max();
+        let widest = plans.iter().filter_map(|p| p.arrival().max_in_flight()).max();
         self.warning
             .set(connection_warning(target.http_origin().as_deref(), widest));
-        if runs.len() == 1 && runs[0].name.is_empty() {
-            let number = self.runs_started.get_value() + 1;
-            self.runs_started.set_value(number);
-            runs[0].name = format!("run-{number}");
-        }
-        let cancel = CancelToken::new();
-        self.cancel.set_value(Some(cancel.clone()));
+        let number = self.runs_started.get_value() + 1;
+        self.runs_started.set_value(number);
+        self.check.set(None);
+        self.health.set(Vec::new());
+        self.progress.set(Progress::default());
+        self.bar.set(None);
         self.phase.set(Phase::Running);
-        spawn_local(async move {
-            let mut outcome = Ok((Phase::Done, String::new()));
-            for run in runs {
-                outcome = self.run_one(run, &target, &settings, &cancel).await;
-                if !matches!(outcome, Ok((Phase::Done, _))) {
-                    break;
-                }
-            }
-            match outcome {
-                Ok((phase, message)) => {
-                    self.message.set(message);
-                    self.phase.set(phase);
-                }
-                Err(message) => self.fail(message),
-            }
-            self.cancel.set_value(None);
+        self.message.set(if input.cold_check && !target.is_simulated() {
+            "Checking the endpoint (one untimed request)…".into()
+        } else {
+            "Starting…".into()
+        });
+        let request = RunRequest {
+            settings: form.raw().to_json(),
+            payloads: target.payloads().to_vec(),
+            credentials: form.credentials(),
+            seed,
+            default_name: format!("run-{number}"),
+        };
+        engine.post(&ToEngine::Visibility {
+            hidden: tab_is_hidden(),
+        });
+        engine.post(&ToEngine::Start {
+            request: Box::new(request),
         });
     }
 
-    /// Runs one plan to its end, refreshing the live table meanwhile; returns the phase it ended in and a summary.
-    async fn run_one(
-        self,
-        run: NamedRun,
-        target: &Target,
-        settings: &RunSettings,
-        cancel: &CancelToken,
-    ) -> Result<(Phase, String), String> {
-        let clock = PerformanceClock::start();
-        let NamedRun { name, plan } = run;
-        let identity = RunIdentity {
-            settings: settings.raw.clone(),
-            clock: Some(settings.clock),
-            run_name: name.clone(),
-            run_description: settings.description.clone(),
-            endpoint: target.endpoint_block(),
-            plan,
-        };
-        let live = LiveRun::new(identity, settings.stats.clone(), clock.wall_time())
-            .map_err(|e| format!("Statistics settings: {e}"))?;
-        let live = Rc::new(RefCell::new(live));
-        let plan = live.borrow().identity().plan.clone();
-        self.live.set_value(Some(live.clone()));
-        self.message.set(format!("Running {name}…"));
-        self.refresh_loop(live.clone(), clock);
+    /// Takes one message of the engine's into the page's signals.
+    fn on_engine(self, message: FromEngine) {
+        match message {
+            FromEngine::Ready { clock, .. } => self.isolation.set(isolation_note(&clock)),
+            FromEngine::Checked { check } => self.check.set(Some(check)),
+            FromEngine::RunStarted { run_name } => self.message.set(format!("Running {run_name}…")),
+            FromEngine::Snapshot { snapshot } => self.show_snapshot(&snapshot),
+            FromEngine::RunEnded { run } => {
+                self.last_files.set(Some(run.files.clone()));
+                self.results.update(|r| {
+                    r.push(RunResult {
+                        name: run.run_name,
+                        stats: run.stats,
+                        files: run.files,
+                    })
+                });
+            }
+            FromEngine::Ended { ending, message } => {
+                self.message.set(message);
+                self.phase.set(match ending {
+                    Ending::Done => Phase::Done,
+                    Ending::Stopped => Phase::Stopped,
+                    Ending::Failed => Phase::Invalid,
+                });
+            }
+        }
+    }
 
-        let seed = clock.wall_time().timestamp_micros() as u64;
-        let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
-        // AWS requests are signed here, at dispatch, with the page's wall clock.
-        let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index, clock.wall_time());
-        let summary = if let Some(api) = target.simulated_api() {
-            let sim = settings.simulated;
-            let model = SimulatedModel {
-                ttft: sim.ttft,
-                inter_token: sim.inter_token,
-                output_tokens: sim.output_tokens,
-                error_rate: sim.error_rate,
-                seed,
-                ..Default::default()
-            };
-            let transport = SimulatedTransport::new(model, api, clock);
-            driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
-        } else {
-            let transport = FetchTransport::new(clock);
-            driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
-        };
-        self.refresh(&live, clock);
-        let stats = live.borrow_mut().snapshot(clock.wall_time());
-        self.results.update(|r| {
-            r.push(RunResult {
-                name: name.clone(),
-                stats,
-            })
-        });
-        let (phase, verb) = if summary.interrupted {
-            (Phase::Stopped, "stopped")
-        } else {
-            (Phase::Done, "finished")
-        };
-        let message = format!(
-            "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.",
-            summary.sent,
-            summary.succeeded,
-            summary.failed,
-            summary.cancelled,
-            summary.ended_at.secs_since(summary.started_at)
-        );
-        Ok((phase, message))
+    fn show_snapshot(&self, snapshot: &Snapshot) {
+        self.progress.set(snapshot.progress);
+        self.bar.set(Some(snapshot.bar));
+        let age = self
+            .engine
+            .with_value(|e| e.as_ref().and_then(|e| e.age_ms(snapshot.taken_at_ms)));
+        self.snapshot_age_ms.set(age);
+        self.show(&snapshot.stats);
+        if let Some(warning) = &snapshot.client_warning {
+            self.health.update(|h| h.push(warning.clone()));
+        }
+    }
+
+    fn engine_failed(self, message: String) {
+        self.engine_error.set_value(Some(message.clone()));
+        self.fail(message);
     }
 
     /// Stops the run: no new requests; those in flight end as cancelled.
     pub(crate) fn stop(&self) {
-        if let Some(cancel) = self.cancel.get_value() {
-            cancel.cancel();
+        if self.phase.get_untracked() != Phase::Running {
+            return;
+        }
+        if let Some(engine) = self.engine.get_value() {
+            engine.post(&ToEngine::Stop);
             self.phase.set(Phase::Stopping);
         }
     }
 
-    /// Whether a run (finished, stopped or going on) has files to download.
+    /// Whether a run (finished or stopped) has files to download.
     pub(crate) fn has_results(&self) -> bool {
-        self.phase.get() != Phase::Invalid && self.live.with_value(Option::is_some)
+        self.last_files.with(Option::is_some)
     }
 
-    /// The current (or last) run's result files, ready to download.
-    pub(crate) fn files(&self) -> Option<Vec<(&'static str, String)>> {
-        let live = self.live.get_value()?;
-        let clock = PerformanceClock::start();
-        let files = live.borrow_mut().files(clock.wall_time());
-        Some(files)
+    /// The last run's result files, ready to download.
+    pub(crate) fn files(&self) -> Option<Vec<(String, String)>> {
+        self.last_files.get_untracked()
     }
 
     /// Shows an imported run's statistics and adds it to the comparison.
     pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>, note: &str) {
         self.show(&stats);
         self.message.set(format!("Imported {name}: {note}."));
-        self.results.update(|r| r.push(RunResult { name, stats }));
+        self.results.update(|r| {
+            r.push(RunResult {
+                name,
+                stats,
+                files: Vec::new(),
+            })
+        });
     }
 
     /// Shows a stats map: the grouped table and the client-health warnings derived from it.
@@ -378,6 +341,7 @@ impl RunController {
         let identity = RunIdentity {
             settings: form.raw().to_json(),
             clock: None,
+            check: None,
             run_name: input.name.clone().unwrap_or_default(),
             run_description: input.description.clone(),
             endpoint: input.target.endpoint_block(),
@@ -395,49 +359,6 @@ impl RunController {
     fn fail(&self, message: String) {
         self.phase.set(Phase::Invalid);
         self.message.set(message);
-    }
-
-    fn refresh(&self, live: &Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
-        let mut live = live.borrow_mut();
-        let page_warning = live.page_health().warning();
-        let progress = live.progress();
-        let elapsed = clock.now().secs_since(Timestamp::ZERO);
-        self.bar.set(Some(ProgressView::of(
-            &live.identity().plan,
-            progress.finished,
-            elapsed,
-        )));
-        self.progress.set(progress);
-        self.show(&live.snapshot(clock.wall_time()));
-        if let Some(warning) = page_warning {
-            self.health.update(|h| h.push(warning));
-        }
-    }
-
-    /// Refreshes the page every [`REFRESH`] while the run goes on, and measures the page itself: how late each
-    /// refresh timer fired, and how long the tab was hidden.
-    fn refresh_loop(self, live: Rc<RefCell<LiveRun>>, clock: PerformanceClock) {
-        spawn_local(async move {
-            let mut last = clock.now();
-            loop {
-                let deadline = clock.now().plus(REFRESH);
-                clock.sleep_until(deadline).await;
-                let now = clock.now();
-                {
-                    let mut live = live.borrow_mut();
-                    let page = live.page_health();
-                    page.timer_fired_late(now.secs_since(deadline) * 1e3);
-                    if tab_is_hidden() {
-                        page.add_hidden(now.secs_since(last));
-                    }
-                }
-                last = now;
-                if live.borrow().progress().done {
-                    break;
-                }
-                self.refresh(&live, clock);
-            }
-        });
     }
 }
 

@@ -9,9 +9,10 @@
 //! LLMeter's `Result.load` reads this file with `json.load` and picks keys, so our extra keys are harmless there;
 //! `_RunConfig.load`, which rebuilds LLMeter endpoint objects, cannot rebuild a browser endpoint anyway.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::core::cold_check::ColdCheck;
 use crate::core::format::json::{parse_object, to_pretty, Fields};
 use crate::core::format::{FormatError, Location, RunFile, FORMAT_VERSION};
 use crate::core::page_health::PageHealth;
@@ -37,7 +38,7 @@ pub struct EndpointBlock {
 }
 
 /// What the page's clock could resolve during the run (Tokenmeter only).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ClockInfo {
     /// Whether the page was cross-origin isolated (COOP/COEP), which lets browsers time to 5 µs instead of 100 µs.
     pub cross_origin_isolated: bool,
@@ -79,6 +80,9 @@ pub struct RunConfigFile {
     /// Whether the page itself disturbed the run (hidden tab, late timers), when measured in a page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenmeter_page: Option<PageHealth>,
+    /// The untimed request sent to the endpoint before the run, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenmeter_check: Option<ColdCheck>,
     /// Keys neither LLMeter nor Tokenmeter defines, kept so nothing is lost on a rewrite.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -110,6 +114,7 @@ impl RunConfigFile {
             tokenmeter_input: Value::Null,
             tokenmeter_clock: None,
             tokenmeter_page: None,
+            tokenmeter_check: None,
             other: Map::new(),
         }
     }
@@ -179,6 +184,7 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
         // Informational: kept in `other` when read back.
         tokenmeter_clock: None,
         tokenmeter_page: None,
+        tokenmeter_check: None,
         other: Map::new(),
     };
     for key in KNOWN_KEYS {

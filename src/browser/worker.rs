@@ -1,0 +1,98 @@
+//! The engine's side of its dedicated Web Worker: answers the page's [`ToEngine`] messages by running
+//! [`run_session`] on `performance.now()` and `fetch`, and posts every [`FromEngine`] back as JSON. The worker
+//! owns the scheduler, the transport, record building and the live statistics, so rendering in the page can
+//! never delay a chunk's timestamp.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::browser::clock::{clock_info, PerformanceClock};
+use crate::browser::fetch::FetchTransport;
+use crate::browser::js;
+use crate::core::format::ClockInfo;
+use crate::engine::remote::{FromEngine, ToEngine};
+use crate::engine::session::{run_session, Controls, Runtime};
+
+/// The browser as the session's runtime: `performance.now()` clocks and `fetch`.
+struct BrowserRuntime {
+    clock: ClockInfo,
+}
+
+impl Runtime for BrowserRuntime {
+    type Clock = PerformanceClock;
+    type Http = FetchTransport;
+
+    fn clock(&self) -> PerformanceClock {
+        PerformanceClock::start()
+    }
+
+    fn http(&self, clock: &PerformanceClock) -> FetchTransport {
+        FetchTransport::new(*clock)
+    }
+
+    fn clock_info(&self) -> Option<ClockInfo> {
+        Some(self.clock)
+    }
+
+    fn platform_now_ms(&self) -> f64 {
+        js::performance_now()
+    }
+}
+
+/// Starts listening for the page's messages and tells it so ([`FromEngine::Ready`]); the worker binary's `main`.
+pub fn start() {
+    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
+    let clock = clock_info();
+    let hidden = Rc::new(Cell::new(false));
+    let current: Rc<RefCell<Option<Rc<Controls>>>> = Rc::default();
+    let post_scope = scope.clone();
+    let post = Rc::new(move |message: FromEngine| {
+        // Only fails when the message cannot be cloned, which a string always can.
+        let _ = post_scope.post_message(&JsValue::from_str(&message.to_json()));
+    });
+    let on_message = {
+        let post = post.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let text = event.data().as_string().unwrap_or_default();
+            match ToEngine::from_json(&text) {
+                Ok(ToEngine::Start { request }) => {
+                    if current.borrow().is_some() {
+                        return; // The page starts one session at a time; a second Start is a page bug, ignored.
+                    }
+                    let controls = Rc::new(Controls::default());
+                    controls.hidden.set(hidden.get());
+                    *current.borrow_mut() = Some(controls.clone());
+                    let (post, current) = (post.clone(), current.clone());
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let runtime = BrowserRuntime { clock };
+                        let emit = |message: FromEngine| post(message);
+                        run_session(&runtime, *request, &controls, &emit).await;
+                        current.borrow_mut().take();
+                    });
+                }
+                Ok(ToEngine::Stop) => {
+                    if let Some(controls) = current.borrow().as_ref() {
+                        controls.cancel.cancel();
+                    }
+                }
+                Ok(ToEngine::Visibility { hidden: now_hidden }) => {
+                    hidden.set(now_hidden);
+                    if let Some(controls) = current.borrow().as_ref() {
+                        controls.hidden.set(now_hidden);
+                    }
+                }
+                Err(message) => web_sys::console::error_1(&message.into()),
+            }
+        })
+    };
+    scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The worker lives as long as the page: its handler is never dropped.
+    on_message.forget();
+    post(FromEngine::Ready {
+        time_origin_ms: js::TIME_ORIGIN.with(|o| *o),
+        clock,
+    });
+}

@@ -1,0 +1,308 @@
+//! A whole Run press as the engine's worker runs it (`engine::session`), natively on a manual clock: the
+//! messages the page receives, the cold-start check, a sweep, and Stop.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures::future::LocalBoxFuture;
+use tokenmeter::core::format::ClockInfo;
+use tokenmeter::core::input::RawInput;
+use tokenmeter::core::record::RequestError;
+use tokenmeter::engine::remote::{Ending, FinishedRun, FromEngine, RunRequest};
+use tokenmeter::engine::session::{run_session, Controls, Runtime, SNAPSHOT_EVERY};
+use tokenmeter::engine::target::{Credentials, Target};
+use tokenmeter::engine::testing::{run_to_completion, ManualClock};
+use tokenmeter::engine::{Clock, HttpResponse, Transport};
+use tokenmeter::protocol::HttpRequest;
+
+use crate::util::{millis, Script, ScriptedTransport};
+
+const KEY: &str = "sk-session-secret";
+
+/// The manual clock, and one scripted HTTP server shared by every run of the session.
+struct TestRuntime {
+    clock: ManualClock,
+    http: Rc<ScriptedTransport>,
+}
+
+struct SharedHttp(Rc<ScriptedTransport>);
+
+impl Transport for SharedHttp {
+    fn send(&self, request: HttpRequest) -> LocalBoxFuture<'static, Result<HttpResponse, RequestError>> {
+        self.0.send(request)
+    }
+}
+
+impl Runtime for TestRuntime {
+    type Clock = ManualClock;
+    type Http = SharedHttp;
+
+    fn clock(&self) -> ManualClock {
+        self.clock.clone()
+    }
+
+    fn http(&self, _clock: &ManualClock) -> SharedHttp {
+        SharedHttp(self.http.clone())
+    }
+
+    fn clock_info(&self) -> Option<ClockInfo> {
+        Some(ClockInfo {
+            cross_origin_isolated: true,
+            timer_resolution_us: 5.0,
+        })
+    }
+
+    fn platform_now_ms(&self) -> f64 {
+        self.clock.now().as_nanos() as f64 / 1e6
+    }
+}
+
+fn runtime(scripts: Vec<Script>) -> TestRuntime {
+    let clock = ManualClock::new();
+    let http = Rc::new(ScriptedTransport::new(&clock, scripts));
+    TestRuntime { clock, http }
+}
+
+/// The request the page would post for these query parameters (payloads built as the page builds them).
+fn request(pairs: &[(&str, &str)]) -> RunRequest {
+    let raw = RawInput::from_pairs(pairs.iter().copied());
+    let input = raw.parse().unwrap();
+    let credentials = Credentials {
+        api_key: Some(KEY.into()),
+        aws: None,
+    };
+    let target = Target::with_prompt(&input.target, &input.prompt, input.max_tokens, &credentials).unwrap();
+    RunRequest {
+        settings: raw.to_json(),
+        payloads: target.payloads().to_vec(),
+        credentials,
+        seed: 7,
+        default_name: "run-1".into(),
+    }
+}
+
+/// Runs the session to its end; returns every message, in order.
+fn session(runtime: &TestRuntime, request: RunRequest, controls: &Controls) -> Vec<FromEngine> {
+    let messages = RefCell::new(Vec::new());
+    let emit = |m: FromEngine| messages.borrow_mut().push(m);
+    run_to_completion(&runtime.clock, run_session(runtime, request, controls, &emit)).unwrap();
+    messages.into_inner()
+}
+
+fn ended(messages: &[FromEngine]) -> (Ending, String) {
+    match messages.last() {
+        Some(FromEngine::Ended { ending, message }) => (*ending, message.clone()),
+        other => panic!("a session ends with Ended, not {other:?}"),
+    }
+}
+
+fn finished_runs(messages: &[FromEngine]) -> Vec<&FinishedRun> {
+    messages
+        .iter()
+        .filter_map(|m| match m {
+            FromEngine::RunEnded { run } => Some(run.as_ref()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn file<'a>(run: &'a FinishedRun, name: &str) -> &'a str {
+    &run.files.iter().find(|(n, _)| n == name).unwrap().1
+}
+
+#[test]
+fn a_simulated_run_reports_snapshots_at_least_four_times_a_second_then_its_files() {
+    let rt = runtime(vec![Script::taking(millis(1))]);
+    let messages = session(
+        &rt,
+        request(&[("clients", "2"), ("requests", "20")]),
+        &Controls::default(),
+    );
+    assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+    assert!(matches!(&messages[0], FromEngine::RunStarted { run_name } if run_name == "run-1"));
+    let snapshots: Vec<_> = messages
+        .iter()
+        .filter_map(|m| match m {
+            FromEngine::Snapshot { snapshot } => Some(snapshot),
+            _ => None,
+        })
+        .collect();
+    let runs = finished_runs(&messages);
+    assert_eq!(runs.len(), 1);
+    let duration = runs[0].stats["total_test_time"].as_f64().unwrap();
+    // One per SNAPSHOT_EVERY while the run went on, and a last one at its end.
+    let expected = (duration / SNAPSHOT_EVERY.as_secs_f64()).floor() as usize;
+    assert!(duration > 1.0, "the simulated model takes seconds: {duration}");
+    assert!(
+        snapshots.len() >= expected,
+        "{} snapshots in {duration} s",
+        snapshots.len()
+    );
+    let last = snapshots.last().unwrap();
+    assert_eq!(last.progress.finished, 40);
+    assert!(last.progress.done);
+    assert_eq!(last.bar.fraction, 1.0);
+    assert!(snapshots.windows(2).all(|w| w[0].taken_at_ms <= w[1].taken_at_ms));
+    // The simulated model is never checked: there is no origin to warm.
+    assert!(!messages.iter().any(|m| matches!(m, FromEngine::Checked { .. })));
+    let names: Vec<_> = runs[0].files.iter().map(|(n, _)| n.as_str()).collect();
+    for wanted in ["stats.json", "responses.jsonl", "run_config.json", "summary.json"] {
+        assert!(names.contains(&wanted), "{names:?}");
+    }
+    let config: serde_json::Value = serde_json::from_str(file(runs[0], "run_config.json")).unwrap();
+    assert_eq!(config["tokenmeter_clock"]["timer_resolution_us"], 5.0);
+    assert_eq!(config["tokenmeter_input"]["clients"], "2");
+    assert!(config.get("tokenmeter_check").is_none());
+    for (name, text) in &runs[0].files {
+        assert!(!text.contains(KEY), "{name} holds the key");
+    }
+}
+
+#[test]
+fn the_cold_start_check_is_sent_untimed_before_the_run_and_recorded() {
+    let fast = Script::taking(millis(20));
+    let rt = runtime(vec![
+        Script::taking(millis(300)),
+        fast.clone(),
+        fast.clone(),
+        fast,
+    ]);
+    let messages = session(
+        &rt,
+        request(&[
+            ("url", "http://127.0.0.1:9/v1"),
+            ("clients", "1"),
+            ("requests", "3"),
+        ]),
+        &Controls::default(),
+    );
+    assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+    let check = messages
+        .iter()
+        .find_map(|m| match m {
+            FromEngine::Checked { check } => Some(check),
+            _ => None,
+        })
+        .expect("a check was reported");
+    assert!(check.ok);
+    assert_eq!(check.origin, "http://127.0.0.1:9");
+    assert!((check.duration_secs - 0.3).abs() < 1e-6, "{check:?}");
+    // 1 check + 3 timed requests went out; the check is not among the run's requests or statistics.
+    assert_eq!(rt.http.requests().len(), 4);
+    let run = finished_runs(&messages)[0];
+    assert_eq!(run.stats["total_requests"], 3);
+    let p99 = run.stats["time_to_last_token-p99"].as_f64().unwrap();
+    assert!(p99 < 0.1, "the 300 ms check must not be timed: {p99}");
+    let config: serde_json::Value = serde_json::from_str(file(run, "run_config.json")).unwrap();
+    assert_eq!(config["tokenmeter_check"]["ok"], true);
+    assert_eq!(config["tokenmeter_check"]["http_status"], 200);
+}
+
+#[test]
+fn a_failed_check_stops_the_run_with_its_reason_and_sends_nothing_else() {
+    let rt = runtime(vec![Script::status(401, millis(5))]);
+    let messages = session(
+        &rt,
+        request(&[("url", "http://127.0.0.1:9/v1"), ("requests", "5")]),
+        &Controls::default(),
+    );
+    let (ending, message) = ended(&messages);
+    assert_eq!(ending, Ending::Failed);
+    assert!(
+        message.contains("HTTP 401") && message.contains("credentials"),
+        "{message}"
+    );
+    assert!(finished_runs(&messages).is_empty());
+    assert_eq!(rt.http.requests().len(), 1);
+}
+
+#[test]
+fn the_check_can_be_turned_off() {
+    let rt = runtime(vec![Script::taking(millis(5))]);
+    let messages = session(
+        &rt,
+        request(&[
+            ("url", "http://127.0.0.1:9/v1"),
+            ("clients", "1"),
+            ("requests", "2"),
+            ("check", "false"),
+        ]),
+        &Controls::default(),
+    );
+    assert_eq!(ended(&messages).0, Ending::Done);
+    assert!(!messages.iter().any(|m| matches!(m, FromEngine::Checked { .. })));
+    assert_eq!(rt.http.requests().len(), 2);
+}
+
+#[test]
+fn a_sweep_reports_every_level_as_its_own_run() {
+    let rt = runtime(vec![Script::taking(millis(1))]);
+    let messages = session(
+        &rt,
+        request(&[
+            ("sweep", "1,2,4"),
+            ("requests", "2"),
+            ("sim_ttft", "fixed:0.01"),
+            ("sim_tokens", "fixed:3"),
+        ]),
+        &Controls::default(),
+    );
+    assert_eq!(ended(&messages).0, Ending::Done);
+    let names: Vec<_> = finished_runs(&messages)
+        .iter()
+        .map(|r| r.run_name.clone())
+        .collect();
+    assert_eq!(names, ["00001-clients", "00002-clients", "00004-clients"]);
+}
+
+#[test]
+fn stop_ends_the_session_as_stopped_with_the_partial_run() {
+    let rt = runtime(vec![Script::taking(millis(1))]);
+    let controls = Controls::default();
+    let messages = RefCell::new(Vec::new());
+    let emit = |m: FromEngine| {
+        // Stop once the page has seen a few snapshots.
+        let snapshots = messages
+            .borrow()
+            .iter()
+            .filter(|m| matches!(m, FromEngine::Snapshot { .. }))
+            .count();
+        if snapshots == 3 {
+            controls.cancel.cancel();
+        }
+        messages.borrow_mut().push(m);
+    };
+    let request = request(&[("mode", "rate"), ("rate", "5"), ("duration", "600")]);
+    run_to_completion(&rt.clock, run_session(&rt, request, &controls, &emit)).unwrap();
+    let messages = messages.into_inner();
+    assert_eq!(ended(&messages).0, Ending::Stopped);
+    let run = finished_runs(&messages)[0];
+    assert!(run.summary.contains("stopped"), "{}", run.summary);
+    assert!(rt.clock.now().secs_since(Default::default()) < 5.0);
+}
+
+#[test]
+fn a_hidden_tab_flags_the_run_as_client_affected() {
+    let rt = runtime(vec![Script::taking(millis(1))]);
+    let controls = Controls::default();
+    controls.hidden.set(true);
+    let messages = session(&rt, request(&[("clients", "1"), ("requests", "5")]), &controls);
+    let run = finished_runs(&messages)[0];
+    let config: serde_json::Value = serde_json::from_str(file(run, "run_config.json")).unwrap();
+    assert!(
+        config["tokenmeter_page"]["hidden_secs"].as_f64().unwrap() > 0.0,
+        "{config}"
+    );
+}
+
+#[test]
+fn messages_cross_the_boundary_as_json_and_keep_no_key_in_debug() {
+    let request = request(&[("requests", "1")]);
+    assert!(!format!("{request:?}").contains(KEY));
+    let start = tokenmeter::engine::remote::ToEngine::Start {
+        request: Box::new(request),
+    };
+    let back = tokenmeter::engine::remote::ToEngine::from_json(&start.to_json()).unwrap();
+    assert_eq!(back, start);
+    assert!(tokenmeter::engine::remote::FromEngine::from_json("{\"kind\":\"nonsense\"}").is_err());
+}
