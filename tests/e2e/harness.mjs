@@ -12,16 +12,23 @@ const DIST = join(ROOT, "dist");
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css",
   ".svg": "image/svg+xml", ".json": "application/json" };
 
-/** Starts target/debug/mock-llm on a free port; resolves to { url, stop }. */
-export async function startMock(env = {}) {
+/**
+ * Starts target/debug/mock-llm on a free port; resolves to { url, stop }. `env` adds environment variables
+ * (MOCK_TTFT_MS, …). With `{ tls: true }` it serves HTTPS with HTTP/2 (ALPN h2, http/1.1) on a self-signed
+ * certificate and `url` is `https://127.0.0.1:PORT`; launchBrowser's Chromium accepts that certificate.
+ */
+export async function startMock(env = {}, { tls = false } = {}) {
   const bin = join(ROOT, "target", "debug", "mock-llm");
-  const child = spawn(bin, [], { env: { ...process.env, PORT: "0", ...env }, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(bin, tls ? ["--tls"] : [], {
+    env: { ...process.env, PORT: "0", MOCK_TLS: "", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const url = await new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`mock-llm did not start: ${out}`)), 15000);
     child.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/listening on (http:\/\/\S+)/);
+      const m = out.match(/listening on (https?:\/\/\S+)/);
       if (m) { clearTimeout(timer); resolve(m[1]); }
     });
     child.on("exit", (code) => reject(new Error(`mock-llm exited with ${code}: ${out}`)));
@@ -83,12 +90,17 @@ export function hostedHeaders(policy) {
   };
 }
 
-/** Launches headless Chromium with the flags this closed network needs. */
+/**
+ * Launches headless Chromium with the flags this closed network needs. `--ignore-certificate-errors` lets it
+ * reach startMock(…, { tls: true })'s self-signed https server (and so speak HTTP/2 to it); the tests only
+ * talk to loopback.
+ */
 export async function launchBrowser() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+      "--ignore-certificate-errors"],
   });
 }
 

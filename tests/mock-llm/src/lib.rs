@@ -11,6 +11,10 @@
 //! APIs (with SigV4 verification), [`generate`] decides when each piece of the answer is sent, and the
 //! per-request knobs live in [`timing`] and [`faults`].
 //!
+//! It serves plain HTTP/1.1 ([`serve_with_shutdown`]) or, with the binary's `--tls` (`MOCK_TLS=1`), the same
+//! router over HTTPS with ALPN `h2` and `http/1.1` on a self-signed certificate made at start ([`tls`]):
+//! browsers speak HTTP/2 only over TLS, and only HTTP/2 lets a page hold more than 6 streams to one origin.
+//!
 //! | route (`POST`)                                   | API                                             |
 //! |--------------------------------------------------|-------------------------------------------------|
 //! | `/v1/chat/completions`, `/chat/completions`      | OpenAI Chat Completions                         |
@@ -55,6 +59,7 @@ pub mod faults;
 pub mod generate;
 pub mod handler;
 pub mod timing;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,9 +1,11 @@
 //! Test harness: starts the real server on an ephemeral port and talks raw HTTP/1.1 to it over a
 //! `TcpStream`, decoding chunked bodies itself and timestamping each SSE event (or, for binary AWS
 //! event-stream bodies, each piece) as it arrives. Knows where each API's tokens sit in its events, and runs
-//! a body through tokenmeter's own decoder.
+//! a body through tokenmeter's own decoder. [`tls`] does the same over TLS, HTTP/2 or HTTP/1.1.
 
 #![allow(dead_code)] // each test binary uses a different subset
+
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 use mock_llm::Config;
 use serde_json::{json, Value};
 use tokenmeter::protocol::{Api, OutputKind, ProtocolError, StreamEvent, Usage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Guards against a hung server; never a timing assertion.
@@ -86,7 +88,27 @@ impl Request {
     }
 
     async fn exchange(&self, addr: SocketAddr) -> Response {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        self.exchange_on(stream, addr).await
+    }
+
+    /// Sends the request as HTTP/1.1 on `stream` (a TLS one, say), connected to `addr`, and reads the
+    /// whole response.
+    pub async fn send_on(
+        &self,
+        stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        addr: SocketAddr,
+    ) -> Response {
+        tokio::time::timeout(HANG_GUARD, self.exchange_on(stream, addr))
+            .await
+            .expect("server hung")
+    }
+
+    async fn exchange_on(
+        &self,
+        mut stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        addr: SocketAddr,
+    ) -> Response {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nconnection: close\r\ncontent-length: {}\r\n",
             self.method,
@@ -109,7 +131,7 @@ impl Request {
         let sent_at = Instant::now();
         stream.write_all(head.as_bytes()).await.unwrap();
         Reader {
-            stream,
+            stream: Box::new(stream),
             buf: Vec::new(),
             eof: false,
         }
@@ -163,6 +185,8 @@ impl Event {
 
 #[derive(Debug)]
 pub struct Response {
+    /// `HTTP/1.1` (from the status line) or `HTTP/2`.
+    pub version: String,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -248,7 +272,7 @@ impl Response {
 }
 
 struct Reader {
-    stream: TcpStream,
+    stream: Box<dyn AsyncRead + Unpin + Send>,
     buf: Vec<u8>,
     eof: bool,
 }
@@ -298,6 +322,7 @@ impl Reader {
 
     async fn response(mut self, sent_at: Instant) -> Response {
         let status_line = self.line().await.expect("no status line");
+        let version = status_line.split(' ').next().unwrap().to_owned();
         let status = status_line
             .split(' ')
             .nth(1)
@@ -312,15 +337,7 @@ impl Reader {
             headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
         let find = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        // Binary bodies (AWS event-stream) are kept as timed pieces, not split into SSE events.
-        let sse = !find("content-type").is_some_and(|v| v.starts_with("application/vnd.amazon.eventstream"));
-        let mut body = Body {
-            bytes: Vec::new(),
-            events: Vec::new(),
-            pieces: Vec::new(),
-            scanned: 0,
-            sse,
-        };
+        let mut body = Body::new(is_sse(find("content-type").as_deref()));
         let complete = if find("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
             self.chunked(&mut body).await
         } else if let Some(length) = find("content-length") {
@@ -338,6 +355,7 @@ impl Reader {
             true
         };
         Response {
+            version,
             status,
             headers,
             body: body.bytes,
@@ -368,6 +386,12 @@ impl Reader {
     }
 }
 
+/// Whether a body of this content type is split into SSE events: binary bodies (AWS event-stream) are kept
+/// as timed pieces only.
+fn is_sse(content_type: Option<&str>) -> bool {
+    !content_type.is_some_and(|v| v.starts_with("application/vnd.amazon.eventstream"))
+}
+
 /// The decoded body so far, split into SSE events as soon as each one is complete (unless binary), and
 /// the pieces it arrived in.
 struct Body {
@@ -379,6 +403,17 @@ struct Body {
 }
 
 impl Body {
+    /// An empty body that splits SSE events unless `sse` is false (binary AWS event-stream bodies).
+    fn new(sse: bool) -> Body {
+        Body {
+            bytes: Vec::new(),
+            events: Vec::new(),
+            pieces: Vec::new(),
+            scanned: 0,
+            sse,
+        }
+    }
+
     fn push(&mut self, data: &[u8]) {
         let at = Instant::now();
         self.bytes.extend_from_slice(data);
