@@ -1,5 +1,6 @@
-//! [`FetchTransport`]: the engine's `Transport` on the browser's `fetch`, reading the body as a stream and
-//! stamping every chunk with `performance.now()` the moment its read resolves, before anything decodes it.
+//! [`FetchTransport`]: the engine's `Transport` on the browser's `fetch` (through `gloo-net`, which binds the
+//! global `fetch`, so it works in the engine's Web Worker), reading the body as a stream and stamping every chunk
+//! with `performance.now()` the moment its read resolves, before anything decodes it.
 //!
 //! Each request owns an `AbortController`; dropping the request future or its body aborts the fetch, which is
 //! how timeouts and a stopped run release the browser's connection.
@@ -11,10 +12,10 @@ use std::time::Duration;
 
 use futures::future::LocalBoxFuture;
 use futures::stream;
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, RequestMode, Response};
+use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, RequestMode};
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::js;
@@ -62,21 +63,20 @@ impl Transport for FetchTransport {
                 AbortController::new().map_err(|e| js_error(ErrorKind::Network, "AbortController", e))?;
             let guard = AbortOnDrop(controller);
             let js_request = build_request(&request, &guard.0)?;
-            let response = JsFuture::from(js::fetch_with_request(&js_request))
-                .await
-                .map_err(|e| {
-                    // fetch rejects with a TypeError for network failures and CORS rejections alike.
-                    js_error(
-                        ErrorKind::Network,
+            let response = js_request.send().await.map_err(|e| {
+                // fetch rejects with a TypeError for network failures and CORS rejections alike.
+                RequestError::new(
+                    ErrorKind::Network,
+                    format!(
                         "network or CORS: the request got no response (the server is unreachable, or it does \
-                         not allow this page's origin; browsers do not say which). Check the URL and the server's \
-                         CORS settings, or put a proxy that allows this origin in front of it (see the README)",
-                        e,
-                    )
-                })?;
+                         not allow this page's origin; browsers do not say which). Check the URL and the \
+                         server's CORS settings, or put a proxy that allows this origin in front of it (see the \
+                         README): {e}"
+                    ),
+                )
+            })?;
             let headers_at = clock.now();
-            let response: Response = response.unchecked_into();
-            let headers = header_pairs(&response.headers());
+            let headers: Vec<(String, String)> = response.headers().entries().collect();
             let body = match response.body() {
                 Some(body) => {
                     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
@@ -124,10 +124,12 @@ impl Transport for FetchTransport {
     }
 }
 
+/// The request exactly as given: built as a `web_sys::Request` (gloo's builder would rewrite a URL's query
+/// string, which changes what is signed and what Resource Timing names), then sent through gloo-net.
 fn build_request(
     request: &HttpRequest,
     controller: &AbortController,
-) -> Result<web_sys::Request, RequestError> {
+) -> Result<gloo_net::http::Request, RequestError> {
     let init = RequestInit::new();
     init.set_method(&request.method);
     init.set_mode(RequestMode::Cors);
@@ -142,26 +144,15 @@ fn build_request(
     if !request.body.is_empty() {
         init.set_body(&Uint8Array::from(request.body.as_slice()));
     }
-    web_sys::Request::new_with_str_and_init(&request.url, &init).map_err(|e| {
-        js_error(
-            ErrorKind::Network,
-            &format!("invalid request to {}", request.url),
-            e,
-        )
-    })
-}
-
-fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    if let Ok(Some(iter)) = js_sys::try_iter(headers) {
-        for entry in iter.flatten() {
-            let entry: Array = entry.unchecked_into();
-            if let (Some(k), Some(v)) = (entry.get(0).as_string(), entry.get(1).as_string()) {
-                pairs.push((k, v));
-            }
-        }
-    }
-    pairs
+    web_sys::Request::new_with_str_and_init(&request.url, &init)
+        .map(gloo_net::http::Request::from)
+        .map_err(|e| {
+            js_error(
+                ErrorKind::Network,
+                &format!("invalid request to {}", request.url),
+                e,
+            )
+        })
 }
 
 /// The body reader, with the request's abort guard: dropped mid-read (timeout, Stop), it cancels the reader, so the

@@ -22,10 +22,6 @@ extern "C" {
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(id: i32);
 
-    /// The global `fetch`.
-    #[wasm_bindgen(js_name = fetch)]
-    pub fn fetch_with_request(request: &web_sys::Request) -> js_sys::Promise;
-
     /// `performance.getEntriesByName(name, "resource")`.
     #[wasm_bindgen(js_namespace = performance, js_name = getEntriesByName)]
     pub fn get_entries_by_name(name: &str, kind: &str) -> js_sys::Array;

@@ -78,6 +78,15 @@ impl RunForm {
         raw
     }
 
+    /// [`RunForm::raw`], tracked: a reactive closure that calls it runs again whenever any field changes.
+    pub(crate) fn watched(&self) -> RawInput {
+        let mut raw = RawInput::default();
+        for field in Field::ALL {
+            raw.set(field, self.signal(field).get());
+        }
+        raw
+    }
+
     /// Sets every field from `raw` (a loaded configuration), showing aliases as the option they select.
     pub(crate) fn apply(&self, raw: &RawInput) {
         for field in Field::ALL {

@@ -81,7 +81,7 @@ pub fn App() -> impl IntoView {
                     let failed = !c.ok;
                     view! { <p id="cold-check" class:note=c.ok class:warning=failed data-ok=c.ok.to_string()>{check_text(&c)}</p> }
                 })}
-                {move || run.warning.get().map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
+                {move || run::planned_connection_warning(form).map(|w| view! { <p id="client-warning" class="warning">{w}</p> })}
                 {move || run.memory.get().map(|(text, too_large)| view! {
                     <p id="memory-estimate" class:warning=too_large class:note=!too_large>{text}</p>
                 })}

@@ -99,7 +99,6 @@ fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, Stri
 pub(crate) struct RunController {
     pub(crate) phase: RwSignal<Phase>,
     pub(crate) message: RwSignal<String>,
-    pub(crate) warning: RwSignal<Option<String>>,
     pub(crate) progress: RwSignal<Progress>,
     /// Share done, time elapsed and left, of the current run.
     pub(crate) bar: RwSignal<Option<ProgressView>>,
@@ -134,7 +133,6 @@ impl RunController {
         let run = RunController {
             phase: RwSignal::new(Phase::Idle),
             message: RwSignal::new("Choose an endpoint and press Run.".into()),
-            warning: RwSignal::new(None),
             progress: RwSignal::new(Progress::default()),
             bar: RwSignal::new(None),
             snapshot_age_ms: RwSignal::new(None),
@@ -196,9 +194,6 @@ impl RunController {
             .max_by_key(|e| e.bytes);
         self.memory
             .set(largest.map(|e| (memory_message(&e), e.is_too_large())));
-        let widest = plans.iter().filter_map(|p| p.arrival().max_in_flight()).max();
-        self.warning
-            .set(connection_warning(target.http_origin().as_deref(), widest));
         let number = self.runs_started.get_value() + 1;
         self.runs_started.set_value(number);
         self.check.set(None);
@@ -395,6 +390,19 @@ fn memory_message(estimate: &MemoryEstimate) -> String {
     } else {
         format!("Memory: {estimate}.")
     }
+}
+
+/// The HTTP/1.1 connection warning for the form as it is: shown as soon as the settings would queue in the
+/// browser, before Run is pressed (reactive: it reads the form's signals).
+pub(crate) fn planned_connection_warning(form: RunForm) -> Option<String> {
+    let input = form.watched().parse().ok()?;
+    let target = target_for(&input, form, 0).ok()?;
+    let widest = input
+        .runs
+        .iter()
+        .filter_map(|r| r.plan.arrival().max_in_flight())
+        .max();
+    connection_warning(target.http_origin().as_deref(), widest)
 }
 
 /// The warning shown when a run may queue inside the browser rather than at the server.

@@ -6,12 +6,12 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ROOT, startMock, startStatic, launchBrowser, newPage } from "./harness.mjs";
 
-let mock, site, browser;
+let mock, h2mock, site, browser;
 const SHOTS = join(ROOT, "tests", "e2e", "screenshots");
 const SAMPLE = join(ROOT, "tests", "data", "llmeter", "sample-openai");
 
 before(async () => {
-  [mock, site] = await Promise.all([startMock(), startStatic()]);
+  [mock, h2mock, site] = await Promise.all([startMock(), startMock({}, { tls: true }), startStatic()]);
   browser = await launchBrowser();
   await mkdir(SHOTS, { recursive: true });
 });
@@ -19,6 +19,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   mock?.stop();
+  h2mock?.stop();
   site?.stop();
 });
 
@@ -230,6 +231,13 @@ test("over HTTP/1.1 the browser's 6-connection limit is warned about and measure
   const errors = [];
   const page = await newPage(browser, errors);
   await page.goto(pageUrl({ clients: "10", requests: "2" }, { ttft_ms: 300, itl_ms: 5, tokens: 5 }));
+  // Warned before the run starts: as soon as the settings would queue, with what happens and the fixes.
+  const warning = await page.textContent("#client-warning");
+  assert.match(warning, /plain HTTP, so the browser speaks HTTP\/1\.1 to it and opens at most 6 connections/);
+  assert.match(warning, /Use HTTPS with HTTP\/2, or at most 6 clients/);
+  await page.fill("#clients", "6");
+  await page.waitForSelector("#client-warning", { state: "detached" });
+  await page.fill("#clients", "10");
   await run(page);
   assert.match(await page.textContent("#client-warning"), /at most 6 connections/);
   // Requests 7–10 of each wave wait for a free connection: about one request (≥ 300 ms) in the browser's queue.
@@ -239,6 +247,27 @@ test("over HTTP/1.1 the browser's 6-connection limit is warned about and measure
   assert.ok(queueP99 >= 250, `queue p99 ${queueP99} ms should show the wait for a connection`);
   assert.ok(ttftP99 >= 300 + 250, `TTFT p99 ${ttftP99} ms includes that wait`);
   assert.match(await page.textContent(".client-health"), /^Browser-limited: 1% of requests waited more than/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("over HTTPS the browser speaks HTTP/2: 32 concurrent streams on one connection, no browser queueing", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  const url = `${h2mock.url}/v1/chat/completions?${new URLSearchParams({ ttft_ms: 200, itl_ms: 5, tokens: 5 })}`;
+  await page.goto(`${site.url}/?${new URLSearchParams({ endpoint: "openai", url, clients: "32", requests: "2" })}`);
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "64", await page.textContent("#status"));
+  assert.equal(await stat(page, "failed_requests"), "0");
+  // Every request went out at once: none waited in the browser for a connection (queue p99 well under a TTFT).
+  const queueP99 = Number(await stat(page, "browser_queue_time-p99"));
+  const ttftP50 = Number(await stat(page, "time_to_first_token-p50"));
+  const ttftP99 = Number(await stat(page, "time_to_first_token-p99"));
+  console.log(`HTTP/2, 32 streams: TTFT p50 ${ttftP50} ms, p99 ${ttftP99} ms, browser queue p99 ${queueP99} ms`);
+  assert.ok(queueP99 < 50, `browser queue p99 ${queueP99} ms: requests queued in the browser`);
+  assert.ok(ttftP99 < 200 + 150, `TTFT p99 ${ttftP99} ms: a queued request would wait a whole TTFT more`);
+  const health = await page.$$eval(".client-health", (w) => w.map((e) => e.textContent));
+  assert.ok(!health.some((w) => w.startsWith("Browser-limited")), JSON.stringify(health));
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
