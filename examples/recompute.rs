@@ -1,20 +1,24 @@
-//! Recomputes a run folder's `stats.json` (Tokenmeter's or LLMeter's) and prints it, indented by four, to stdout:
+//! Recomputes the `stats.json` of a run folder (Tokenmeter's or LLMeter's), of every level of a LoadTest
+//! folder, or of the run folders in a `.zip` file, and prints it, indented by four, to stdout:
 //!
 //! ```text
-//! cargo run --release --example recompute -- <run folder> [--percentiles linear|llmeter]
+//! cargo run --release --example recompute -- <run folder | LoadTest folder | .zip> [--percentiles linear|llmeter]
 //! ```
 //!
-//! Without `--percentiles`, the method the saved `stats.json` names is used, else LLMeter's. Warnings go to
-//! stderr; a bad folder or bad arguments give one line on stderr and a non-zero exit. The work is
-//! `RunFolder::recompute`, tested in `tests/format.rs`; this file only parses arguments.
+//! A run folder prints its recomputed `stats.json`. A folder of run folders (a LoadTest's `{test_name}/` with its
+//! `{clients:05}-clients/` levels) or a zip with several run folders prints one JSON object: each run folder's
+//! path, then its recomputed `stats.json`, LoadTest levels by clients. A zip with one run folder prints as that
+//! folder does. Without `--percentiles`, each run uses the method its saved `stats.json` names, else LLMeter's.
+//! Warnings go to stderr; a bad folder or bad arguments give one line on stderr and a non-zero exit. The work is
+//! `recompute_path`, tested in `tests/format.rs` and `tests/archive.rs`; this file only parses arguments.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use tokenmeter::core::format::{write_stats, RunFolder};
+use tokenmeter::core::format::recompute_path;
 use tokenmeter::core::stats::PercentileMethod;
 
-const USAGE: &str = "usage: recompute <run folder> [--percentiles linear|llmeter]";
+const USAGE: &str = "usage: recompute <run folder | LoadTest folder | .zip> [--percentiles linear|llmeter]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,12 +33,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match RunFolder::recompute(&folder, method) {
-        Ok(run) => {
-            for warning in &run.warnings {
+    match recompute_path(&folder, method) {
+        Ok(recomputed) => {
+            for warning in recomputed.warnings() {
                 eprintln!("recompute: warning: {warning}");
             }
-            println!("{}", write_stats(&run.stats));
+            println!("{}", recomputed.stats_text());
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -44,7 +48,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The folder and the optional percentile method.
+/// The folder (or zip) and the optional percentile method.
 fn parse_args(args: &[String]) -> Result<(PathBuf, Option<PercentileMethod>), String> {
     let mut folder = None;
     let mut method = None;

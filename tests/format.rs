@@ -375,7 +375,7 @@ fn ns(v: u64) -> Timestamp {
     Timestamp::from_nanos(v)
 }
 
-fn streamed(i: u64) -> RequestRecord {
+pub(crate) fn streamed(i: u64) -> RequestRecord {
     let base = 1_000_000_007 * i;
     RequestRecord {
         id: format!("chatcmpl-{i}"),

@@ -1,6 +1,7 @@
 //! The native integration test binary: each module is one area. Native only: it reads fixtures from disk.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod archive;
 mod aws;
 mod engine;
 mod format;

@@ -17,6 +17,10 @@
 //! 0.1.12 and 0.2.0 (PyPI) both load a folder written here, bytes markers and sub-second times included. The
 //! readers here also accept the extras inline in `responses.jsonl`.
 //!
+//! [`archive`] zips one run (`{run_name}/{file}`) or a LoadTest sweep (`{test_name}/{clients:05}-clients/{file}`,
+//! LLMeter's layout), reads zips back within stated size limits, and groups a zip's or a directory picker's files
+//! into run folders, recognising a LoadTest.
+//!
 //! Reading is a pure function of the files' text ([`run_folder::LoadedRun::from_files`]) so the browser can use
 //! it on uploaded files; [`run_folder::RunFolder::load`] is the thin native wrapper that reads a directory.
 //! Reading never panics: every problem is a [`FormatError`] naming the file, the line (for JSON Lines), the field
@@ -25,6 +29,7 @@
 //! Only types under `core::format` derive `Serialize`: they are the wire format. Must not import `protocol`,
 //! `engine`, `charts`, `browser` or `ui`.
 
+pub mod archive;
 mod json;
 pub mod plan;
 pub mod responses;
@@ -37,6 +42,11 @@ use std::fmt;
 
 use crate::core::stats::StatsConfigError;
 
+pub use archive::{
+    as_load_test, group_run_folders, load_test_entries, read_zip, read_zip_with, recompute_folder,
+    recompute_folders, run_entries, write_zip, write_zip_at, ArchiveError, FolderFiles, LoadTestLayout,
+    Recomputed, RecomputedRun, ZipLimits,
+};
 pub use json::{format_datetime, parse_datetime};
 pub use responses::{
     bytes_marker, decode_bytes_marker, infer_error_kind, read_responses, write_extras, write_extras_line,
@@ -44,7 +54,7 @@ pub use responses::{
 };
 pub use run_config::{read_run_config, write_run_config, ClockInfo, EndpointBlock, RunConfigFile};
 #[cfg(not(target_arch = "wasm32"))]
-pub use run_folder::{recompute_stats_json, RunFolder};
+pub use run_folder::{recompute_path, recompute_stats_json, RunFolder};
 pub use run_folder::{stats_config_for, write_run, Files, InfoSource, LoadedRun, RunToWrite, StatsSource};
 pub use stats_file::{read_stats, run_info_from_stats, stats_datetime, stats_number, write_stats};
 pub use summary::{read_summary, write_summary};
@@ -157,6 +167,26 @@ pub enum FormatError {
     /// Neither `responses.jsonl` nor `stats.json` exists (LLMeter's `Result.load` raises the same).
     #[error("{folder}: no data to recover: neither responses.jsonl nor stats.json exists")]
     MissingFile { folder: String },
+    /// A problem inside one of several run folders (a LoadTest level, a folder of an archive).
+    #[error("{folder}: {source}")]
+    InFolder {
+        folder: String,
+        #[source]
+        source: Box<FormatError>,
+    },
+    /// A zip archive could not be read.
+    #[error("{path}: {source}")]
+    Archive {
+        path: String,
+        #[source]
+        source: archive::ArchiveError,
+    },
+    /// An archive or a folder holds no run folder (a folder with `stats.json` or `responses.jsonl`…).
+    #[error(
+        "{path}: no run folder inside (a run folder holds stats.json, responses.jsonl, summary.json or \
+         run_config.json)"
+    )]
+    NoRunFolder { path: String },
     /// The statistics configuration for recomputing `stats.json` was refused.
     #[error("cannot recompute stats.json: {0}")]
     StatsConfig(#[from] StatsConfigError),

@@ -162,6 +162,28 @@ pub fn stats_config_for(
     config
 }
 
+/// A multi-byte character cut off at the very end of a file (a write interrupted mid-character) is dropped, so
+/// the truncated last line can be recognised; invalid UTF-8 elsewhere is an error.
+pub(crate) fn text_from_bytes(mut bytes: Vec<u8>) -> Result<String, std::string::FromUtf8Error> {
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        if e.error_len().is_none() {
+            bytes.truncate(e.valid_up_to());
+        }
+    }
+    String::from_utf8(bytes)
+}
+
+/// [`LoadedRun::from_files`] with the folder's name for errors and, when it is a real path, as the fallback
+/// `output_path`.
+pub(crate) fn load_labelled(
+    files: &Files<'_>,
+    stats_config: StatsConfig,
+    folder: &str,
+    folder_path: Option<&str>,
+) -> Result<LoadedRun, FormatError> {
+    load(files, stats_config, folder, folder_path)
+}
+
 fn load(
     files: &Files<'_>,
     stats_config: StatsConfig,
@@ -283,6 +305,9 @@ mod native {
     use std::path::Path;
 
     use super::*;
+    use crate::core::format::archive::{
+        group_run_folders, read_zip, recompute_folders, FolderFiles, Recomputed,
+    };
     use crate::core::format::stats_file::read_stats;
 
     /// A run folder on disk.
@@ -323,6 +348,78 @@ mod native {
         RunFolder::recompute(path, method).map(|run| write_stats(&run.stats))
     }
 
+    /// Recomputes what `path` holds, as `examples/recompute.rs` does: a run folder ([`RunFolder::recompute`]);
+    /// a folder of run folders, such as a LoadTest's `{test_name}/` with its `{clients:05}-clients/` levels
+    /// (each sub-directory that holds a run file, as `LoadTestResult.load` iterates them); or a `.zip` file
+    /// ([`read_zip`], then [`group_run_folders`]). Folders of runs and archives go through
+    /// [`recompute_folders`]; paths are named from the folder or archive given (`sweep/00004-clients`).
+    pub fn recompute_path(path: &Path, method: Option<PercentileMethod>) -> Result<Recomputed, FormatError> {
+        let label = path.display().to_string();
+        let is_zip = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
+        if path.is_file() && is_zip {
+            let bytes = std::fs::read(path).map_err(|source| FormatError::Io {
+                path: label.clone(),
+                source,
+            })?;
+            let entries = read_zip(&bytes).map_err(|source| FormatError::Archive {
+                path: label.clone(),
+                source,
+            })?;
+            return recompute_folders(&label, &group_run_folders(entries), method);
+        }
+        if path.is_dir() && !RunFile::ALL.iter().any(|f| path.join(f.file_name()).is_file()) {
+            let folders = read_run_subfolders(path)?;
+            if !folders.is_empty() {
+                return recompute_folders(&label, &folders, method);
+            }
+        }
+        RunFolder::recompute(path, method).map(|run| Recomputed::Run(Box::new(run)))
+    }
+
+    /// The sub-directories of `path` that hold a run file, as [`FolderFiles`] named `{name of path}/{sub}`.
+    fn read_run_subfolders(path: &Path) -> Result<Vec<FolderFiles>, FormatError> {
+        let io = |source| FormatError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let absolute = std::fs::canonicalize(path).map_err(io)?;
+        let parent = absolute
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut subs = std::fs::read_dir(path)
+            .map_err(io)?
+            .map(|entry| entry.map(|e| e.path()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io)?;
+        subs.retain(|p| p.is_dir());
+        subs.sort();
+        let mut folders = Vec::new();
+        for sub in subs {
+            let texts = read_folder(&sub)?;
+            let files: Vec<(String, String)> = RunFile::ALL
+                .iter()
+                .zip(texts.0)
+                .filter_map(|(file, text)| Some((file.file_name().to_owned(), text?)))
+                .collect();
+            if files.is_empty() {
+                continue;
+            }
+            let name = sub
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let folder = if parent.is_empty() {
+                name
+            } else {
+                format!("{parent}/{name}")
+            };
+            folders.push(FolderFiles { folder, files });
+        }
+        folders.sort_by(|a, b| a.folder.cmp(&b.folder));
+        Ok(folders)
+    }
+
     /// The texts of a folder's files, indexed like [`RunFile::ALL`].
     struct Texts([Option<String>; 5]);
 
@@ -354,19 +451,13 @@ mod native {
         Ok(texts)
     }
 
-    /// A file's text. A multi-byte character cut off at the very end (a write interrupted mid-character) is
-    /// dropped so the truncated last line can be recognised; invalid UTF-8 elsewhere is an error.
+    /// A file's text ([`text_from_bytes`]).
     fn read_text(path: &Path) -> Result<String, FormatError> {
         let io = |source| FormatError::Io {
             path: path.display().to_string(),
             source,
         };
-        let mut bytes = std::fs::read(path).map_err(io)?;
-        match std::str::from_utf8(&bytes) {
-            Ok(_) => {}
-            Err(e) if e.error_len().is_none() => bytes.truncate(e.valid_up_to()),
-            Err(e) => return Err(io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))),
-        }
-        String::from_utf8(bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        let bytes = std::fs::read(path).map_err(io)?;
+        text_from_bytes(bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
     }
 }
