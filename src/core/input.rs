@@ -12,7 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::core::dist::Dist;
-use crate::core::experiments::LoadTestPlan;
+use crate::core::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTestPlan};
 use crate::core::format::RunConfigFile;
 use crate::core::payload::MAX_GENERATED_TOKENS;
 use crate::core::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
@@ -36,6 +36,10 @@ pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
 pub const MAX_REQUESTS: u64 = 1_000_000_000;
 /// The largest output limit a payload may ask for.
 pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
+/// The longest heatmap prompt, in words.
+pub const MAX_PROMPT_WORDS: u32 = 100_000;
+/// The most cells a heatmap grid may have.
+pub const MAX_HEATMAP_CELLS: usize = 400;
 
 /// A setting, named as the query string names it, with the label the page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,10 +84,11 @@ pub enum Field {
     PayloadJson,
     Table,
     ColdCheck,
+    Heatmap,
 }
 
 impl Field {
-    pub const ALL: [Field; 40] = [
+    pub const ALL: [Field; 41] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -124,6 +129,7 @@ impl Field {
         Field::PayloadJson,
         Field::Table,
         Field::ColdCheck,
+        Field::Heatmap,
     ];
 
     /// The query-string parameter.
@@ -169,6 +175,7 @@ impl Field {
             Field::PayloadJson => "payload_json",
             Field::Table => "table",
             Field::ColdCheck => "check",
+            Field::Heatmap => "heatmap",
         }
     }
 
@@ -215,6 +222,7 @@ impl Field {
             Field::PayloadJson => "Request body (JSON)",
             Field::Table => "Table groups",
             Field::ColdCheck => "Check the endpoint first",
+            Field::Heatmap => "Latency heatmap (input × output lengths)",
         }
     }
 
@@ -345,7 +353,21 @@ impl RawInput {
         let low_memory = flag(self, Field::LowMemory)?;
         let template = self.plan_spec(low_memory)?;
         let sweep = self.sweep(&template)?;
+        let heatmap = self.heatmap(&template)?;
+        if sweep.is_some() && heatmap.is_some() {
+            return Err(error(
+                Field::Heatmap,
+                "a heatmap and a sweep cannot run together: clear one of them",
+            ));
+        }
         let runs = match sweep {
+            None if heatmap.is_some() => {
+                let plan = heatmap.as_ref().map(|h| h.plan.clone()).expect("checked");
+                vec![NamedRun {
+                    name: "latency-heatmap".into(),
+                    plan,
+                }]
+            }
             None => vec![NamedRun {
                 name: String::new(),
                 plan: template
@@ -414,6 +436,7 @@ impl RawInput {
             system: text(Field::System, 100_000)?,
             temperature: optional(self, Field::Temperature, |v| bounded_value(v, 0.0, 2.0))?,
             table_groups: parse_group_filter(self.get(Field::Table)).map_err(|m| error(Field::Table, m))?,
+            heatmap: heatmap.map(|h| h.cells),
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -591,6 +614,45 @@ impl RawInput {
             low_memory,
             ..RunPlanSpec::default()
         })
+    }
+
+    /// The LatencyHeatmap grid, if one is asked for (`10,50,200x128,256`: prompt lengths in words × output
+    /// budgets in tokens), sending each cell *Requests* times with *Clients* clients.
+    fn heatmap(&self, template: &RunPlanSpec) -> Result<Option<LatencyHeatmap>, InputError> {
+        let text = self.get(Field::Heatmap).trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let wrong = || {
+            error(
+                Field::Heatmap,
+                "write prompt lengths x output lengths, e.g. 10,50,200x128,256",
+            )
+        };
+        let (inputs, outputs) = text.split_once(['x', 'X', '×']).ok_or_else(wrong)?;
+        let lengths = |list: &str, hi: u32, what: &str| {
+            list.split(',')
+                .map(|v| {
+                    bounded_value(v.trim(), 1, hi)
+                        .map_err(|m| error(Field::Heatmap, format!("each {what} must be a whole number {m}")))
+                })
+                .collect::<Result<Vec<u32>, _>>()
+        };
+        let plan = LatencyHeatmapPlan {
+            input_lengths: lengths(inputs, MAX_PROMPT_WORDS, "prompt length")?,
+            output_lengths: lengths(outputs, MAX_OUTPUT_TOKENS, "output length")?,
+            requests_per_combination: template.stop.requests_per_client.unwrap_or(1).clamp(1, 1000) as u32,
+            clients: match template.arrival {
+                Arrival::ClosedLoop { clients } => clients,
+                _ => return Err(error(Field::Heatmap, "a heatmap runs with closed-loop clients")),
+            },
+        };
+        if plan.input_lengths.len() * plan.output_lengths.len() > MAX_HEATMAP_CELLS {
+            return Err(error(Field::Heatmap, format!("at most {MAX_HEATMAP_CELLS} cells")));
+        }
+        plan.plan(template)
+            .map(Some)
+            .map_err(|e| error(Field::Heatmap, format!("{e}.")))
     }
 
     /// The LoadTest sweep, if one is asked for (closed loop only: the field applies to nothing else).
@@ -786,6 +848,8 @@ pub struct RunInput {
     pub payload_json: Option<serde_json::Value>,
     /// The live table's groups to show, by title.
     pub table_groups: Vec<&'static str>,
+    /// A LatencyHeatmap: payload `i` of the run is `heatmap[i]` (a prompt of that many words, that output budget).
+    pub heatmap: Option<Vec<HeatmapCell>>,
 }
 
 /// The simulated model's behaviour, as set in the page (times in seconds).
