@@ -21,3 +21,4 @@ pub mod stats;
 pub mod table;
 pub mod target;
 pub mod time;
+pub mod timeline;
