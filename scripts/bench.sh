@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Benchmarks (figures, not pass/fail): the statistics core natively (criterion), the same work in headless
-# Chromium (wasm), then the end-to-end path: TTFT through the release page against a bare fetch() in the same page
-# at 1, 4 and 32 clients over HTTP/1.1 and HTTP/2, and the engine's request ceiling in its worker.
+# Benchmarks (figures, not pass/fail): the statistics core and the per-run charts natively (criterion), the same
+# statistics work in headless Chromium (wasm), then the end-to-end path: TTFT through the release page against a
+# bare fetch() in the same page at 1, 4 and 32 clients over HTTP/1.1 and HTTP/2, and the engine's request ceiling
+# in its worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/tools.sh --test
 cargo bench --locked --bench stats
+cargo bench --locked --bench charts
 WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --locked --profile wasm-bench --target wasm32-unknown-unknown \
   --test browser_bench -- --nocapture 2>&1 | grep -E "BENCH|test result"
 export PATH="$PWD/tests/e2e/node_modules/.bin:$PATH" TRUNK_OFFLINE=true

@@ -4,13 +4,15 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::charts::canvas::render;
+use crate::charts::style;
 use crate::core::stats::{Aggregate, Metric, StatKey};
 
 /// The percentiles drawn for each run, with their legend labels and colours.
 const PERCENTILES: [(Aggregate, &str, RGBColor); 3] = [
-    (Aggregate::P50, "p50", RGBColor(15, 118, 110)),
-    (Aggregate::P90, "p90", RGBColor(94, 170, 160)),
-    (Aggregate::P99, "p99", RGBColor(180, 216, 211)),
+    (Aggregate::P50, "p50", style::PERCENTILE_COLOURS[0]),
+    (Aggregate::P90, "p90", style::PERCENTILE_COLOURS[1]),
+    (Aggregate::P99, "p99", style::PERCENTILE_COLOURS[2]),
 ];
 
 /// One run to draw: its name and its `stats.json` map.
@@ -45,8 +47,8 @@ pub fn draw_percentiles<DB: DrawingBackend>(
     // Run i is centred on x = i, so the axis's whole-number key points fall under the runs' bars.
     let n = runs.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 16))
-        .margin(10)
+        .caption(title, style::title_style())
+        .margin(style::MARGIN)
         .x_label_area_size(28)
         .y_label_area_size(52)
         .build_cartesian_2d(-0.5..n - 0.5, 0.0..y_max)?;
@@ -62,6 +64,9 @@ pub fn draw_percentiles<DB: DrawingBackend>(
             name.map(|r| r.name.to_owned()).unwrap_or_default()
         })
         .y_desc("ms")
+        .label_style(style::label_style())
+        .axis_desc_style(style::label_style())
+        .bold_line_style(style::GRID)
         .draw()?;
     let width = 0.8 / PERCENTILES.len() as f64;
     for (run_idx, run) in runs.iter().enumerate() {
@@ -83,6 +88,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
     }
     chart
         .configure_series_labels()
+        .label_font(style::label_style())
         .border_style(BLACK.mix(0.3))
         .background_style(WHITE.mix(0.9))
         .draw()?;
@@ -91,13 +97,7 @@ pub fn draw_percentiles<DB: DrawingBackend>(
 
 /// The chart as an SVG document.
 pub fn percentiles_svg(title: &str, metric: Metric, runs: &[RunStats<'_>], size: (u32, u32)) -> String {
-    let mut svg = String::new();
-    {
-        let area = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        // Drawing to a string cannot fail for I/O reasons; a layout error leaves a partial chart, not a crash.
-        let _ = draw_percentiles(&area, title, metric, runs);
-    }
-    svg
+    render(size, |area| draw_percentiles(area, title, metric, runs))
 }
 
 #[cfg(test)]

@@ -22,3 +22,4 @@ pub mod stats;
 pub mod table;
 pub mod target;
 pub mod time;
+pub mod timeline;

@@ -206,6 +206,12 @@ impl RequestRecord {
         self.error.is_none()
     }
 
+    /// Whether the record's values enter distributions: a successful request sent after the warm-up, as
+    /// `RunningStats` counts them. Charts use this so a figure and `stats.json` describe the same requests.
+    pub fn in_distributions(&self) -> bool {
+        !self.warmup && self.is_success()
+    }
+
     /// How the request ended: the one rule that sets cancelled requests apart.
     pub fn outcome(&self) -> Outcome {
         match &self.error {
