@@ -9,4 +9,6 @@ pub mod engine_worker;
 pub mod fetch;
 pub mod files;
 pub mod js;
+pub mod raster;
+pub mod store;
 pub mod worker;

@@ -648,7 +648,10 @@ impl RawInput {
             },
         };
         if plan.input_lengths.len() * plan.output_lengths.len() > MAX_HEATMAP_CELLS {
-            return Err(error(Field::Heatmap, format!("at most {MAX_HEATMAP_CELLS} cells")));
+            return Err(error(
+                Field::Heatmap,
+                format!("at most {MAX_HEATMAP_CELLS} cells"),
+            ));
         }
         plan.plan(template)
             .map(Some)

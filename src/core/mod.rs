@@ -17,6 +17,7 @@ pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod rng;
+pub mod saved;
 pub mod scheduler;
 pub mod stats;
 pub mod table;

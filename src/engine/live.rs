@@ -13,6 +13,8 @@ use crate::core::page_health::PageHealth;
 use crate::core::plan::{Arrival, RunPlan};
 use crate::core::record::{Outcome, RequestRecord};
 use crate::core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
+use crate::core::time::Timestamp;
+use crate::core::timeline::Timeline;
 use crate::engine::sink::{EngineEvent, EventSink, RunSummary};
 
 /// Where the run's requests go and what it is called: everything about a run except its results.
@@ -57,6 +59,8 @@ pub struct LiveRun {
     summary: Option<RunSummary>,
     /// What the page saw of itself (hidden tab, late timers), when the run goes on in a page.
     page: Option<PageHealth>,
+    /// Completions, failures, tokens and latency per second, for the live over-time figures.
+    timeline: Timeline,
 }
 
 impl LiveRun {
@@ -85,6 +89,7 @@ impl LiveRun {
             progress: Progress::default(),
             summary: None,
             page: None,
+            timeline: Timeline::new(Timestamp::ZERO),
         })
     }
 
@@ -94,6 +99,11 @@ impl LiveRun {
 
     pub fn progress(&self) -> Progress {
         self.progress
+    }
+
+    /// Requests per second over the run so far (kept in low-memory mode too: it is bounded).
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     /// The records kept so far (none in low-memory mode).
@@ -200,6 +210,7 @@ impl EventSink for LiveRun {
                     Outcome::Succeeded => {}
                 }
                 self.stats.observe(&record);
+                self.timeline.observe(&record);
                 if self.keep_records {
                     self.records.push(record);
                 }

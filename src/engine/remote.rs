@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::core::cold_check::ColdCheck;
 use crate::core::format::ClockInfo;
 use crate::core::progress::ProgressView;
+use crate::core::timeline::Timeline;
 use crate::engine::live::Progress;
 use crate::engine::target::Credentials;
 
@@ -72,6 +73,8 @@ pub struct Snapshot {
     pub bar: ProgressView,
     /// The `stats.json` map so far.
     pub stats: Map<String, Value>,
+    /// Per second so far: what the live over-time figures draw (bounded, so cheap to send 5 times a second).
+    pub timeline: Timeline,
     /// The worker's warning that it was disturbed (hidden tab, late timers), if any.
     pub client_warning: Option<String>,
     /// The worker's `performance.now()` when taken (convert with the worker's `timeOrigin`).

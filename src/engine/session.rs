@@ -289,6 +289,7 @@ fn snapshot<R: Runtime>(runtime: &R, live: &RefCell<LiveRun>, clock: &R::Clock, 
         bar: ProgressView::of(&live.identity().plan, progress.finished, elapsed),
         client_warning: live.page_health().warning(),
         stats: live.snapshot(clock.wall_time()),
+        timeline: live.timeline().clone(),
         taken_at_ms: runtime.platform_now_ms(),
     }
 }

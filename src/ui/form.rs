@@ -408,7 +408,16 @@ impl RunForm {
                         <input id="sweep" type="text" placeholder="e.g. 1,2,4,8 (one run per level)" bind:value=value(Field::Sweep) />
                         {error_for(Field::Sweep)}
                     </div>
+                    <label for="heatmap">"Latency heatmap"</label>
+                    <div>
+                        <input id="heatmap" type="text" placeholder="e.g. 10,50,200x128,256 (prompt words × output tokens)"
+                            bind:value=value(Field::Heatmap) />
+                        {error_for(Field::Heatmap)}
+                    </div>
                 </Show>
+                <label for="check">"Check first"</label>
+                <label class="check">{checkbox(Field::ColdCheck)}
+                    "one untimed request before the run: confirms the endpoint and warms the connection"</label>
                 <label for="low-memory">"Low memory"</label>
                 <label class="check">{checkbox(Field::LowMemory)}
                     "keep statistics only (long runs; no responses to download)"</label>

@@ -4,14 +4,18 @@
 //! Components render and dispatch; measurement happens in `engine` and `core`.
 
 mod config;
+mod figures;
 mod form;
+mod library;
 mod results;
 mod run;
 
 use leptos::prelude::*;
 
 use config::ConfigControls;
+use figures::{LiveFigures, LoadTestFigures, RunFigures};
 use form::RunForm;
+use library::RunsList;
 use results::{Comparison, ExportImport, LiveTable};
 use run::{Phase, RunController};
 
@@ -89,8 +93,12 @@ pub fn App() -> impl IntoView {
                 {move || run.notes.get().into_iter().map(|n| view! { <p class="note precision">{n}</p> }).collect_view()}
                 {move || run.isolation.get().into_iter().map(|n| view! { <p id="isolation-note" class="note">{n}</p> }).collect_view()}
                 <LiveTable groups=run.table />
+                <LiveFigures timeline=run.timeline />
                 <ExportImport run=run />
-                <Comparison results=run.results />
+                <RunsList library=run.library />
+                <Comparison library=run.library />
+                <LoadTestFigures library=run.library />
+                <RunFigures library=run.library />
             </section>
         </main>
     }

@@ -1,15 +1,20 @@
-//! Result views: the grouped live table, downloading and importing result files, and the side-by-side comparison
-//! of finished and imported runs.
+//! Result views: the grouped live table, downloading and importing result files (run folders, LoadTest folders,
+//! `.zip` archives), and the side-by-side comparison of the selected runs.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::browser::clock::PerformanceClock;
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
-use crate::core::format::{read_stats, stats_config_for, Files, LoadedRun, RunFile};
-use crate::core::stats::Metric;
+use crate::core::format::archive::{group_run_folders, path_component, read_zip};
+use crate::core::format::{read_stats, stats_config_for, LoadedRun, RunFile};
+use crate::core::saved::SavedRun;
+use crate::core::stats::{Metric, StatsConfig};
 use crate::core::table::{format_cell, Group, COMPARED};
-use crate::ui::run::{RunController, RunResult};
+use crate::engine::Clock;
+use crate::ui::library::Library;
+use crate::ui::run::RunController;
 
 /// The grouped live table; each value cell carries its `stats.json` key as `data-stat`.
 #[component]
@@ -30,7 +35,8 @@ pub(crate) fn LiveTable(groups: RwSignal<Vec<Group>>) -> impl IntoView {
     }
 }
 
-/// Download buttons for the last run's files, and a file picker to import a run folder (ours or LLMeter's).
+/// Download buttons for the last run's files (each file, all of them, or one `.zip`), and importing run folders:
+/// picked files, a picked folder (a LoadTest's level folders too) or `.zip` archives.
 #[component]
 pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
@@ -53,6 +59,20 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
         )),
     };
     let download = move |_| save(&|_| true);
+    let zip = move |_| match run.last_run() {
+        Some(saved) => match saved.zip() {
+            Ok(bytes) => {
+                let name = format!("{}.zip", path_component(&saved.name));
+                if let Err(e) = files::download_bytes(&name, &bytes, "application/zip") {
+                    error.set(Some(e));
+                }
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        },
+        None => error.set(Some(
+            "Run something first: there is nothing to export yet.".into(),
+        )),
+    };
     // One button per file, named by the file, so a person or a script can fetch just that one.
     let per_file = move || {
         run.has_results().then(|| {
@@ -68,13 +88,16 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
                 .collect_view()
         })
     };
+    let rules = RwSignal::new("own".to_owned());
+    let library = run.library;
     let import = move |ev: leptos::ev::Event| {
         let picked = files::take_picked(&ev);
+        let rules = rules.get_untracked();
         spawn_local(async move {
-            match import_files(&picked).await {
-                Ok((name, stats, note)) => {
+            match import_files(&picked, &rules, library).await {
+                Ok(note) => {
                     error.set(None);
-                    run.show_imported(name, stats, &note);
+                    run.show_imported(&note);
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -83,72 +106,143 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     view! {
         <div class="export">
             <button id="export" on:click=download disabled=move || run.is_busy()>"Download results"</button>
+            <button id="export-zip" on:click=zip disabled=move || run.is_busy()>"Download as .zip"</button>
             <span class="downloads" aria-label="Download one file">{per_file}</span>
+        </div>
+        <div class="export">
             <label class="file-button">
-                "Import run folder files"
-                <input id="import" type="file" multiple accept=".json,.jsonl" on:change=import
+                "Import run files or .zip"
+                <input id="import" type="file" multiple accept=".json,.jsonl,.zip" on:change=import
                     disabled=move || run.is_busy() />
             </label>
+            <label class="file-button">
+                "Import a folder"
+                <input id="import-folder" type="file" multiple prop:webkitdirectory=true on:change=import
+                    disabled=move || run.is_busy() />
+            </label>
+            <label for="import-rules">"Imported statistics"</label>
+            <select id="import-rules" prop:value=move || rules.get() on:change=move |ev| rules.set(event_target_value(&ev))>
+                <option value="own">"the folder's own rules (LLMeter's for LLMeter folders)"</option>
+                <option value="tokenmeter">"recomputed with Tokenmeter's rules"</option>
+                <option value="both">"both, side by side"</option>
+            </select>
             {move || error.get().map(|e| view! { <p id="import-error" class="error">{e}</p> })}
         </div>
     }
 }
 
-/// Reads the picked files of one run folder and recomputes its statistics.
-/// Reads the picked files of one run folder and recomputes its statistics under the rules its own `stats.json`
-/// names (LLMeter's, for an LLMeter folder: its percentile method and rate window), so the page shows the
-/// folder's own numbers. Returns the run's name, its stats and what the page should say about them.
-async fn import_files(
-    picked: &[web_sys::File],
-) -> Result<(String, serde_json::Map<String, serde_json::Value>, String), String> {
-    let mut texts = Vec::new();
-    for file in picked {
-        texts.push((file.name(), files::read_text(file).await?));
-    }
+/// The run files and archives picked, as `(path, text)`: a `.zip` is unpacked; other files keep the path they
+/// have inside a picked folder.
+async fn picked_entries(picked: &[web_sys::File]) -> Result<Vec<(String, String)>, String> {
     let known = RunFile::ALL.map(RunFile::file_name);
-    if let Some((other, _)) = texts
-        .iter()
-        .find(|(n, _)| !known.contains(&n.as_str()) && n != "payload.jsonl")
-    {
-        return Err(format!(
-            "{other} is not a run folder file (expected {}).",
-            known.join(", ")
-        ));
+    let mut entries = Vec::new();
+    for file in picked {
+        let name = file.name();
+        let lower = name.to_ascii_lowercase();
+        // An archive by its name, or by its first bytes (a downloaded file may have lost its extension).
+        if !lower.ends_with(".json") && !lower.ends_with(".jsonl") {
+            let bytes = files::read_bytes(file).await?;
+            if lower.ends_with(".zip") || bytes.starts_with(b"PK") {
+                let unpacked = read_zip(&bytes).map_err(|e| format!("{name}: {e}"))?;
+                entries.extend(unpacked);
+                continue;
+            }
+        }
+        let path = files::picked_path(file);
+        if !path.contains('/') && !known.contains(&name.as_str()) && name != "payload.jsonl" {
+            return Err(format!(
+                "{name} is not a run folder file (expected {}, or a .zip of run folders).",
+                known.join(", ")
+            ));
+        }
+        if path.contains('/') && !name.ends_with(".json") && !name.ends_with(".jsonl") {
+            continue; // A folder's other files (plots, notes) are not part of a run.
+        }
+        entries.push((path, files::read_text(file).await?));
     }
-    let files = Files::from_named(&texts);
-    let saved = files.stats.and_then(|text| read_stats(text).ok());
-    let config = stats_config_for(saved.as_ref(), None);
-    let rules = format!(
-        "percentiles: {}, rate window: {}",
-        config.method.as_str(),
-        config.rate_window.as_str()
-    );
-    let loaded = LoadedRun::from_files(&files, config).map_err(|e| e.to_string())?;
-    let name = loaded
-        .info
-        .run_name
-        .clone()
-        .unwrap_or_else(|| "imported run".into());
-    let mut note = format!("recomputed with the folder's own rules ({rules})");
-    for warning in &loaded.warnings {
-        note.push_str(&format!("; warning: {warning}"));
-    }
-    Ok((format!("{name} (imported)"), loaded.stats, note))
+    Ok(entries)
 }
 
-/// Finished and imported runs side by side.
+/// Reads the picked files (one run folder, several, a LoadTest folder, or `.zip` archives of them), recomputes
+/// each run's statistics under `rules`, and keeps them. `own`: the rules the folder's `stats.json` names, else
+/// LLMeter's (so an LLMeter folder shows its own numbers); `tokenmeter`: Tokenmeter's defaults; `both`: each
+/// run twice, side by side. Returns what the page should say.
+async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -> Result<String, String> {
+    let entries = picked_entries(picked).await?;
+    let folders = group_run_folders(entries);
+    if folders.is_empty() {
+        return Err(
+            "No run files were found (stats.json, responses.jsonl, run_config.json, summary.json).".into(),
+        );
+    }
+    let now = PerformanceClock::start().wall_time().to_rfc3339();
+    let mut added = Vec::new();
+    let mut notes = Vec::new();
+    for folder in &folders {
+        let files = folder.run_files();
+        let saved = files.stats.and_then(|text| read_stats(text).ok());
+        let own = stats_config_for(saved.as_ref(), None);
+        let mut variants = Vec::new();
+        if rules != "tokenmeter" {
+            let described = format!(
+                "the folder's own rules (percentiles: {}, rate window: {})",
+                own.method.as_str(),
+                own.rate_window.as_str()
+            );
+            variants.push((own, "imported", described));
+        }
+        if rules != "own" {
+            let ours = StatsConfig::default();
+            let described = format!(
+                "Tokenmeter's rules (percentiles: {}, rate window: {})",
+                ours.method.as_str(),
+                ours.rate_window.as_str()
+            );
+            variants.push((ours, "Tokenmeter rules", described));
+        }
+        for (config, label, described) in variants {
+            let loaded = LoadedRun::from_files(&files, config).map_err(|e| match folder.folder.as_str() {
+                "" => e.to_string(),
+                path => format!("{path}: {e}"),
+            })?;
+            let mut run = SavedRun::new(library.new_id(), folder.files.clone(), loaded.stats, &now);
+            if run.name == "run" && !folder.name().is_empty() {
+                run.name = folder.name().to_owned();
+            }
+            run.name = format!("{} ({label})", run.name);
+            run.rules = Some(described.clone());
+            notes.push(format!("{}: recomputed with {described}", run.name));
+            notes.extend(loaded.warnings.iter().map(|w| format!("warning: {w}")));
+            added.push(run);
+        }
+    }
+    let count = added.len();
+    for run in added {
+        library.add(run);
+    }
+    Ok(format!(
+        "{} run{}: {}",
+        count,
+        if count == 1 { "" } else { "s" },
+        notes.join("; ")
+    ))
+}
+
+/// The selected runs side by side: the compared statistics and the percentile bars.
 #[component]
-pub(crate) fn Comparison(results: RwSignal<Vec<RunResult>>) -> impl IntoView {
+pub(crate) fn Comparison(library: Library) -> impl IntoView {
+    let selected = Memo::new(move |_| library.selected());
     view! {
-        <Show when=move || !results.with(Vec::is_empty)>
+        <Show when=move || !selected.with(Vec::is_empty)>
             <h3>"Compare runs"</h3>
+            <div class="comparison-wrap">
             <table id="comparison" class="comparison">
-                <thead><tr><th></th>{move || results.get().into_iter().map(|r| view! { <th>{r.name}</th> }).collect_view()}</tr></thead>
+                <thead><tr><th></th>{move || selected.get().into_iter().map(|r| view! { <th>{r.name}</th> }).collect_view()}</tr></thead>
                 <tbody>
                     {COMPARED.into_iter().map(|(label, key, unit)| view! {
                         <tr>
                             <th scope="row">{label}</th>
-                            {move || results.get().into_iter().map(|r| {
+                            {move || selected.get().into_iter().map(|r| {
                                 let v = format_cell(key.get(&r.stats), unit);
                                 view! { <td data-stat=key.to_string()>{v}</td> }
                             }).collect_view()}
@@ -156,17 +250,18 @@ pub(crate) fn Comparison(results: RwSignal<Vec<RunResult>>) -> impl IntoView {
                     }).collect_view()}
                 </tbody>
             </table>
+            </div>
             <div id="charts" class="charts">
-                <div class="chart" inner_html=move || chart(&results.get(), "TTFT", Metric::TimeToFirstToken)></div>
-                <div class="chart" inner_html=move || chart(&results.get(), "TTLT", Metric::TimeToLastToken)></div>
+                <div class="chart" inner_html=move || chart(&selected.get(), "TTFT", Metric::TimeToFirstToken)></div>
+                <div class="chart" inner_html=move || chart(&selected.get(), "TTLT", Metric::TimeToLastToken)></div>
             </div>
         </Show>
     }
 }
 
-/// The percentile chart of `metric` across `results`, as inline SVG.
-fn chart(results: &[RunResult], title: &str, metric: Metric) -> String {
-    let runs: Vec<RunStats<'_>> = results
+/// The percentile chart of `metric` across `runs`, as inline SVG.
+fn chart(runs: &[SavedRun], title: &str, metric: Metric) -> String {
+    let runs: Vec<RunStats<'_>> = runs
         .iter()
         .map(|r| RunStats {
             name: &r.name,

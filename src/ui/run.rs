@@ -15,14 +15,17 @@ use crate::core::format::ClockInfo;
 use crate::core::input::RunInput;
 use crate::core::payload::{generated_prompt, write_payload_jsonl};
 use crate::core::progress::ProgressView;
+use crate::core::saved::SavedRun;
 use crate::core::stats::StatsConfig;
 use crate::core::table::{client_health, group_titles, live_table, live_table_of, precision_notes, Group};
+use crate::core::timeline::Timeline;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
 use crate::engine::remote::{Ending, FromEngine, RunRequest, Snapshot, ToEngine};
 use crate::engine::target::Target;
 use crate::engine::Clock;
 use crate::protocol::payload_options::PayloadOptions;
 use crate::ui::form::RunForm;
+use crate::ui::library::Library;
 
 /// Browsers open at most this many HTTP/1.1 connections per origin; more concurrent requests queue inside the
 /// browser.
@@ -63,30 +66,37 @@ impl Phase {
     }
 }
 
-/// A finished (or imported) run: its statistics for the comparison, and its files.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RunResult {
-    pub(crate) name: String,
-    pub(crate) stats: Map<String, Value>,
-    pub(crate) files: Vec<(String, String)>,
-}
-
 /// What the form would send: the uploaded payloads, or one payload from the prompt (or a generated prompt of the
 /// asked length), in the API's shape. The cache buster is the engine's to apply, per request.
 fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
     let credentials = form.credentials();
-    match (&input.payload_json, form.uploaded_payloads()) {
-        (Some(body), _) => Target::new(&input.target, vec![body.clone()], &credentials),
-        (None, Some(payloads)) => Target::new(&input.target, payloads, &credentials),
-        (None, None) => {
+    let options = PayloadOptions {
+        system: input.system.clone(),
+        temperature: input.temperature,
+        image: form.image(),
+    };
+    match (&input.payload_json, form.uploaded_payloads(), &input.heatmap) {
+        (Some(body), _, _) => Target::new(&input.target, vec![body.clone()], &credentials),
+        (None, Some(payloads), _) => Target::new(&input.target, payloads, &credentials),
+        // A heatmap: payload `i` is cell `i`'s prompt length and output budget.
+        (None, None, Some(cells)) => cells
+            .iter()
+            .map(|cell| {
+                Target::with_prompt_and(
+                    &input.target,
+                    &cell.prompt(),
+                    cell.max_output_tokens,
+                    &options,
+                    &credentials,
+                )
+                .map(|t| t.payloads()[0].clone())
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|payloads| Target::new(&input.target, payloads, &credentials)),
+        (None, None, None) => {
             let prompt = match input.prompt_tokens {
                 Some(tokens) => generated_prompt(tokens, seed),
                 None => input.prompt.clone(),
-            };
-            let options = PayloadOptions {
-                system: input.system.clone(),
-                temperature: input.temperature,
-                image: form.image(),
             };
             Target::with_prompt_and(&input.target, &prompt, input.max_tokens, &options, &credentials)
         }
@@ -116,9 +126,14 @@ pub(crate) struct RunController {
     pub(crate) check: RwSignal<Option<ColdCheck>>,
     /// What the run will hold in memory, and whether that is too much for a tab.
     pub(crate) memory: RwSignal<Option<(String, bool)>>,
-    pub(crate) results: RwSignal<Vec<RunResult>>,
+    /// The runs kept (finished and imported), their figures and comparison.
+    pub(crate) library: Library,
+    /// The current run's requests, tokens and latency per second, for the live figures (while it goes on).
+    pub(crate) timeline: RwSignal<Option<Timeline>>,
     /// The last run's files (finished or stopped), to download.
     last_files: RwSignal<Option<Vec<(String, String)>>>,
+    /// The last run's id in the library.
+    last_id: StoredValue<Option<String>>,
     engine: StoredValue<Option<Rc<EngineWorker>>, LocalStorage>,
     /// Why the engine could not start, if it could not.
     engine_error: StoredValue<Option<String>>,
@@ -142,8 +157,10 @@ impl RunController {
             isolation: RwSignal::new(Vec::new()),
             check: RwSignal::new(None),
             memory: RwSignal::new(None),
-            results: RwSignal::new(Vec::new()),
+            library: Library::new(),
+            timeline: RwSignal::new(None),
             last_files: RwSignal::new(None),
+            last_id: StoredValue::new(None),
             engine: StoredValue::new_local(None),
             engine_error: StoredValue::new(None),
             runs_started: StoredValue::new(0),
@@ -230,15 +247,13 @@ impl RunController {
             FromEngine::Snapshot { snapshot } => self.show_snapshot(&snapshot),
             FromEngine::RunEnded { run } => {
                 self.last_files.set(Some(run.files.clone()));
-                self.results.update(|r| {
-                    r.push(RunResult {
-                        name: run.run_name,
-                        stats: run.stats,
-                        files: run.files,
-                    })
-                });
+                let now = PerformanceClock::start().wall_time().to_rfc3339();
+                let saved = SavedRun::new(self.library.new_id(), run.files, run.stats, &now);
+                self.last_id.set_value(Some(saved.id.clone()));
+                self.library.add(saved);
             }
             FromEngine::Ended { ending, message } => {
+                self.timeline.set(None);
                 self.message.set(message);
                 self.phase.set(match ending {
                     Ending::Done => Phase::Done,
@@ -250,6 +265,7 @@ impl RunController {
     }
 
     fn show_snapshot(&self, snapshot: &Snapshot) {
+        self.timeline.set(Some(snapshot.timeline.clone()));
         self.progress.set(snapshot.progress);
         self.bar.set(Some(snapshot.bar));
         let age = self
@@ -288,17 +304,20 @@ impl RunController {
         self.last_files.get_untracked()
     }
 
-    /// Shows an imported run's statistics and adds it to the comparison.
-    pub(crate) fn show_imported(&self, name: String, stats: Map<String, Value>, note: &str) {
-        self.show(&stats);
-        self.message.set(format!("Imported {name}: {note}."));
-        self.results.update(|r| {
-            r.push(RunResult {
-                name,
-                stats,
-                files: Vec::new(),
-            })
-        });
+    /// Says what an import did (the imported runs are in the library already).
+    pub(crate) fn show_imported(&self, note: &str) {
+        if let Some(run) = self.library.focused_run() {
+            self.show(&run.stats);
+        }
+        self.message.set(format!("Imported {note}."));
+    }
+
+    /// The last run of this page, as kept (for its `.zip`).
+    pub(crate) fn last_run(&self) -> Option<SavedRun> {
+        let id = self.last_id.get_value()?;
+        self.library
+            .runs
+            .with_untracked(|runs| runs.iter().find(|r| r.id == id).cloned())
     }
 
     /// Shows a stats map: the grouped table and the client-health warnings derived from it.

@@ -1,0 +1,136 @@
+//! The figures: live over-time charts while a run goes on (from the engine's timeline, never from records), the
+//! per-run set of the run in focus (histograms, CDFs, box plots, scatters, over time, heatmaps), and LLMeter's
+//! load-test figures across the selected runs. Every figure downloads as SVG and as PNG.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::browser::{files, raster};
+use crate::charts::over_time::{latency_over_time, output_tokens_over_time, requests_over_time};
+use crate::charts::{load_test_figures, run_figures, ClientScale, Figure, RunData};
+use crate::core::format::{stats_config_for, Files, LoadedRun};
+use crate::core::saved::SavedRun;
+use crate::core::timeline::Timeline;
+use crate::ui::library::Library;
+
+/// Every figure's size, in SVG units (the PNG is twice that).
+const SIZE: (u32, u32) = (560, 320);
+
+/// One figure with its download buttons.
+#[component]
+fn FigureView(figure: Figure) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let Figure { id, title, svg } = figure;
+    let svg_file = svg.clone();
+    let save_svg = move |_| {
+        if let Err(e) = files::download(&format!("{id}.svg"), &svg_file, "image/svg+xml") {
+            error.set(Some(e));
+        }
+    };
+    let png_source = svg.clone();
+    let save_png = move |_| {
+        let svg = png_source.clone();
+        spawn_local(async move {
+            let saved = raster::svg_to_png(&svg, SIZE.0, SIZE.1)
+                .await
+                .and_then(|blob| files::download_blob(&format!("{id}.png"), &blob));
+            error.set(saved.err());
+        });
+    };
+    view! {
+        <figure class="figure" data-figure=id>
+            <div class="figure-svg" inner_html=svg></div>
+            <figcaption>
+                <span class="figure-title">{title}</span>
+                <button class="download-svg" on:click=save_svg>"SVG"</button>
+                <button class="download-png" on:click=save_png>"PNG"</button>
+            </figcaption>
+            {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
+        </figure>
+    }
+}
+
+fn gallery(figures: Vec<Figure>) -> impl IntoView {
+    figures
+        .into_iter()
+        .map(|figure| view! { <FigureView figure=figure /> })
+        .collect_view()
+}
+
+/// Requests, output tokens and latency per second while a run goes on, redrawn with each snapshot.
+#[component]
+pub(crate) fn LiveFigures(timeline: RwSignal<Option<Timeline>>) -> impl IntoView {
+    move || {
+        timeline.get().map(|t| {
+            let figures = vec![
+                requests_over_time(&t, SIZE),
+                output_tokens_over_time(&t, SIZE),
+                latency_over_time(&t, SIZE),
+            ];
+            view! { <div id="live-figures" class="figures">{gallery(figures)}</div> }
+        })
+    }
+}
+
+/// The per-run figures of `run`, from its responses; an explanation when it has none.
+fn run_figures_of(run: &SavedRun) -> Result<Vec<Figure>, String> {
+    let files = Files::from_named(&run.files);
+    let config = stats_config_for(Some(&run.stats), None);
+    let method = config.method;
+    let loaded = LoadedRun::from_files(&files, config).map_err(|e| e.to_string())?;
+    let records = loaded.records.filter(|r| !r.is_empty()).ok_or(
+        "This run kept no per-request data (low memory, or no responses.jsonl), so only its table shows.",
+    )?;
+    Ok(run_figures(&RunData::from_records(&records, method), SIZE))
+}
+
+/// The figures of the run in focus.
+#[component]
+pub(crate) fn RunFigures(library: Library) -> impl IntoView {
+    let drawn = Memo::new(move |_| {
+        library
+            .focused_run()
+            .map(|run| (run.name.clone(), run_figures_of(&run)))
+    });
+    move || {
+        drawn.get().map(|(name, figures)| {
+            view! {
+                <h3>"Figures: " <span id="figures-run">{name}</span></h3>
+                {match figures {
+                    Ok(figures) => view! { <div id="figures" class="figures">{gallery(figures)}</div> }.into_any(),
+                    Err(why) => view! { <p id="figures-note" class="note">{why}</p> }.into_any(),
+                }}
+            }
+        })
+    }
+}
+
+/// LLMeter's load-test figures over the selected runs, once they cover two client counts or more.
+#[component]
+pub(crate) fn LoadTestFigures(library: Library) -> impl IntoView {
+    let log = RwSignal::new(true);
+    move || {
+        let selected = library.selected();
+        let levels: Vec<(u32, &serde_json::Map<String, serde_json::Value>)> = selected
+            .iter()
+            .filter_map(|r| r.clients.map(|c| (c, &r.stats)))
+            .collect();
+        let mut counts: Vec<u32> = levels.iter().map(|(c, _)| *c).collect();
+        counts.sort_unstable();
+        counts.dedup();
+        (counts.len() >= 2).then(|| {
+            let scale = if log.get() {
+                ClientScale::Log
+            } else {
+                ClientScale::Linear
+            };
+            let figures = load_test_figures(&levels, scale, SIZE);
+            view! {
+                <h3>"Load test: by clients"</h3>
+                <label class="check"><input id="log-clients" type="checkbox" prop:checked=move || log.get()
+                    on:change=move |ev| log.set(event_target_checked(&ev)) />"Log-scaled clients"</label>
+                <div id="load-test-figures" class="figures">{gallery(figures)}</div>
+            }
+        })
+    }
+}

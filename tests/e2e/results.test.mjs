@@ -1,0 +1,221 @@
+// End-to-end: results as a first-class view — live over-time figures during a run, the per-run figure set with SVG
+// and PNG downloads, LoadTest figures across a sweep, the sweep exported as a LoadTest .zip that the native
+// `recompute` reads, runs kept across a reload (renamed, deleted, storage full), LLMeter folders and .zip imports.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { ROOT, startStatic, launchBrowser, newPage } from "./harness.mjs";
+
+const run_ = promisify(execFile);
+let site, browser;
+const SHOTS = join(ROOT, "tests", "e2e", "screenshots");
+const SAMPLE = join(ROOT, "tests", "data", "llmeter", "sample-openai");
+
+before(async () => {
+  site = await startStatic();
+  browser = await launchBrowser();
+  await mkdir(SHOTS, { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  site?.stop();
+});
+
+const url = (form) => `${site.url}/?${new URLSearchParams(form)}`;
+const pageErrors = (errors) => errors.filter((e) => e.startsWith("pageerror"));
+const FAST = { sim_ttft: "fixed:0.02", sim_itl: "fixed:0.002", sim_tokens: "uniform:4,12" };
+
+async function run(page) {
+  await page.click("#run");
+  await page.waitForSelector('#status[data-run-state="done"]', { timeout: 60000 });
+}
+
+const PER_RUN = ["ttft-histogram", "ttlt-histogram", "tpot-histogram", "itl-histogram", "ttft-cdf", "ttlt-cdf",
+  "latency-boxplots", "ttft-vs-input-tokens", "ttlt-vs-output-tokens", "ttft-over-time", "requests-over-time",
+  "output-tokens-over-time", "latency-over-time", "ttft-heatmap", "ttlt-heatmap"];
+
+test("a run draws live over-time figures while it goes on, then every per-run figure; each downloads as SVG and PNG", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({ clients: "4", requests: "", duration: "3", ...FAST }));
+  await page.click("#run");
+  // Live: drawn from the engine's timeline while the run goes on (and gone when it ends).
+  await page.waitForSelector('#live-figures [data-figure="requests-over-time"] svg', { timeout: 15000 });
+  assert.equal(await page.getAttribute("#status", "data-run-state"), "running");
+  await page.screenshot({ path: join(SHOTS, "live-figures.png"), fullPage: true });
+  await page.waitForSelector('#status[data-run-state="done"]', { timeout: 30000 });
+  await page.waitForSelector("#live-figures", { state: "detached" });
+  for (const id of PER_RUN) {
+    const figure = page.locator(`#figures [data-figure="${id}"]`);
+    assert.equal(await figure.locator("svg").count(), 1, id);
+    assert.ok((await figure.locator(".figure-title").textContent()).length > 5, `${id} has a title`);
+  }
+  // Titles, units and legends are drawn text.
+  const cdf = await page.locator('#figures [data-figure="ttft-cdf"] svg').innerHTML();
+  assert.match(cdf, /p50/);
+  assert.match(cdf, /ms|s\)/);
+  await page.screenshot({ path: join(SHOTS, "figures.png"), fullPage: true });
+
+  const svg = page.waitForEvent("download");
+  await page.locator('#figures [data-figure="ttft-histogram"] .download-svg').click();
+  const svgFile = await svg;
+  assert.equal(svgFile.suggestedFilename(), "ttft-histogram.svg");
+  assert.match(await readFile(await svgFile.path(), "utf8"), /^<svg[\s\S]*<\/svg>\s*$/);
+  const png = page.waitForEvent("download");
+  await page.locator('#figures [data-figure="ttft-histogram"] .download-png').click();
+  const pngFile = await png;
+  assert.equal(pngFile.suggestedFilename(), "ttft-histogram.png");
+  const bytes = await readFile(await pngFile.path());
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], "a PNG file");
+  assert.ok(bytes.length > 5000, `the PNG holds a drawing (${bytes.length} bytes)`);
+
+  // Readable on a narrow screen: no horizontal scroll.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow} px at 390 px`);
+  await page.screenshot({ path: join(SHOTS, "figures-narrow.png"), fullPage: true });
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("a sweep draws LoadTest figures by clients and exports as a LoadTest .zip that recompute reads", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({ clients: "1", requests: "1", max_tokens: "8", sweep: "1,2,4", ...FAST }));
+  await run(page);
+  for (const id of ["requests-per-minute-by-clients", "output-tokens-per-second-by-clients", "ttft-by-clients",
+    "ttlt-by-clients", "error-rate-by-clients", "input-tokens-per-minute-by-clients", "output-tokens-per-minute-by-clients"]) {
+    assert.equal(await page.locator(`#load-test-figures [data-figure="${id}"] svg`).count(), 1, id);
+  }
+  assert.match(await page.locator('#load-test-figures [data-figure="ttft-by-clients"] svg').innerHTML(), />\s*4\s*</);
+  await page.screenshot({ path: join(SHOTS, "load-test-figures.png"), fullPage: true });
+  const next = page.waitForEvent("download");
+  await page.click("#export-sweep");
+  const zip = await next;
+  assert.equal(zip.suggestedFilename(), "tokenmeter-loadtest.zip");
+  const dir = await mkdtemp(join(tmpdir(), "tm-sweep-"));
+  const path = join(dir, "sweep.zip");
+  await writeFile(path, await readFile(await zip.path()));
+  // The native recompute reads it as a LoadTest: one level per client count.
+  const { stdout } = await run_(join(ROOT, "target", "debug", "examples", "recompute"), [path]);
+  const out = JSON.parse(stdout);
+  const text = JSON.stringify(out);
+  for (const level of ["00001-clients", "00002-clients", "00004-clients"]) assert.ok(text.includes(level), level);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("runs survive a reload; they can be renamed, deleted, zipped; a full storage keeps the newest", async () => {
+  const errors = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  await page.goto(url({ clients: "2", requests: "2", ...FAST, api_key: "" }));
+  await run(page);
+  await run(page);
+  assert.equal(await page.locator("#results-list tbody tr").count(), 2);
+  await page.locator("#results-list tbody tr").first().locator(".run-name").fill("baseline");
+  await page.locator("#results-list tbody tr").first().locator(".run-name").press("Enter");
+  await page.locator("#results-list tbody tr").first().locator(".run-name").blur();
+  await page.waitForTimeout(300);
+  await page.reload();
+  await page.waitForSelector("#results-list tbody tr >> nth=1");
+  const names = await page.$$eval("#results-list .run-name", (inputs) => inputs.map((i) => i.value));
+  assert.deepEqual(names, ["baseline", "run-2"]);
+  assert.match(await page.textContent("#comparison thead"), /baseline.*run-2/s);
+  // One click: every file of a run in one .zip.
+  const next = page.waitForEvent("download");
+  await page.locator("#results-list tbody tr").first().locator(".download-zip").click();
+  const zip = await next;
+  assert.equal(zip.suggestedFilename(), "baseline.zip");
+  const bytes = await readFile(await zip.path());
+  assert.equal(bytes.subarray(0, 2).toString(), "PK");
+  // Deleted runs stay deleted.
+  await page.locator("#results-list tbody tr").first().locator(".delete-run").click();
+  await page.waitForTimeout(300);
+  await page.reload();
+  await page.waitForSelector("#results-list tbody tr");
+  assert.equal(await page.locator("#results-list tbody tr").count(), 1);
+
+  // Storage full: the browser refuses the next write once; the oldest run makes room.
+  await page.evaluate(() => {
+    const put = IDBObjectStore.prototype.put;
+    let refuse = 1;
+    IDBObjectStore.prototype.put = function (...args) {
+      if (refuse-- > 0) throw new DOMException("full", "QuotaExceededError");
+      return put.apply(this, args);
+    };
+  });
+  await run(page);
+  await page.waitForSelector("#storage-notice");
+  assert.match(await page.textContent("#storage-notice"), /Storage was full: removed the oldest run \(run-2\)/);
+  await page.reload();
+  await page.waitForSelector("#results-list tbody tr");
+  assert.deepEqual(await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value)), ["run-1"]);
+  // Nothing stored holds a credential: the stored texts are the run files.
+  const stored = await page.evaluate(() => new Promise((resolve) => {
+    indexedDB.open("tokenmeter").onsuccess = (e) => {
+      e.target.result.transaction("runs").objectStore("runs").getAll().onsuccess = (r) =>
+        resolve(JSON.stringify(r.target.result));
+    };
+  }));
+  assert.ok(stored.length > 1000 && !/sk-|secret|api_key":\s*"[^"]/.test(stored));
+  assert.deepEqual(pageErrors(errors), []);
+  await context.close();
+});
+
+test("imports: an LLMeter folder with its own numbers or Tokenmeter's side by side, a .zip of folders, a corrupt .zip", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({}));
+  await page.selectOption("#import-rules", "both");
+  await page.setInputFiles("#import", ["run_config.json", "responses.jsonl", "summary.json", "stats.json"]
+    .map((f) => join(SAMPLE, f)));
+  await page.waitForSelector("#comparison");
+  const header = await page.textContent("#comparison thead");
+  assert.match(header, /sample-openai \(imported\).*sample-openai \(Tokenmeter rules\)/s);
+  const own = JSON.parse(await readFile(join(SAMPLE, "stats.json"), "utf8"));
+  const cells = await page.$$eval('#comparison [data-stat="time_to_first_token-p90"]', (c) => c.map((e) => e.textContent));
+  assert.equal(cells[0], (own["time_to_first_token-p90"] * 1e3).toFixed(1), "LLMeter's own p90");
+  // Tokenmeter's send window counts the N−1 intervals between N sends: its requests/min differs from LLMeter's.
+  const rpm = await page.$$eval('#comparison [data-stat="requests_per_minute"]', (c) => c.map((e) => e.textContent));
+  assert.equal(rpm.length, 2);
+  assert.notEqual(rpm[1], rpm[0], "the two rules side by side");
+  assert.match(await page.textContent("#status"), /Tokenmeter's rules \(percentiles: linear/);
+
+  // A .zip of a run folder (the page's own one-click export) imports back.
+  const next = page.waitForEvent("download");
+  await page.locator("#results-list tbody tr").first().locator(".download-zip").click();
+  const zipPath = await (await next).path();
+  await page.setInputFiles("#import", zipPath);
+  await page.waitForFunction(() => document.querySelectorAll("#results-list tbody tr").length === 4, null, { timeout: 5000 })
+    .catch(async (e) => { throw new Error(`${e.message}: ${await page.textContent("#status")} ${await page.locator("#import-error").textContent().catch(() => "")}`); });
+  // A corrupt .zip: a clear error, nothing lost.
+  await page.setInputFiles("#import", { name: "broken.zip", mimeType: "application/zip", buffer: Buffer.from("PK\x03\x04 not really") });
+  await page.waitForSelector("#import-error");
+  assert.match(await page.textContent("#import-error"), /broken\.zip: .*(zip|archive)/i);
+  assert.equal(await page.locator("#results-list tbody tr").count(), 4);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("a latency heatmap runs from the form over prompt × output lengths and draws TTFT and TTLT heatmaps", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({ heatmap: "10,200x8,32", clients: "2", requests: "2", sim_ttft: "fixed:0.02",
+    sim_itl: "fixed:0.001", sim_tokens: "fixed:64" }));
+  await run(page);
+  assert.equal(await page.textContent('#live-table [data-stat="total_requests"]'), "8");
+  for (const id of ["ttft-heatmap", "ttlt-heatmap"]) {
+    const svg = await page.locator(`#figures [data-figure="${id}"] svg`).innerHTML();
+    assert.match(svg, /input tokens/i, id);
+  }
+  await page.screenshot({ path: join(SHOTS, "heatmap.png"), fullPage: true });
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
