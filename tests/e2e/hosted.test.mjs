@@ -68,6 +68,20 @@ test("the built site under a sub-path with COOP/COEP and the CSP header: runs, c
   await run(page);
   assert.equal(await stat(page, "total_requests"), "4", await page.textContent("#status"));
   assert.equal(await stat(page, "failed_requests"), "0", await page.textContent("#status"));
+  // Isolated, the engine's worker times to microseconds: its run_config.json says so, and the latencies are not
+  // on the 100 µs grid an unisolated page is held to.
+  const file = async (name) => {
+    const next = page.waitForEvent("download");
+    await page.getByRole("button", { name, exact: true }).click();
+    return readFile(await (await next).path(), "utf8");
+  };
+  const clock = JSON.parse(await file("run_config.json")).tokenmeter_clock;
+  assert.equal(clock.cross_origin_isolated, true);
+  assert.ok(clock.timer_resolution_us <= 20, `timer resolution ${clock.timer_resolution_us} µs`);
+  const latencies = (await file("responses.jsonl")).trim().split("\n").map((l) => JSON.parse(l))
+    .flatMap((r) => [r.time_to_first_token, r.time_to_last_token]);
+  const offGrid = latencies.filter((v) => Math.abs(v * 1e4 - Math.round(v * 1e4)) > 1e-6);
+  assert.ok(offGrid.length > 0, `every latency is a whole 100 µs: ${latencies}`);
 
   // The page loaded nothing outside its own sub-path, and broke no rule of its policy.
   const own = requests.filter((u) => !u.startsWith(mock.url));

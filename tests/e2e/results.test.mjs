@@ -106,6 +106,16 @@ test("a sweep draws LoadTest figures by clients and exports as a LoadTest .zip t
   const out = JSON.parse(stdout);
   const text = JSON.stringify(out);
   for (const level of ["00001-clients", "00002-clients", "00004-clients"]) assert.ok(text.includes(level), level);
+  // And it imports back as a sweep, in another browser profile: three runs, charted by clients.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const other = await context.newPage();
+  other.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  await other.goto(url({}));
+  await other.setInputFiles("#import", path);
+  await other.waitForSelector('#load-test-figures [data-figure="requests-per-minute-by-clients"] svg');
+  assert.deepEqual(await other.$$eval("#results-list .run-name", (i) => i.map((e) => e.value)),
+    ["00001-clients (imported)", "00002-clients (imported)", "00004-clients (imported)"]);
+  await context.close();
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
