@@ -96,6 +96,7 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     let identity = RunIdentity {
         settings: serde_json::Value::Null,
         clock: None,
+        check: None,
         run_name: "ceiling".into(),
         run_description: None,
         endpoint: EndpointBlock::default(),
@@ -150,6 +151,7 @@ async fn long_run(label: &str, requests: u64, low_memory: bool, chunk_value_budg
     let identity = RunIdentity {
         settings: serde_json::Value::Null,
         clock: None,
+        check: None,
         run_name: label.into(),
         run_description: None,
         endpoint: EndpointBlock::default(),
@@ -239,4 +241,34 @@ async fn memory_of_a_long_run_exact_gaps_100k() {
 #[wasm_bindgen_test]
 async fn memory_of_a_long_run_low_memory_1m() {
     long_run("low memory (gaps binned, no records)", 1_000_000, true, Some(0)).await;
+}
+
+/// The per-run figure set at 100k requests, in wasm: reading the records once and drawing every figure to SVG
+/// (what the page does when a run ends or its Figures button is pressed; inserting the SVG is the browser's).
+#[wasm_bindgen_test]
+fn figures_at_100k_requests() {
+    use tokenmeter::charts::{run_figures, RunData};
+    use tokenmeter::core::record::RequestRecord;
+    use tokenmeter::core::stats::PercentileMethod;
+    let mut source = Source::new();
+    let records: Vec<RequestRecord> = (0..100_000).map(|_| source.next().clone()).collect();
+    let mut read = Vec::new();
+    let mut draw = Vec::new();
+    for _ in 0..5 {
+        let t0 = performance_now();
+        let run = RunData::from_records(&records, PercentileMethod::Linear);
+        let t1 = performance_now();
+        let figures = run_figures(&run, (560, 320));
+        let t2 = performance_now();
+        std::hint::black_box(figures);
+        read.push(t1 - t0);
+        draw.push(t2 - t1);
+    }
+    read.sort_by(f64::total_cmp);
+    draw.sort_by(f64::total_cmp);
+    console_log!(
+        "BENCH wasm figures at 100k requests: read records {:.0} ms, draw all 15 per-run figures {:.0} ms (median of 5)",
+        read[2],
+        draw[2]
+    );
 }

@@ -143,6 +143,9 @@ fn a_simulated_run_reports_snapshots_at_least_four_times_a_second_then_its_files
     assert!(last.progress.done);
     assert_eq!(last.bar.fraction, 1.0);
     assert!(snapshots.windows(2).all(|w| w[0].taken_at_ms <= w[1].taken_at_ms));
+    // The live over-time figures' data: every finished request, per second.
+    assert_eq!(last.timeline.total().ok, 40);
+    assert!(snapshots[snapshots.len() / 2].timeline.total().ok < 40);
     // The simulated model is never checked: there is no origin to warm.
     assert!(!messages.iter().any(|m| matches!(m, FromEngine::Checked { .. })));
     let names: Vec<_> = runs[0].files.iter().map(|(n, _)| n.as_str()).collect();

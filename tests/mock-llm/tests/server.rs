@@ -247,24 +247,9 @@ fn env_defaults_parse_and_reject_garbage() {
 #[cfg(unix)]
 #[tokio::test]
 async fn binary_announces_its_url_and_exits_cleanly_on_sigterm() {
-    use std::process::Stdio;
     use std::time::Duration;
-    use tokio::io::{AsyncBufReadExt, BufReader};
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-llm"))
-        .args(["--port", "0"])
-        .env("MOCK_TTFT_MS", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let (mut child, line, mut lines) = common::spawn_binary(&["--port", "0"]).await;
     let url = line
         .strip_prefix("mock-llm listening on http://")
         .unwrap_or_else(|| panic!("got {line:?}"));
@@ -275,12 +260,7 @@ async fn binary_announces_its_url_and_exits_cleanly_on_sigterm() {
     let response = Request::new("GET", "/health").send(addr).await;
     assert_eq!(response.status, 200);
 
-    let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::terminate(&child);
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .unwrap()

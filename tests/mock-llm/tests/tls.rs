@@ -173,24 +173,9 @@ async fn cors_preflight_and_response_headers_over_http2() {
 #[cfg(unix)]
 #[tokio::test]
 async fn binary_with_tls_announces_https_and_drains_on_sigterm() {
-    use std::process::Stdio;
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+    use tokio::io::AsyncReadExt;
 
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-llm"))
-        .args(["--port", "0", "--tls"])
-        .env("MOCK_TTFT_MS", "0")
-        .env_remove("MOCK_TLS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let (mut child, line, mut lines) = common::spawn_binary(&["--port", "0", "--tls"]).await;
     let port = line
         .strip_prefix("mock-llm listening on https://127.0.0.1:")
         .unwrap_or_else(|| panic!("got {line:?}"));
@@ -204,12 +189,7 @@ async fn binary_with_tls_announces_https_and_drains_on_sigterm() {
         .start(&Request::chat("?ttft_ms=300&tokens=3", chat_body(true, "hi")))
         .await;
     assert_eq!(open.status, 200);
-    let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::terminate(&child);
     let response = tokio::time::timeout(Duration::from_secs(30), open.finish())
         .await
         .unwrap();

@@ -540,3 +540,44 @@ impl Decoded {
         })
     }
 }
+
+/// The `mock-llm` binary started with `args` (and `MOCK_TTFT_MS=0`), its stderr piped, and the one stdout line
+/// it announces itself with; the rest of stdout stays readable.
+#[cfg(unix)]
+pub async fn spawn_binary(
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    String,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) {
+    use std::process::Stdio;
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-llm"))
+        .args(args)
+        .env("MOCK_TTFT_MS", "0")
+        .env_remove("MOCK_TLS")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    (child, line, lines)
+}
+
+/// Sends SIGTERM to `child`.
+#[cfg(unix)]
+pub fn terminate(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+}
