@@ -12,5 +12,5 @@ WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --locked --profile wasm-bench --target 
   --test browser_bench -- --nocapture 2>&1 | grep -E "BENCH|test result"
 export PATH="$PWD/tests/e2e/node_modules/.bin:$PATH" TRUNK_OFFLINE=true
 trunk build --release --locked
-cargo build --locked -p mock-llm
-node tests/e2e/bench.mjs 2>/dev/null
+cargo build --locked --release -p mock-llm
+MOCK_LLM="$PWD/target/release/mock-llm" node tests/e2e/bench.mjs 2>/dev/null

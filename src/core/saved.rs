@@ -94,11 +94,6 @@ impl SavedRun {
         serde_json::from_str(text).map_err(|e| format!("a stored run could not be read: {e}"))
     }
 
-    /// The stored size, roughly (the JSON text), for keeping within the browser's quota.
-    pub fn size(&self) -> usize {
-        self.files.iter().map(|(n, t)| n.len() + t.len()).sum::<usize>() + 4096
-    }
-
     /// Every file of the run in one `.zip`, in a folder named after it.
     pub fn zip(&self) -> Result<Vec<u8>, ArchiveError> {
         write_zip(&run_entries(&self.name, &self.files))
@@ -131,24 +126,9 @@ pub fn load_test_zip(test_name: &str, runs: &[&SavedRun]) -> Result<Vec<u8>, Str
     write_zip(&load_test_entries(test_name, &levels)).map_err(|e| e.to_string())
 }
 
-/// Which of `runs` to remove, oldest first, so that at most `keep_bytes` remain (the newest are kept).
-pub fn oldest_beyond(runs: &[SavedRun], keep_bytes: usize) -> Vec<String> {
-    let mut by_age: Vec<&SavedRun> = runs.iter().collect();
-    by_age.sort_by(|a, b| b.date.cmp(&a.date));
-    let mut total = 0;
-    by_age
-        .into_iter()
-        .filter(|r| {
-            total += r.size();
-            total > keep_bytes
-        })
-        .map(|r| r.id.clone())
-        .collect()
-}
-
-/// The oldest run's id, to make room for a newer one.
-pub fn oldest(runs: &[SavedRun]) -> Option<&SavedRun> {
-    runs.iter().min_by(|a, b| a.date.cmp(&b.date))
+/// The oldest run, to make room for a newer one.
+pub fn oldest<'a>(runs: impl IntoIterator<Item = &'a SavedRun>) -> Option<&'a SavedRun> {
+    runs.into_iter().min_by(|a, b| a.date.cmp(&b.date))
 }
 
 #[cfg(test)]
@@ -184,17 +164,15 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_runs_are_kept_when_storage_is_short() {
+    fn the_oldest_run_makes_room_first() {
         let runs = [
             run("a", 1, "2026-01-01"),
             run("c", 1, "2026-03-01"),
             run("b", 1, "2026-02-01"),
         ];
-        let one = runs[0].size();
-        assert_eq!(oldest_beyond(&runs, one * 2), ["a"]);
-        assert_eq!(oldest_beyond(&runs, one), ["b", "a"]);
-        assert!(oldest_beyond(&runs, one * 3).is_empty());
         assert_eq!(oldest(&runs).unwrap().id, "a");
+        assert_eq!(oldest(&runs[1..]).unwrap().id, "b");
+        assert!(oldest(&[]).is_none());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::core::timeline::Timeline;
 use crate::ui::library::Library;
 
 /// Every figure's size, in SVG units (the PNG is twice that).
-const SIZE: (u32, u32) = (560, 320);
+pub(crate) const FIGURE_SIZE: (u32, u32) = (560, 320);
 
 /// One figure with its download buttons.
 #[component]
@@ -31,7 +31,7 @@ fn FigureView(figure: Figure) -> impl IntoView {
     let save_png = move |_| {
         let svg = png_source.clone();
         spawn_local(async move {
-            let saved = raster::svg_to_png(&svg, SIZE.0, SIZE.1)
+            let saved = raster::svg_to_png(&svg, FIGURE_SIZE.0, FIGURE_SIZE.1)
                 .await
                 .and_then(|blob| files::download_blob(&format!("{id}.png"), &blob));
             error.set(saved.err());
@@ -50,7 +50,8 @@ fn FigureView(figure: Figure) -> impl IntoView {
     }
 }
 
-fn gallery(figures: Vec<Figure>) -> impl IntoView {
+/// Figures side by side, each with its download buttons.
+pub(crate) fn gallery(figures: Vec<Figure>) -> impl IntoView {
     figures
         .into_iter()
         .map(|figure| view! { <FigureView figure=figure /> })
@@ -63,9 +64,9 @@ pub(crate) fn LiveFigures(timeline: RwSignal<Option<Timeline>>) -> impl IntoView
     move || {
         timeline.get().map(|t| {
             let figures = vec![
-                requests_over_time(&t, SIZE),
-                output_tokens_over_time(&t, SIZE),
-                latency_over_time(&t, SIZE),
+                requests_over_time(&t, FIGURE_SIZE),
+                output_tokens_over_time(&t, FIGURE_SIZE),
+                latency_over_time(&t, FIGURE_SIZE),
             ];
             view! { <div id="live-figures" class="figures">{gallery(figures)}</div> }
         })
@@ -81,7 +82,7 @@ fn run_figures_of(run: &SavedRun) -> Result<Vec<Figure>, String> {
     let records = loaded.records.filter(|r| !r.is_empty()).ok_or(
         "This run kept no per-request data (low memory, or no responses.jsonl), so only its table shows.",
     )?;
-    Ok(run_figures(&RunData::from_records(&records, method), SIZE))
+    Ok(run_figures(&RunData::from_records(&records, method), FIGURE_SIZE))
 }
 
 /// The figures of the run in focus.
@@ -124,7 +125,7 @@ pub(crate) fn LoadTestFigures(library: Library) -> impl IntoView {
             } else {
                 ClientScale::Linear
             };
-            let figures = load_test_figures(&levels, scale, SIZE);
+            let figures = load_test_figures(&levels, scale, FIGURE_SIZE);
             view! {
                 <h3>"Load test: by clients"</h3>
                 <label class="check"><input id="log-clients" type="checkbox" prop:checked=move || log.get()

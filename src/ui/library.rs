@@ -3,6 +3,7 @@
 //! or exported together as a LoadTest folder. When storage is full, the oldest runs make room for the newest.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -11,10 +12,11 @@ use crate::browser::files;
 use crate::browser::store::{RunStore, StoreError};
 use crate::core::saved::{load_test_zip, oldest, SavedRun};
 
-/// The page's runs, oldest first. Copyable handle.
+/// The page's runs, oldest first. Copyable handle. Runs are shared (`Arc`), never copied: a run's files can be
+/// hundreds of megabytes.
 #[derive(Clone, Copy)]
 pub(crate) struct Library {
-    pub(crate) runs: RwSignal<Vec<SavedRun>>,
+    pub(crate) runs: RwSignal<Vec<Arc<SavedRun>>>,
     /// The run whose figures are shown.
     pub(crate) focused: RwSignal<Option<String>>,
     /// What storage did that the user should know (full, unavailable).
@@ -42,7 +44,7 @@ impl Library {
                     library.runs.update(|runs| {
                         // Runs finished before the store opened stay, after the stored ones.
                         let fresh = std::mem::take(runs);
-                        *runs = stored;
+                        *runs = stored.into_iter().map(Arc::new).collect();
                         runs.extend(fresh);
                     });
                     if library.focused.get_untracked().is_none() {
@@ -68,6 +70,7 @@ impl Library {
 
     /// Adds `run`, shows its figures, and stores it.
     pub(crate) fn add(&self, run: SavedRun) {
+        let run = Arc::new(run);
         self.focused.set(Some(run.id.clone()));
         self.runs.update(|runs| runs.push(run.clone()));
         let library = *self;
@@ -75,7 +78,7 @@ impl Library {
     }
 
     /// Stores `run`; when storage is full, removes the oldest other runs until it fits (or none is left).
-    async fn persist(self, run: SavedRun) {
+    async fn persist(self, run: Arc<SavedRun>) {
         let Some(store) = self.store.get_value() else {
             return;
         };
@@ -85,8 +88,9 @@ impl Library {
                 Ok(()) => break,
                 Err(StoreError::Full) => {
                     let victim = self.runs.with_untracked(|runs| {
-                        let others: Vec<SavedRun> = runs.iter().filter(|r| r.id != run.id).cloned().collect();
-                        oldest(&others).map(|r| (r.id.clone(), r.name.clone()))
+                        let others: Vec<&SavedRun> =
+                            runs.iter().filter(|r| r.id != run.id).map(|r| &**r).collect();
+                        oldest(others).map(|r| (r.id.clone(), r.name.clone()))
                     });
                     let Some((id, name)) = victim else {
                         self.notice.set(Some(format!(
@@ -122,7 +126,7 @@ impl Library {
         let mut changed = None;
         self.runs.update(|runs| {
             if let Some(run) = runs.iter_mut().find(|r| r.id == id) {
-                change(run);
+                change(Arc::make_mut(run));
                 changed = Some(run.clone());
             }
         });
@@ -164,13 +168,13 @@ impl Library {
     }
 
     /// The runs selected for comparison.
-    pub(crate) fn selected(&self) -> Vec<SavedRun> {
+    pub(crate) fn selected(&self) -> Vec<Arc<SavedRun>> {
         self.runs
             .with(|runs| runs.iter().filter(|r| r.selected).cloned().collect())
     }
 
     /// The run whose figures are shown.
-    pub(crate) fn focused_run(&self) -> Option<SavedRun> {
+    pub(crate) fn focused_run(&self) -> Option<Arc<SavedRun>> {
         let id = self.focused.get()?;
         self.runs.with(|runs| runs.iter().find(|r| r.id == id).cloned())
     }
@@ -182,7 +186,7 @@ pub(crate) fn RunsList(library: Library) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let export_sweep = move |_| {
         let selected = library.selected();
-        let runs: Vec<&SavedRun> = selected.iter().collect();
+        let runs: Vec<&SavedRun> = selected.iter().map(|r| &**r).collect();
         let name = "tokenmeter-loadtest";
         match load_test_zip(name, &runs) {
             Ok(zip) => match files::download_bytes(&format!("{name}.zip"), &zip, "application/zip") {
@@ -214,7 +218,7 @@ pub(crate) fn RunsList(library: Library) -> impl IntoView {
     }
 }
 
-fn row(library: Library, run: SavedRun, error: RwSignal<Option<String>>) -> impl IntoView {
+fn row(library: Library, run: Arc<SavedRun>, error: RwSignal<Option<String>>) -> impl IntoView {
     let id = run.id.clone();
     let (toggle_id, rename_id, delete_id, focus_id) = (id.clone(), id.clone(), id.clone(), id.clone());
     let focused = {

@@ -1,18 +1,22 @@
 //! Result views: the grouped live table, downloading and importing result files (run folders, LoadTest folders,
 //! `.zip` archives), and the side-by-side comparison of the selected runs.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
+use crate::charts::Figure;
 use crate::core::format::archive::{group_run_folders, path_component, read_zip};
 use crate::core::format::{read_stats, stats_config_for, LoadedRun, RunFile};
 use crate::core::saved::SavedRun;
 use crate::core::stats::{Metric, StatsConfig};
 use crate::core::table::{format_cell, Group, COMPARED};
 use crate::engine::Clock;
+use crate::ui::figures::{gallery, FIGURE_SIZE};
 use crate::ui::library::Library;
 use crate::ui::run::RunController;
 
@@ -237,7 +241,7 @@ pub(crate) fn Comparison(library: Library) -> impl IntoView {
             <h3>"Compare runs"</h3>
             <div class="comparison-wrap">
             <table id="comparison" class="comparison">
-                <thead><tr><th></th>{move || selected.get().into_iter().map(|r| view! { <th>{r.name}</th> }).collect_view()}</tr></thead>
+                <thead><tr><th></th>{move || selected.get().into_iter().map(|r| view! { <th>{r.name.clone()}</th> }).collect_view()}</tr></thead>
                 <tbody>
                     {COMPARED.into_iter().map(|(label, key, unit)| view! {
                         <tr>
@@ -251,22 +255,29 @@ pub(crate) fn Comparison(library: Library) -> impl IntoView {
                 </tbody>
             </table>
             </div>
-            <div id="charts" class="charts">
-                <div class="chart" inner_html=move || chart(&selected.get(), "TTFT", Metric::TimeToFirstToken)></div>
-                <div class="chart" inner_html=move || chart(&selected.get(), "TTLT", Metric::TimeToLastToken)></div>
+            <div id="charts" class="figures">
+                {move || {
+                    let runs = selected.get();
+                    gallery(vec![
+                        chart(&runs, "ttft-by-run", "TTFT", Metric::TimeToFirstToken),
+                        chart(&runs, "ttlt-by-run", "TTLT", Metric::TimeToLastToken),
+                    ])
+                }}
             </div>
         </Show>
     }
 }
 
-/// The percentile chart of `metric` across `runs`, as inline SVG.
-fn chart(runs: &[SavedRun], title: &str, metric: Metric) -> String {
-    let runs: Vec<RunStats<'_>> = runs
+/// The percentile chart of `metric` across `runs`.
+fn chart(runs: &[Arc<SavedRun>], id: &'static str, title: &str, metric: Metric) -> Figure {
+    let stats: Vec<RunStats<'_>> = runs
         .iter()
         .map(|r| RunStats {
             name: &r.name,
             stats: &r.stats,
         })
         .collect();
-    percentiles_svg(&format!("{title} by run (ms)"), metric, &runs, (560, 280))
+    let title = format!("{title} p50/p90/p99 by run (ms)");
+    let svg = percentiles_svg(&title, metric, &stats, FIGURE_SIZE);
+    Figure { id, title, svg }
 }

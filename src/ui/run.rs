@@ -27,6 +27,9 @@ use crate::protocol::payload_options::PayloadOptions;
 use crate::ui::form::RunForm;
 use crate::ui::library::Library;
 
+/// How often the live over-time figures are redrawn while a run goes on.
+const LIVE_FIGURES_EVERY_MS: f64 = 1000.0;
+
 /// Browsers open at most this many HTTP/1.1 connections per origin; more concurrent requests queue inside the
 /// browser.
 const HTTP1_CONNECTIONS_PER_ORIGIN: u32 = 6;
@@ -134,6 +137,8 @@ pub(crate) struct RunController {
     last_files: RwSignal<Option<Vec<(String, String)>>>,
     /// The last run's id in the library.
     last_id: StoredValue<Option<String>>,
+    /// When (worker time, ms) the live figures were last redrawn.
+    timeline_drawn_at: StoredValue<f64>,
     engine: StoredValue<Option<Rc<EngineWorker>>, LocalStorage>,
     /// Why the engine could not start, if it could not.
     engine_error: StoredValue<Option<String>>,
@@ -161,6 +166,7 @@ impl RunController {
             timeline: RwSignal::new(None),
             last_files: RwSignal::new(None),
             last_id: StoredValue::new(None),
+            timeline_drawn_at: StoredValue::new(f64::NEG_INFINITY),
             engine: StoredValue::new_local(None),
             engine_error: StoredValue::new(None),
             runs_started: StoredValue::new(0),
@@ -265,7 +271,13 @@ impl RunController {
     }
 
     fn show_snapshot(&self, snapshot: &Snapshot) {
-        self.timeline.set(Some(snapshot.timeline.clone()));
+        // The live figures redraw once a second (the table five times): drawing SVG is the page's costliest work,
+        // and on a small machine it competes for the CPU with the worker's reads.
+        let last = self.timeline_drawn_at.get_value();
+        if snapshot.progress.done || snapshot.taken_at_ms - last >= LIVE_FIGURES_EVERY_MS {
+            self.timeline_drawn_at.set_value(snapshot.taken_at_ms);
+            self.timeline.set(Some(snapshot.timeline.clone()));
+        }
         self.progress.set(snapshot.progress);
         self.bar.set(Some(snapshot.bar));
         let age = self
@@ -313,7 +325,7 @@ impl RunController {
     }
 
     /// The last run of this page, as kept (for its `.zip`).
-    pub(crate) fn last_run(&self) -> Option<SavedRun> {
+    pub(crate) fn last_run(&self) -> Option<std::sync::Arc<SavedRun>> {
         let id = self.last_id.get_value()?;
         self.library
             .runs

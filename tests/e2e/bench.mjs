@@ -6,6 +6,8 @@ import { startMock, startStatic, launchBrowser, newPage } from "./harness.mjs";
 
 const SERVER = { ttft_ms: 200, itl_ms: 10, tokens: 20 };
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 160); // per configuration, spread over the clients
+// Optional subset, e.g. BENCH_CASES="HTTP/2:32,HTTP/1.1:4"; every protocol × clients pair by default.
+const CASES = process.env.BENCH_CASES?.split(",");
 
 const [plain, tls, site] = await Promise.all([startMock(), startMock({}, { tls: true }), startStatic()]);
 const browser = await launchBrowser();
@@ -58,6 +60,7 @@ async function tokenmeter(page, form) {
 const rows = [];
 for (const [proto, mock] of [["HTTP/1.1", plain], ["HTTP/2", tls]]) {
   for (const clients of [1, 4, 32]) {
+    if (CASES && !CASES.includes(`${proto}:${clients}`)) continue;
     const perClient = Math.max(2, Math.round(REQUESTS / clients));
     const url = `${mock.url}/v1/chat/completions?${new URLSearchParams(SERVER)}`;
     const page = await newPage(browser, []);

@@ -265,7 +265,8 @@ test("over HTTPS the browser speaks HTTP/2: 32 concurrent streams on one connect
   const ttftP99 = Number(await stat(page, "time_to_first_token-p99"));
   console.log(`HTTP/2, 32 streams: TTFT p50 ${ttftP50} ms, p99 ${ttftP99} ms, browser queue p99 ${queueP99} ms`);
   assert.ok(queueP99 < 50, `browser queue p99 ${queueP99} ms: requests queued in the browser`);
-  assert.ok(ttftP99 < 200 + 150, `TTFT p99 ${ttftP99} ms: a queued request would wait a whole TTFT more`);
+  // Over HTTP/1.1, 32 clients on 6 connections wait in waves: most requests would take two TTFTs or more.
+  assert.ok(ttftP50 < 2 * 200, `TTFT p50 ${ttftP50} ms: requests waited for one another`);
   const health = await page.$$eval(".client-health", (w) => w.map((e) => e.textContent));
   assert.ok(!health.some((w) => w.startsWith("Browser-limited")), JSON.stringify(health));
   assert.deepEqual(pageErrors(errors), []);

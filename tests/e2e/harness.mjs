@@ -18,7 +18,8 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "applic
  * certificate and `url` is `https://127.0.0.1:PORT`; launchBrowser's Chromium accepts that certificate.
  */
 export async function startMock(env = {}, { tls = false } = {}) {
-  const bin = join(ROOT, "target", "debug", "mock-llm");
+  // The benchmark points MOCK_LLM at a release build, so the server adds as little as it can.
+  const bin = process.env.MOCK_LLM ?? join(ROOT, "target", "debug", "mock-llm");
   const child = spawn(bin, tls ? ["--tls"] : [], {
     env: { ...process.env, PORT: "0", MOCK_TLS: "", ...env },
     stdio: ["ignore", "pipe", "inherit"],
