@@ -19,7 +19,7 @@ use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::js;
-use crate::core::metrics::{match_resource_timing, ResourceTiming};
+use crate::core::metrics::{match_resource_timing, ResourceTiming, RESOURCE_START_TOLERANCE_MS};
 use crate::core::record::{ErrorKind, RequestError};
 use crate::core::time::Timestamp;
 use crate::engine::{Chunk, Clock, HttpResponse, Transport};
@@ -97,9 +97,12 @@ impl Transport for FetchTransport {
         let started = self.clock.to_performance_millis(dispatched_at);
         let ended = self.clock.to_performance_millis(ended_at);
         let list = js::get_entries_by_name(url, "resource");
+        // Every request to one URL shares its name, so the list holds up to the buffer's worth of entries: read
+        // only each entry's start (one call) and convert just the few near this request's (eight calls each).
         let entries: Vec<ResourceTiming> = list
             .iter()
-            .filter_map(|e| e.dyn_into::<web_sys::PerformanceResourceTiming>().ok())
+            .map(|e| e.unchecked_into::<web_sys::PerformanceResourceTiming>())
+            .filter(|e| (e.start_time() - started).abs() <= RESOURCE_START_TOLERANCE_MS)
             .map(|e| ResourceTiming {
                 start_time: e.start_time(),
                 domain_lookup_start: e.domain_lookup_start(),

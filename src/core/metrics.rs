@@ -121,6 +121,9 @@ impl ResourceTiming {
     }
 }
 
+/// How far (ms) a Resource Timing entry's `startTime` may be from the request's dispatch time to be its entry.
+pub const RESOURCE_START_TOLERANCE_MS: f64 = 1.0;
+
 /// Which of `entries` (all for the request's URL) belongs to the request that started at `started_ms` and ended at
 /// `ended_ms`: an entry not yet `claimed` that started within 1 ms of it (requests sent together share a coarsened
 /// start time), and of those the one that ended closest to it. Each entry belongs to one request only: the caller
@@ -133,7 +136,9 @@ pub fn match_resource_timing(
 ) -> Option<ResourceTiming> {
     entries
         .iter()
-        .filter(|e| (e.start_time - started_ms).abs() <= 1.0 && !claimed.contains(&e.key()))
+        .filter(|e| {
+            (e.start_time - started_ms).abs() <= RESOURCE_START_TOLERANCE_MS && !claimed.contains(&e.key())
+        })
         .min_by(|a, b| {
             (a.response_end - ended_ms)
                 .abs()
