@@ -11,6 +11,9 @@ use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 use crate::browser::js;
 use crate::engine::remote::{FromEngine, ToEngine};
 
+/// A handler for an event, kept alive as long as the worker.
+type Handler = Closure<dyn FnMut(JsValue)>;
+
 /// The worker's loader, next to the page (Trunk never hashes worker file names).
 const WORKER_LOADER: &str = "tokenmeter-worker_loader.js";
 
@@ -22,7 +25,9 @@ pub struct EngineWorker {
     pending: Rc<RefCell<Vec<String>>>,
     /// `worker.timeOrigin − page.timeOrigin`, in ms, once the worker said it (converts its times to the page's).
     origin_offset_ms: Rc<Cell<Option<f64>>>,
-    _handlers: Vec<Closure<dyn FnMut(JsValue)>>,
+    _handlers: [Handler; 2],
+    /// The document's `visibilitychange` listener, removed when the worker is dropped.
+    visibility: Option<(web_sys::Document, Handler)>,
 }
 
 impl EngineWorker {
@@ -77,25 +82,25 @@ impl EngineWorker {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let mut handlers = vec![on_message, on_error];
-        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+        let visibility = web_sys::window().and_then(|w| w.document()).map(|document| {
             let (worker, ready, pending) = (worker.clone(), ready.clone(), pending.clone());
-            let visibility = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+            let listener = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
                 let hidden = web_sys::window()
                     .and_then(|w| w.document())
                     .is_some_and(|d| d.hidden());
                 send(&worker, &ready, &pending, &ToEngine::Visibility { hidden });
             });
             let _ = document
-                .add_event_listener_with_callback("visibilitychange", visibility.as_ref().unchecked_ref());
-            handlers.push(visibility);
-        }
+                .add_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref());
+            (document, listener)
+        });
         Ok(EngineWorker {
             worker,
             ready,
             pending,
             origin_offset_ms,
-            _handlers: handlers,
+            _handlers: [on_message, on_error],
+            visibility,
         })
     }
 
@@ -125,5 +130,9 @@ fn send(worker: &Worker, ready: &Cell<bool>, pending: &RefCell<Vec<String>>, mes
 impl Drop for EngineWorker {
     fn drop(&mut self) {
         self.worker.terminate();
+        if let Some((document, listener)) = &self.visibility {
+            let _ = document
+                .remove_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref());
+        }
     }
 }

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::browser::clock::PerformanceClock;
 use crate::browser::files;
 use crate::browser::store::{RunStore, StoreError};
 use crate::core::saved::{load_test_zip, oldest, SavedRun};
+use crate::engine::Clock;
 
 /// The page's runs, oldest first. Copyable handle. Runs are shared (`Arc`), never copied: a run's files can be
 /// hundreds of megabytes.
@@ -65,7 +67,8 @@ impl Library {
     pub(crate) fn new_id(&self) -> String {
         let n = self.added.get_value() + 1;
         self.added.set_value(n);
-        format!("{}-{n}", js_sys::Date::now() as u64)
+        let now = PerformanceClock::start().wall_time().timestamp_millis();
+        format!("{now}-{n}")
     }
 
     /// Adds `run`, shows its figures, and stores it.

@@ -139,9 +139,8 @@ pub(crate) struct RunController {
     last_id: StoredValue<Option<String>>,
     /// When (worker time, ms) the live figures were last redrawn.
     timeline_drawn_at: StoredValue<f64>,
+    /// The engine's worker; `None` once it failed (a new one starts at the next Run).
     engine: StoredValue<Option<Rc<EngineWorker>>, LocalStorage>,
-    /// Why the engine could not start, if it could not.
-    engine_error: StoredValue<Option<String>>,
     runs_started: StoredValue<u64>,
     /// The live table's groups to show (the form's *Table groups*).
     table_groups: StoredValue<Vec<&'static str>>,
@@ -168,15 +167,27 @@ impl RunController {
             last_id: StoredValue::new(None),
             timeline_drawn_at: StoredValue::new(f64::NEG_INFINITY),
             engine: StoredValue::new_local(None),
-            engine_error: StoredValue::new(None),
             runs_started: StoredValue::new(0),
             table_groups: StoredValue::new(group_titles()),
         };
-        match EngineWorker::spawn(move |m| run.on_engine(m), move |e| run.engine_failed(e)) {
-            Ok(worker) => run.engine.set_value(Some(Rc::new(worker))),
-            Err(e) => run.engine_error.set_value(Some(e)),
+        // Started now, so it is ready long before anyone presses Run; a failure shows at once.
+        if let Err(e) = run.engine() {
+            run.fail(e);
         }
         run
+    }
+
+    /// The engine's worker, started if there is none (the first time, or after the last one failed).
+    fn engine(self) -> Result<Rc<EngineWorker>, String> {
+        if let Some(engine) = self.engine.get_value() {
+            return Ok(engine);
+        }
+        let worker = Rc::new(EngineWorker::spawn(
+            move |m| self.on_engine(m),
+            move |e| self.engine_failed(e),
+        )?);
+        self.engine.set_value(Some(worker.clone()));
+        Ok(worker)
     }
 
     pub(crate) fn is_busy(&self) -> bool {
@@ -188,11 +199,9 @@ impl RunController {
         if self.is_busy() {
             return;
         }
-        if let Some(e) = self.engine_error.get_value() {
-            return self.fail(e);
-        }
-        let Some(engine) = self.engine.get_value() else {
-            return self.fail("The measuring engine is not running.".into());
+        let engine = match self.engine() {
+            Ok(engine) => engine,
+            Err(e) => return self.fail(e),
         };
         let input = match form.read() {
             Ok(input) => input,
@@ -290,8 +299,11 @@ impl RunController {
         }
     }
 
+    /// The worker failed to load, or crashed: what it was running is lost (its files never arrived), so the page
+    /// says so; the next Run starts a new worker.
     fn engine_failed(self, message: String) {
-        self.engine_error.set_value(Some(message.clone()));
+        self.engine.set_value(None);
+        self.timeline.set(None);
         self.fail(message);
     }
 

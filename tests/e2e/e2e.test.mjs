@@ -666,6 +666,23 @@ test("a hidden tab flags the run as client-affected; a busy page no longer delay
   await page.close();
 });
 
+test("a crashed engine worker is reported, and the next Run starts a new one", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(pageUrl({ clients: "1", requests: "", duration: "30", sim_ttft: "fixed:0.05" }));
+  await page.click("#run");
+  await page.waitForFunction(() => /^[1-9]\d* sent/.test(document.querySelector("#progress").textContent));
+  // An uncaught error inside the engine's worker, as a bug there would raise.
+  await page.workers()[0].evaluate(() => setTimeout(() => { throw new Error("engine bug"); }));
+  await page.waitForSelector('#status[data-status="invalid"]', { timeout: 15000 });
+  assert.match(await page.textContent("#status"), /measuring engine \(a Web Worker\) failed: .*engine bug/);
+  await page.fill("#duration", "");
+  await page.fill("#requests", "2");
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "2");
+  await page.close();
+});
+
 test("the cold-start check: one untimed request before the run, recorded; a failed check stops the run with its reason", async () => {
   const errors = [];
   const page = await newPage(browser, errors);
