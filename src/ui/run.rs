@@ -141,6 +141,7 @@ pub(crate) struct RunController {
     timeline_drawn_at: StoredValue<f64>,
     /// The engine's worker; `None` once it failed (a new one starts at the next Run).
     engine: StoredValue<Option<Rc<EngineWorker>>, LocalStorage>,
+    /// The number of the last `run-N` this page named.
     runs_started: StoredValue<u64>,
     /// The live table's groups to show (the form's *Table groups*).
     table_groups: StoredValue<Vec<&'static str>>,
@@ -226,7 +227,14 @@ impl RunController {
             .max_by_key(|e| e.bytes);
         self.memory
             .set(largest.map(|e| (memory_message(&e), e.is_too_large())));
-        let number = self.runs_started.get_value() + 1;
+        // Numbered after the runs kept (across reloads too), so a new run never takes a kept run's name.
+        let highest = self.library.runs.with_untracked(|runs| {
+            runs.iter()
+                .filter_map(|r| r.name.strip_prefix("run-")?.parse::<u64>().ok())
+                .max()
+                .unwrap_or(0)
+        });
+        let number = self.runs_started.get_value().max(highest) + 1;
         self.runs_started.set_value(number);
         self.check.set(None);
         self.health.set(Vec::new());

@@ -166,7 +166,8 @@ test("runs survive a reload; they can be renamed, deleted, zipped; a full storag
   assert.match(await page.textContent("#storage-notice"), /Storage was full: removed the oldest run \(run-2\)/);
   await page.reload();
   await page.waitForSelector("#results-list tbody tr");
-  assert.deepEqual(await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value)), ["run-1"]);
+  // The new run is numbered after the kept ones, never reusing a kept run's name.
+  assert.deepEqual(await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value)), ["run-3"]);
   // Nothing stored holds a credential: the stored texts are the run files.
   const stored = await page.evaluate(() => new Promise((resolve) => {
     indexedDB.open("tokenmeter").onsuccess = (e) => {
