@@ -85,6 +85,60 @@ fn run_figures_of(run: &SavedRun) -> Result<Vec<Figure>, String> {
     Ok(run_figures(&RunData::from_records(&records, method), FIGURE_SIZE))
 }
 
+/// How the per-run figures are grouped on the page (each group folds away; the first is open), by figure id.
+const RUN_GROUPS: [(&str, &[&str]); 4] = [
+    (
+        "Distributions",
+        &[
+            "ttft-histogram",
+            "ttlt-histogram",
+            "tpot-histogram",
+            "itl-histogram",
+            "ttft-cdf",
+            "ttlt-cdf",
+            "latency-boxplots",
+        ],
+    ),
+    (
+        "Over time",
+        &[
+            "ttft-over-time",
+            "requests-over-time",
+            "output-tokens-over-time",
+            "latency-over-time",
+        ],
+    ),
+    ("By tokens", &["ttft-vs-input-tokens", "ttlt-vs-output-tokens"]),
+    ("Heatmaps", &["ttft-heatmap", "ttlt-heatmap"]),
+];
+
+/// `figures` in their [`RUN_GROUPS`]; a figure no group names comes last, under "More".
+fn grouped(mut figures: Vec<Figure>) -> impl IntoView {
+    let mut groups: Vec<(&str, Vec<Figure>)> = RUN_GROUPS
+        .iter()
+        .map(|(title, ids)| {
+            let (mine, rest): (Vec<Figure>, Vec<Figure>) =
+                figures.drain(..).partition(|f| ids.contains(&f.id));
+            figures = rest;
+            (*title, mine)
+        })
+        .collect();
+    groups.push(("More", figures));
+    groups
+        .into_iter()
+        .filter(|(_, figures)| !figures.is_empty())
+        .enumerate()
+        .map(|(i, (title, figures))| {
+            view! {
+                <details class="figure-group" open=i == 0>
+                    <summary>{title}</summary>
+                    <div class="figures">{gallery(figures)}</div>
+                </details>
+            }
+        })
+        .collect_view()
+}
+
 /// The figures of the run in focus.
 #[component]
 pub(crate) fn RunFigures(library: Library) -> impl IntoView {
@@ -98,7 +152,7 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
             view! {
                 <h3>"Figures: " <span id="figures-run">{name}</span></h3>
                 {match figures {
-                    Ok(figures) => view! { <div id="figures" class="figures">{gallery(figures)}</div> }.into_any(),
+                    Ok(figures) => view! { <div id="figures">{grouped(figures)}</div> }.into_any(),
                     Err(why) => view! { <p id="figures-note" class="note">{why}</p> }.into_any(),
                 }}
             }
