@@ -142,13 +142,23 @@ fn grouped(mut figures: Vec<Figure>) -> impl IntoView {
 /// The figures of the run in focus.
 #[component]
 pub(crate) fn RunFigures(library: Library) -> impl IntoView {
+    // Which run, by id: selecting or renaming a run must not re-read the focused run's files.
+    let focus = Memo::new(move |_| library.focused_run().map(|run| run.id.clone()));
     let drawn = Memo::new(move |_| {
+        let id = focus.get()?;
+        let run = library
+            .runs
+            .with_untracked(|runs| runs.iter().find(|r| r.id == id).cloned())?;
+        Some(run_figures_of(&run))
+    });
+    let name = move || {
         library
             .focused_run()
-            .map(|run| (run.name.clone(), run_figures_of(&run)))
-    });
+            .map(|run| run.name.clone())
+            .unwrap_or_default()
+    };
     move || {
-        drawn.get().map(|(name, figures)| {
+        drawn.get().map(|figures| {
             view! {
                 <h3>"Figures: " <span id="figures-run">{name}</span></h3>
                 {match figures {

@@ -235,18 +235,19 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
 /// The selected runs side by side: the compared statistics and the percentile bars.
 #[component]
 pub(crate) fn Comparison(library: Library) -> impl IntoView {
-    let selected = Memo::new(move |_| library.selected());
+    // A closure, not a memo: runs are shared, and comparing two lists would compare their files.
+    let selected = move || library.selected();
     view! {
-        <Show when=move || !selected.with(Vec::is_empty)>
+        <Show when=move || !selected().is_empty()>
             <h3>"Compare runs"</h3>
             <div class="comparison-wrap">
             <table id="comparison" class="comparison">
-                <thead><tr><th></th>{move || selected.get().into_iter().map(|r| view! { <th>{r.name.clone()}</th> }).collect_view()}</tr></thead>
+                <thead><tr><th></th>{move || selected().into_iter().map(|r| view! { <th>{r.name.clone()}</th> }).collect_view()}</tr></thead>
                 <tbody>
                     {COMPARED.into_iter().map(|(label, key, unit)| view! {
                         <tr>
                             <th scope="row">{label}</th>
-                            {move || selected.get().into_iter().map(|r| {
+                            {move || selected().into_iter().map(|r| {
                                 let v = format_cell(key.get(&r.stats), unit);
                                 view! { <td data-stat=key.to_string()>{v}</td> }
                             }).collect_view()}
@@ -257,7 +258,7 @@ pub(crate) fn Comparison(library: Library) -> impl IntoView {
             </div>
             <div id="charts" class="figures">
                 {move || {
-                    let runs = selected.get();
+                    let runs = selected();
                     gallery(vec![
                         chart(&runs, "ttft-by-run", "TTFT", Metric::TimeToFirstToken),
                         chart(&runs, "ttlt-by-run", "TTLT", Metric::TimeToLastToken),
