@@ -1,14 +1,16 @@
-//! Tokenmeter: measure the latency and throughput of LLM endpoints from the browser.
+//! Tokenmeter: measure the latency and throughput of LLM endpoints from the browser, or natively with the
+//! `tokenmeter` command.
 //!
-//! The layers point one way (see `ARCHITECTURE.md`):
-//! `ui -> {browser, engine, charts, core}`, `browser -> engine -> {protocol, core}`, `charts -> core`.
-//! `core`, `protocol`, `engine` and `charts` are plain Rust that compiles natively and is tested with `cargo test`;
-//! `browser` and `ui` exist only on wasm32.
+//! Each layer is its own crate under `crates/`, so the compiler enforces the direction of the arrows
+//! (see `ARCHITECTURE.md`): `ui -> {browser, engine, charts, core}`, `browser -> engine -> {protocol, core}`,
+//! `charts -> core`, and the command (`tokenmeter-cli`) `-> {engine, protocol, core}`.
+//! This crate is the page's shell: `browser` and `ui` exist only on wasm32. It re-exports the layers under their
+//! old names, so `tokenmeter::core::…` reads the same in the page, the tests and the benchmarks.
 
-pub mod charts;
-pub mod core;
-pub mod engine;
-pub mod protocol;
+pub use tokenmeter_charts as charts;
+pub use tokenmeter_core as core;
+pub use tokenmeter_engine as engine;
+pub use tokenmeter_protocol as protocol;
 
 #[cfg(target_arch = "wasm32")]
 pub mod browser;

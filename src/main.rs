@@ -1,4 +1,5 @@
-//! Composition root: on wasm32 it installs the panic hook and mounts the Leptos app; natively it does nothing.
+//! Composition root: on wasm32 it installs the panic hook and mounts the Leptos app; natively it is the
+//! `tokenmeter` command (`crates/cli`).
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -7,6 +8,6 @@ fn main() {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn main() {
-    eprintln!("tokenmeter is a browser app: run `scripts/serve.sh` and open the printed address.");
+fn main() -> std::process::ExitCode {
+    tokenmeter_cli::main()
 }

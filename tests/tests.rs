@@ -6,6 +6,7 @@ mod aws;
 mod engine;
 mod format;
 mod live;
+mod merge;
 mod protocol;
 mod scheduler;
 mod session;

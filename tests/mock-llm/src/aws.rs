@@ -1,7 +1,7 @@
 //! The AWS routes: Amazon Bedrock (Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream) and
 //! SageMaker (InvokeEndpoint, InvokeEndpointWithResponseStream), with AWS's authentication and error shapes.
 //!
-//! Every byte of an answer comes from `tokenmeter::protocol::aws`'s encoders (event-stream frames with real
+//! Every byte of an answer comes from `tokenmeter_protocol::aws`'s encoders (event-stream frames with real
 //! CRCs, Converse events, InvokeModel `chunk`s, SageMaker `PayloadPart`s), driven by the same
 //! [`crate::generate`] state machine, timing knobs and faults as the SSE APIs. Where they differ:
 //! - **Authentication.** Every request needs a SigV4 `Authorization` (signing name `bedrock` on `/model/…`,
@@ -35,13 +35,13 @@ use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use axum::Router;
 use serde_json::{json, Value};
-use tokenmeter::protocol::aws::eventstream::exception_frame;
-use tokenmeter::protocol::aws::invoke::{self, InvokeEncoder};
-use tokenmeter::protocol::aws::sagemaker::{self, ContainerFormat, SageMakerEncoder};
-use tokenmeter::protocol::aws::sigv4::{parse_amz_date, verify, AwsCredentials};
-use tokenmeter::protocol::aws::{self as aws_protocol};
-use tokenmeter::protocol::wire::{Encoder, Finish, Reply};
-use tokenmeter::protocol::{Api, HttpRequest};
+use tokenmeter_protocol::aws::eventstream::exception_frame;
+use tokenmeter_protocol::aws::invoke::{self, InvokeEncoder};
+use tokenmeter_protocol::aws::sagemaker::{self, ContainerFormat, SageMakerEncoder};
+use tokenmeter_protocol::aws::sigv4::{parse_amz_date, verify, AwsCredentials};
+use tokenmeter_protocol::aws::{self as aws_protocol};
+use tokenmeter_protocol::wire::{Encoder, Finish, Reply};
+use tokenmeter_protocol::{Api, HttpRequest};
 
 use crate::faults::{FaultKind, Faults, STATUS_HEADER, STREAM_ERROR_MESSAGE};
 use crate::generate::{Generation, Wire};
@@ -694,7 +694,7 @@ mod tests {
 
     #[test]
     fn invoke_bodies_pick_their_family() {
-        use tokenmeter::protocol::aws::invoke::InvokeBody;
+        use tokenmeter_protocol::aws::invoke::InvokeBody;
         let cases = [
             (
                 InvokeBody::Anthropic.create_payload("p", 5),

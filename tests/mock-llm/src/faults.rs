@@ -2,7 +2,7 @@
 //! connection dropped mid-stream, an error event inside an otherwise well-formed stream, or (AWS
 //! event-stream only) a frame with a wrong CRC. The same knobs work on every API; the bytes of each error
 //! (HTTP error body, in-stream error event or exception frame) are written by the route's own encoder
-//! (`tokenmeter::protocol::wire`, `tokenmeter::protocol::aws`), so each API fails in its own shape.
+//! (`tokenmeter_protocol::wire`, `tokenmeter_protocol::aws`), so each API fails in its own shape.
 //!
 //! Precedence when several mid-stream faults are set: the smallest K wins; on a tie the disconnect beats
 //! the corrupt frame, which beats the error event.
@@ -10,8 +10,8 @@
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use tokenmeter::protocol::wire::{Reply, WireFault};
-use tokenmeter::protocol::Api;
+use tokenmeter_protocol::wire::{Reply, WireFault};
+use tokenmeter_protocol::Api;
 
 use crate::timing::{KnobError, Knobs};
 

@@ -1,6 +1,6 @@
 //! The one answer generator for every API: *when* each piece of a response is sent. *What* is sent is the
-//! route's encoder's business: a [`Wire`] names it and hands out its `tokenmeter::protocol::wire::Encoder`
-//! (an `Api`'s SSE encoder, or an AWS event-stream encoder from `tokenmeter::protocol::aws`); nothing here
+//! route's encoder's business: a [`Wire`] names it and hands out its `tokenmeter_protocol::wire::Encoder`
+//! (an `Api`'s SSE encoder, or an AWS event-stream encoder from `tokenmeter_protocol::aws`); nothing here
 //! knows a wire shape.
 //!
 //! A streamed answer is the encoder's `head` at once (before the TTFT delay, as real servers send the
@@ -27,10 +27,10 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::Stream;
-use tokenmeter::protocol::aws::converse::ConverseEncoder;
-use tokenmeter::protocol::aws::sagemaker::ContainerFormat;
-use tokenmeter::protocol::wire::{Encoder, Finish, Reply};
-use tokenmeter::protocol::{Api, ServerLatency};
+use tokenmeter_protocol::aws::converse::ConverseEncoder;
+use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
+use tokenmeter_protocol::wire::{Encoder, Finish, Reply};
+use tokenmeter_protocol::{Api, ServerLatency};
 use tokio::time::sleep;
 
 use crate::aws::{self, InvokeFamily, Service};

@@ -16,8 +16,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
 use serde_json::{json, Value};
-use tokenmeter::protocol::wire::{Finish, Reply};
-use tokenmeter::protocol::Api;
+use tokenmeter_protocol::wire::{Finish, Reply};
+use tokenmeter_protocol::Api;
 
 use crate::faults::{self, Faults};
 use crate::generate::{Generation, Wire};

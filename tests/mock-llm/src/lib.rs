@@ -4,7 +4,7 @@
 //! `endpoint_url`) work unchanged.
 //!
 //! Every response body, SSE event and event-stream frame is written by the project's one encoder per API
-//! (`tokenmeter::protocol::wire`, `tokenmeter::protocol::aws`), the same bytes the simulated model sends and
+//! (`tokenmeter_protocol::wire`, `tokenmeter_protocol::aws`), the same bytes the simulated model sends and
 //! the app's decoders read. This module owns the router, the CORS policy, the server-wide defaults
 //! ([`Config`], read from `MOCK_*` env vars; [`aws::AwsKeys`]) and the small endpoints (`/health`,
 //! `/v1/models`, the JSON 404). [`handler`] reads one request of the SSE APIs and [`aws`] one of the AWS
@@ -73,7 +73,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use tokenmeter::protocol::Api;
+use tokenmeter_protocol::Api;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowHeaders, AllowMethods, AllowOrigin, CorsLayer, ExposeHeaders};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{api_body, fast, start, Decoded, Request};
 use serde_json::{json, Value};
-use tokenmeter::protocol::{Api, ProtocolError, Usage};
+use tokenmeter_protocol::{Api, ProtocolError, Usage};
 
 /// The APIs this file adds to the Chat-only tests in `chat.rs` and `faults.rs`.
 const NEW_APIS: [Api; 2] = [Api::OpenAiResponses, Api::AnthropicMessages];

@@ -1,5 +1,5 @@
 //! The AWS routes over real HTTP, as Tokenmeter's page calls them: every request built and signed by
-//! `tokenmeter::protocol::aws` (SigV4 with AWS's example key at the current time, or a Bedrock API key), every
+//! `tokenmeter_protocol::aws` (SigV4 with AWS's example key at the current time, or a Bedrock API key), every
 //! answer read by the client's own decoder. Each route streamed and not; the server latency the service
 //! reports against what the client measured (lower bounds only); SigV4 refusals (wrong key or signature,
 //! clock skew, wrong service, a Host that differs from the signed one, no credentials); and every fault in
@@ -15,11 +15,11 @@ use common::{fast, start, start_app, Decoded, Request, Response};
 use mock_llm::aws::AwsKeys;
 use mock_llm::Config;
 use serde_json::{json, Value};
-use tokenmeter::protocol::aws::invoke::InvokeBody;
-use tokenmeter::protocol::aws::sagemaker::ContainerFormat;
-use tokenmeter::protocol::aws::sigv4::{AwsAuth, AwsCredentials, SigV4};
-use tokenmeter::protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
-use tokenmeter::protocol::{
+use tokenmeter_protocol::aws::invoke::InvokeBody;
+use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
+use tokenmeter_protocol::aws::sigv4::{AwsAuth, AwsCredentials, SigV4};
+use tokenmeter_protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
+use tokenmeter_protocol::{
     Credential, ErrorClass, HttpRequest, OutputKind, ProtocolError, ServerLatency, StreamEvent, Usage,
 };
 
@@ -441,13 +441,13 @@ async fn bedrock_api_keys_work_on_bedrock_only() {
     let endpoint = endpoint(addr, Kind::SageMaker(ContainerFormat::Tgi), true, "");
     let mut request = signed(&endpoint, SystemTime::now());
     request.headers.retain(|(k, _)| !k.starts_with("x-amz"));
-    tokenmeter::protocol::aws::sigv4::bearer(&mut request, &Credential::new("key"));
+    tokenmeter_protocol::aws::sigv4::bearer(&mut request, &Credential::new("key"));
     let response = send(addr, &request).await;
     assert_aws_error(&response, 403, "IncompleteSignatureException");
     // An empty key is no key.
     let endpoint = self::endpoint(addr, Kind::Converse, true, "");
     let mut request = signed(&endpoint, SystemTime::now());
-    tokenmeter::protocol::aws::sigv4::bearer(&mut request, &Credential::new(""));
+    tokenmeter_protocol::aws::sigv4::bearer(&mut request, &Credential::new(""));
     let response = send(addr, &request).await;
     assert_eq!(response.status, 403);
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{api_body, chat_body, fast, start, Request};
 use mock_llm::Config;
-use tokenmeter::protocol::Api;
+use tokenmeter_protocol::Api;
 
 const ORIGIN: &str = "http://localhost:8080";
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::tls::{alpn, connect, start_tls, try_connect, H2};
 use common::{chat_body, fast, Request};
 use futures_util::future::join_all;
-use tokenmeter::protocol::Api;
+use tokenmeter_protocol::Api;
 
 const ORIGIN: &str = "http://localhost:8080";
 const HTTP2: &str = "HTTP/2.0";

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mock_llm::Config;
 use serde_json::{json, Value};
-use tokenmeter::protocol::{Api, OutputKind, ProtocolError, StreamEvent, Usage};
+use tokenmeter_protocol::{Api, OutputKind, ProtocolError, StreamEvent, Usage};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -1,0 +1,48 @@
+//! Charts drawn with plotters on any `DrawingBackend`: natively to an SVG string (tested), in the page as inline
+//! SVG. Every figure is a pure function of its data and a size, returning a [`Figure`].
+//!
+//! * Per run, from its records ([`RunData`], read once through `core::metrics`): histograms, CDFs, box plots,
+//!   token scatters, TTFT over time, the latency heatmaps ([`run_figures`] draws them all).
+//! * Live, from a [`tokenmeter_core::timeline::Timeline`] only: requests, output tokens and latency over time.
+//! * Across runs, from `stats.json` maps: LLMeter's load-test figures ([`load_test_figures`]) and the
+//!   side-by-side percentile bars ([`comparison`]).
+//!
+//! The arithmetic (ticks, bins, marks, thinning) lives in small modules apart from the drawing, and is tested.
+//! Must not import `protocol`, `engine`, `browser` or `ui`, nor touch the DOM.
+
+pub mod axis;
+pub mod bins;
+mod canvas;
+pub mod comparison;
+pub mod distributions;
+pub mod heatmap;
+pub mod load_test;
+pub mod over_time;
+pub mod run;
+pub mod scatter;
+pub mod style;
+pub mod summary;
+pub mod thin;
+
+#[cfg(test)]
+mod tests;
+
+pub use axis::ClientScale;
+pub use load_test::load_test_figures;
+pub use run::{run_figures, Latency, RunData};
+
+/// One drawn figure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    /// Stable name, used as the element id in the page and the file stem of a download (`ttft-histogram`).
+    pub id: &'static str,
+    pub title: String,
+    /// A complete SVG document.
+    pub svg: String,
+}
+
+impl Figure {
+    pub(crate) fn new(id: &'static str, title: String, svg: String) -> Figure {
+        Figure { id, title, svg }
+    }
+}

@@ -1,0 +1,7 @@
+//! The `tokenmeter` command: the native shell beside the page.
+
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,1216 @@
+//! Typed run input, in two steps (as ripgrep's low-level then high-level args): [`RawInput`] holds every setting
+//! as the text a person or a script gave (form fields, the page's query string, later a config file), and
+//! [`RawInput::parse`] turns it into a [`RunInput`] that cannot be invalid, or an [`InputError`] that names the
+//! field and says how to fix it. The page only binds fields to a `RawInput` and shows the error.
+//!
+//! Every number is bounded, so no input can make the page allocate without limit: at most [`MAX_CLIENTS`] clients
+//! (or sweep level), a rate of at most [`MAX_RATE`] per second, a run of at most [`MAX_DURATION_SECS`], and so on.
+//! Credentials are not settings: they never pass through here.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::dist::Dist;
+use crate::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTestPlan};
+use crate::format::RunConfigFile;
+use crate::payload::MAX_GENERATED_TOKENS;
+use crate::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
+use crate::stats::{CostModel, Slo};
+use crate::table::parse_group_filter;
+use crate::target::{
+    parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
+};
+
+/// The most concurrent clients (or in-flight requests, or clients of one sweep level).
+pub const MAX_CLIENTS: u32 = 10_000;
+/// The most sweep levels.
+pub const MAX_SWEEP_LEVELS: usize = 64;
+/// The highest open-loop arrival rate, requests per second.
+pub const MAX_RATE: f64 = 100_000.0;
+/// The longest run: one week.
+pub const MAX_DURATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
+/// The longest per-request timeout: one hour.
+pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+/// The most requests a run may be asked for.
+pub const MAX_REQUESTS: u64 = 1_000_000_000;
+/// The largest output limit a payload may ask for.
+pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
+/// The longest heatmap prompt, in words.
+pub const MAX_PROMPT_WORDS: u32 = 100_000;
+/// The most cells a heatmap grid may have.
+pub const MAX_HEATMAP_CELLS: usize = 400;
+
+/// A setting, named as the query string names it, with the label the page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Endpoint,
+    Api,
+    Url,
+    Model,
+    Stream,
+    Headers,
+    Prompt,
+    MaxTokens,
+    Mode,
+    Clients,
+    Requests,
+    Duration,
+    Rate,
+    Timeout,
+    Sweep,
+    LowMemory,
+    Region,
+    AwsAuth,
+    Family,
+    Container,
+    Name,
+    Description,
+    Warmup,
+    RampUp,
+    SloTtft,
+    SloTtlt,
+    SloTpot,
+    PriceInput,
+    PriceOutput,
+    SimTtft,
+    SimItl,
+    SimTokens,
+    SimErrorRate,
+    CacheBuster,
+    PromptTokens,
+    System,
+    Temperature,
+    PayloadJson,
+    Table,
+    ColdCheck,
+    Heatmap,
+}
+
+impl Field {
+    pub const ALL: [Field; 41] = [
+        Field::Endpoint,
+        Field::Api,
+        Field::Url,
+        Field::Model,
+        Field::Stream,
+        Field::Headers,
+        Field::Prompt,
+        Field::MaxTokens,
+        Field::Mode,
+        Field::Clients,
+        Field::Requests,
+        Field::Duration,
+        Field::Rate,
+        Field::Timeout,
+        Field::Sweep,
+        Field::LowMemory,
+        Field::Region,
+        Field::AwsAuth,
+        Field::Family,
+        Field::Container,
+        Field::Name,
+        Field::Description,
+        Field::Warmup,
+        Field::RampUp,
+        Field::SloTtft,
+        Field::SloTtlt,
+        Field::SloTpot,
+        Field::PriceInput,
+        Field::PriceOutput,
+        Field::SimTtft,
+        Field::SimItl,
+        Field::SimTokens,
+        Field::SimErrorRate,
+        Field::CacheBuster,
+        Field::PromptTokens,
+        Field::System,
+        Field::Temperature,
+        Field::PayloadJson,
+        Field::Table,
+        Field::ColdCheck,
+        Field::Heatmap,
+    ];
+
+    /// The query-string parameter.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Endpoint => "endpoint",
+            Field::Api => "api",
+            Field::Url => "url",
+            Field::Model => "model",
+            Field::Stream => "stream",
+            Field::Headers => "headers",
+            Field::Prompt => "prompt",
+            Field::MaxTokens => "max_tokens",
+            Field::Mode => "mode",
+            Field::Clients => "clients",
+            Field::Requests => "requests",
+            Field::Duration => "duration",
+            Field::Rate => "rate",
+            Field::Timeout => "timeout",
+            Field::Sweep => "sweep",
+            Field::LowMemory => "low_memory",
+            Field::Region => "region",
+            Field::AwsAuth => "aws_auth",
+            Field::Family => "body",
+            Field::Container => "container",
+            Field::Name => "name",
+            Field::Description => "description",
+            Field::Warmup => "warmup",
+            Field::RampUp => "ramp_up",
+            Field::SloTtft => "slo_ttft",
+            Field::SloTtlt => "slo_ttlt",
+            Field::SloTpot => "slo_tpot",
+            Field::PriceInput => "price_input",
+            Field::PriceOutput => "price_output",
+            Field::SimTtft => "sim_ttft",
+            Field::SimItl => "sim_itl",
+            Field::SimTokens => "sim_tokens",
+            Field::SimErrorRate => "sim_error_rate",
+            Field::CacheBuster => "cache_buster",
+            Field::PromptTokens => "prompt_tokens",
+            Field::System => "system",
+            Field::Temperature => "temperature",
+            Field::PayloadJson => "payload_json",
+            Field::Table => "table",
+            Field::ColdCheck => "check",
+            Field::Heatmap => "heatmap",
+        }
+    }
+
+    /// The label the page shows.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Field::Endpoint => "Endpoint",
+            Field::Api => "API",
+            Field::Url => "Base URL",
+            Field::Model => "Model",
+            Field::Stream => "Streaming",
+            Field::Headers => "Extra headers",
+            Field::Prompt => "Prompt",
+            Field::MaxTokens => "Max tokens",
+            Field::Mode => "Arrivals",
+            Field::Clients => "Clients",
+            Field::Requests => "Requests",
+            Field::Duration => "Duration (s)",
+            Field::Rate => "Rate (req/s)",
+            Field::Timeout => "Timeout (s)",
+            Field::Sweep => "Sweep clients",
+            Field::LowMemory => "Low memory",
+            Field::Region => "AWS region",
+            Field::AwsAuth => "AWS authorisation",
+            Field::Family => "Model family",
+            Field::Container => "Container format",
+            Field::Name => "Run name",
+            Field::Description => "Description",
+            Field::Warmup => "Warm-up (s)",
+            Field::RampUp => "Ramp-up (s)",
+            Field::SloTtft => "SLO: TTFT (s)",
+            Field::SloTtlt => "SLO: TTLT (s)",
+            Field::SloTpot => "SLO: TPOT (s)",
+            Field::PriceInput => "Price per 1M input tokens",
+            Field::PriceOutput => "Price per 1M output tokens",
+            Field::SimTtft => "Simulated TTFT (s)",
+            Field::SimItl => "Simulated inter-token gap (s)",
+            Field::SimTokens => "Simulated output tokens",
+            Field::SimErrorRate => "Simulated error rate",
+            Field::CacheBuster => "Cache buster",
+            Field::PromptTokens => "Generated prompt (tokens)",
+            Field::System => "System prompt",
+            Field::Temperature => "Temperature",
+            Field::PayloadJson => "Request body (JSON)",
+            Field::Table => "Table groups",
+            Field::ColdCheck => "Check the endpoint first",
+            Field::Heatmap => "Latency heatmap (input × output lengths)",
+        }
+    }
+
+    /// The field whose query-string name is `name`.
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// Why the input cannot run: which field, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub field: Field,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field.label(), self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+fn error(field: Field, message: impl Into<String>) -> InputError {
+    InputError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// How requests arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Closed,
+    Rate,
+    Poisson,
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "closed" | "closed-loop" => Ok(Mode::Closed),
+            "rate" | "constant" | "constant-rate" => Ok(Mode::Rate),
+            "poisson" => Ok(Mode::Poisson),
+            _ => Err(format!("unknown mode {s:?}: use closed, rate or poisson")),
+        }
+    }
+}
+
+/// Every setting as text, exactly as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawInput {
+    values: [String; Field::ALL.len()],
+}
+
+impl Default for RawInput {
+    /// The page's defaults: the simulated model speaking OpenAI Chat Completions, 4 clients × 5 requests.
+    fn default() -> Self {
+        let mut raw = RawInput {
+            values: std::array::from_fn(|_| String::new()),
+        };
+        for (field, value) in [
+            (Field::Endpoint, "simulated"),
+            (Field::Api, "openai-chat"),
+            (Field::Url, "http://127.0.0.1:8787/v1"),
+            (Field::Model, "mock-model"),
+            (Field::Stream, "true"),
+            (Field::Prompt, "Tell me about the history of load testing."),
+            (Field::MaxTokens, "128"),
+            (Field::Mode, "closed"),
+            (Field::Clients, "4"),
+            (Field::Requests, "5"),
+            (Field::Rate, "2"),
+            (Field::Timeout, "60"),
+            (Field::LowMemory, "false"),
+            (Field::Region, "us-east-1"),
+            (Field::AwsAuth, "sigv4"),
+            (Field::Family, "anthropic"),
+            (Field::Container, "tgi"),
+            (Field::SimTtft, "lognormal:0.35,0.3"),
+            (Field::SimItl, "lognormal:0.02,0.25"),
+            (Field::SimTokens, "uniform:64,257"),
+            (Field::SimErrorRate, "0"),
+            (Field::CacheBuster, "false"),
+            (Field::ColdCheck, "true"),
+        ] {
+            raw.set(field, value);
+        }
+        raw
+    }
+}
+
+impl RawInput {
+    pub fn get(&self, field: Field) -> &str {
+        &self.values[field as usize]
+    }
+
+    pub fn set(&mut self, field: Field, value: impl Into<String>) {
+        self.values[field as usize] = value.into();
+    }
+
+    /// The defaults overridden by `pairs` (a query string's parameters). Unknown names are ignored, so a URL
+    /// may carry other parameters; a `url` without an `endpoint` means a real HTTP endpoint.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RawInput {
+        let mut raw = RawInput::default();
+        let mut endpoint_given = false;
+        let mut url_given = false;
+        for (name, value) in pairs {
+            if let Some(field) = Field::from_name(name) {
+                endpoint_given |= field == Field::Endpoint;
+                url_given |= field == Field::Url;
+                raw.set(field, value);
+            }
+        }
+        if url_given && !endpoint_given {
+            raw.set(Field::Endpoint, TransportKind::Http.as_str());
+        }
+        raw
+    }
+
+    /// Validates every field; the first problem found is the error.
+    pub fn parse(&self) -> Result<RunInput, InputError> {
+        let target = self.target()?;
+        let max_tokens = bounded(self, Field::MaxTokens, 1, MAX_OUTPUT_TOKENS)?;
+        let low_memory = flag(self, Field::LowMemory)?;
+        let template = self.plan_spec(low_memory)?;
+        let sweep = self.sweep(&template)?;
+        let heatmap = self.heatmap(&template)?;
+        if sweep.is_some() && heatmap.is_some() {
+            return Err(error(
+                Field::Heatmap,
+                "a heatmap and a sweep cannot run together: clear one of them",
+            ));
+        }
+        let runs = match sweep {
+            None if heatmap.is_some() => {
+                let plan = heatmap.as_ref().map(|h| h.plan.clone()).expect("checked");
+                vec![NamedRun {
+                    name: "latency-heatmap".into(),
+                    plan,
+                }]
+            }
+            None => vec![NamedRun {
+                name: String::new(),
+                plan: template
+                    .validate()
+                    .map_err(|e| error(plan_error_field(&e), format!("{e}.")))?,
+            }],
+            Some(plan) => plan
+                .runs(&template)
+                .map_err(|e| error(Field::Sweep, format!("{e}.")))?
+                .into_iter()
+                .map(|r| NamedRun {
+                    name: r.name,
+                    plan: r.plan,
+                })
+                .collect(),
+        };
+        let text = |field: Field, max: usize| -> Result<Option<String>, InputError> {
+            let value = self.get(field).trim();
+            if value.chars().count() > max {
+                return Err(error(field, format!("at most {max} characters")));
+            }
+            Ok((!value.is_empty()).then(|| value.to_owned()))
+        };
+        let latency = |field| {
+            optional(self, field, |v| {
+                seconds(v, MAX_TIMEOUT_SECS).map(|d| d.as_secs_f64())
+            })
+        };
+        let slo = Slo {
+            ttft: latency(Field::SloTtft)?,
+            ttlt: latency(Field::SloTtlt)?,
+            tpot: latency(Field::SloTpot)?,
+        };
+        let price = |field| optional(self, field, price);
+        let cost = CostModel {
+            input_price_per_million: price(Field::PriceInput)?,
+            output_price_per_million: price(Field::PriceOutput)?,
+            ..CostModel::default()
+        };
+        let mut runs = runs;
+        let name = text(Field::Name, 200)?;
+        if let (Some(name), [run]) = (&name, runs.as_mut_slice()) {
+            run.name = name.clone();
+        }
+        Ok(RunInput {
+            target,
+            prompt: self.get(Field::Prompt).to_owned(),
+            max_tokens,
+            runs,
+            name,
+            description: text(Field::Description, 2000)?,
+            slo: (slo != Slo::default()).then_some(slo),
+            cost: (cost != CostModel::default()).then_some(cost),
+            simulated: SimulatedSettings {
+                ttft: parse(self, Field::SimTtft)?,
+                inter_token: parse(self, Field::SimItl)?,
+                output_tokens: parse(self, Field::SimTokens)?,
+                error_rate: bounded_value::<f64>(self.get(Field::SimErrorRate), 0.0, 1.0)
+                    .map_err(|m| error(Field::SimErrorRate, format!("must be a share {m}")))?,
+            },
+            cache_buster: flag(self, Field::CacheBuster)?,
+            cold_check: flag(self, Field::ColdCheck)?,
+            prompt_tokens: optional(self, Field::PromptTokens, |v| {
+                bounded_value(v, 1, MAX_GENERATED_TOKENS).map_err(|m| format!("a whole number of tokens {m}"))
+            })?,
+            system: text(Field::System, 100_000)?,
+            temperature: optional(self, Field::Temperature, |v| bounded_value(v, 0.0, 2.0))?,
+            table_groups: parse_group_filter(self.get(Field::Table)).map_err(|m| error(Field::Table, m))?,
+            heatmap: heatmap.map(|h| h.cells),
+            payload_json: optional(self, Field::PayloadJson, |v| {
+                match serde_json::from_str::<serde_json::Value>(v) {
+                    Ok(body) if body.is_object() => Ok(body),
+                    Ok(_) => Err("a JSON object (the whole request body)".to_owned()),
+                    Err(e) => Err(format!("valid JSON: {e}")),
+                }
+            })?,
+        })
+    }
+
+    fn target(&self) -> Result<TargetSpec, InputError> {
+        let transport: TransportKind = parse(self, Field::Endpoint)?;
+        let api: ApiKind = parse(self, Field::Api)?;
+        let stream = flag(self, Field::Stream)?;
+        let headers = parse_headers(self.get(Field::Headers)).map_err(|m| error(Field::Headers, m))?;
+        let model = self.get(Field::Model).trim().to_owned();
+        let base_url = self.get(Field::Url).trim().to_owned();
+        if api.is_aws() {
+            return self.aws_target(api, transport, base_url, model, stream, headers);
+        }
+        if transport == TransportKind::Http {
+            let scheme_ok = base_url.starts_with("http://") || base_url.starts_with("https://");
+            if !scheme_ok || base_url.len() <= "https://".len() || base_url.contains(char::is_whitespace) {
+                return Err(error(
+                    Field::Url,
+                    format!("must be an http:// or https:// URL (got {base_url:?})"),
+                ));
+            }
+            if model.is_empty() {
+                return Err(error(Field::Model, "name the model to call"));
+            }
+        }
+        Ok(TargetSpec {
+            api,
+            transport,
+            base_url,
+            model: if model.is_empty() {
+                "simulated".into()
+            } else {
+                model
+            },
+            stream,
+            headers,
+            aws: None,
+        })
+    }
+
+    /// An AWS target: a region, a model id or endpoint name, and an optional base URL (a proxy or the mock).
+    fn aws_target(
+        &self,
+        api: ApiKind,
+        transport: TransportKind,
+        base_url: String,
+        model: String,
+        stream: bool,
+        headers: Vec<(String, String)>,
+    ) -> Result<TargetSpec, InputError> {
+        if transport != TransportKind::Http {
+            return Err(error(
+                Field::Endpoint,
+                format!(
+                    "the simulated model speaks {}, {} and {}: choose one of them, or an HTTP endpoint for {api}",
+                    ApiKind::OpenAiChat,
+                    ApiKind::OpenAiResponses,
+                    ApiKind::AnthropicMessages
+                ),
+            ));
+        }
+        let region = self.get(Field::Region).trim().to_ascii_lowercase();
+        let parts: Vec<&str> = region.split('-').collect();
+        let region_ok = parts.len() >= 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && parts
+                .last()
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        if !region_ok {
+            return Err(error(
+                Field::Region,
+                format!("must be an AWS region such as us-east-1 (got {region:?})"),
+            ));
+        }
+        let what = if api == ApiKind::SageMaker {
+            "the endpoint name"
+        } else {
+            "the model id"
+        };
+        if model.is_empty() {
+            return Err(error(Field::Model, format!("give {what}")));
+        }
+        let auth: AwsAuthKind = parse(self, Field::AwsAuth)?;
+        if auth == AwsAuthKind::ApiKey && api == ApiKind::SageMaker {
+            return Err(error(
+                Field::AwsAuth,
+                "Bedrock API keys work for Bedrock only: sign SageMaker requests with SigV4",
+            ));
+        }
+        let scheme_ok = base_url.starts_with("http://") || base_url.starts_with("https://");
+        if !base_url.is_empty() && (!scheme_ok || base_url.contains(char::is_whitespace)) {
+            return Err(error(
+                Field::Url,
+                format!("must be empty (AWS's own host) or an http:// or https:// URL (got {base_url:?})"),
+            ));
+        }
+        Ok(TargetSpec {
+            api,
+            transport,
+            base_url,
+            model,
+            stream,
+            headers,
+            aws: Some(AwsSpec {
+                region,
+                auth,
+                family: parse::<InvokeFamily>(self, Field::Family)?,
+                container: parse::<Container>(self, Field::Container)?,
+            }),
+        })
+    }
+
+    fn plan_spec(&self, low_memory: bool) -> Result<RunPlanSpec, InputError> {
+        let mode: Mode = parse(self, Field::Mode)?;
+        let clients = bounded(self, Field::Clients, 1, MAX_CLIENTS)?;
+        let requests = optional(self, Field::Requests, |v| bounded_value(v, 1, MAX_REQUESTS))?;
+        let duration = optional(self, Field::Duration, |v| seconds(v, MAX_DURATION_SECS))?;
+        let request_timeout = optional(self, Field::Timeout, |v| seconds(v, MAX_TIMEOUT_SECS))?;
+        let warmup = optional(self, Field::Warmup, |v| seconds(v, MAX_DURATION_SECS))?;
+        let ramp_up = optional(self, Field::RampUp, |v| seconds(v, MAX_DURATION_SECS))?;
+        let (arrival, stop) = match mode {
+            Mode::Closed => (
+                Arrival::ClosedLoop { clients },
+                StopCondition {
+                    requests_per_client: requests,
+                    total_requests: None,
+                    duration,
+                },
+            ),
+            Mode::Rate | Mode::Poisson => {
+                let per_second = optional(self, Field::Rate, rate)?
+                    .ok_or_else(|| error(Field::Rate, "set the arrival rate in requests per second"))?;
+                let max_concurrency = Some(clients);
+                let arrival = if mode == Mode::Poisson {
+                    Arrival::Poisson {
+                        per_second,
+                        max_concurrency,
+                    }
+                } else {
+                    Arrival::ConstantRate {
+                        per_second,
+                        max_concurrency,
+                    }
+                };
+                let stop = StopCondition {
+                    requests_per_client: None,
+                    total_requests: requests,
+                    duration,
+                };
+                (arrival, stop)
+            }
+        };
+        if stop.requests_per_client.is_none() && stop.total_requests.is_none() && duration.is_none() {
+            return Err(error(
+                Field::Requests,
+                "the run has no end: set a request count, a duration, or both",
+            ));
+        }
+        Ok(RunPlanSpec {
+            arrival,
+            stop,
+            request_timeout,
+            warmup,
+            ramp_up,
+            n_payloads: 1,
+            low_memory,
+            ..RunPlanSpec::default()
+        })
+    }
+
+    /// The LatencyHeatmap grid, if one is asked for (`10,50,200x128,256`: prompt lengths in words × output
+    /// budgets in tokens), sending each cell *Requests* times with *Clients* clients.
+    fn heatmap(&self, template: &RunPlanSpec) -> Result<Option<LatencyHeatmap>, InputError> {
+        let text = self.get(Field::Heatmap).trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let wrong = || {
+            error(
+                Field::Heatmap,
+                "write prompt lengths x output lengths, e.g. 10,50,200x128,256",
+            )
+        };
+        let (inputs, outputs) = text.split_once(['x', 'X', '×']).ok_or_else(wrong)?;
+        let lengths = |list: &str, hi: u32, what: &str| {
+            list.split(',')
+                .map(|v| {
+                    bounded_value(v.trim(), 1, hi)
+                        .map_err(|m| error(Field::Heatmap, format!("each {what} must be a whole number {m}")))
+                })
+                .collect::<Result<Vec<u32>, _>>()
+        };
+        let plan = LatencyHeatmapPlan {
+            input_lengths: lengths(inputs, MAX_PROMPT_WORDS, "prompt length")?,
+            output_lengths: lengths(outputs, MAX_OUTPUT_TOKENS, "output length")?,
+            requests_per_combination: template.stop.requests_per_client.unwrap_or(1).clamp(1, 1000) as u32,
+            clients: match template.arrival {
+                Arrival::ClosedLoop { clients } => clients,
+                _ => return Err(error(Field::Heatmap, "a heatmap runs with closed-loop clients")),
+            },
+        };
+        if plan.input_lengths.len() * plan.output_lengths.len() > MAX_HEATMAP_CELLS {
+            return Err(error(
+                Field::Heatmap,
+                format!("at most {MAX_HEATMAP_CELLS} cells"),
+            ));
+        }
+        plan.plan(template)
+            .map(Some)
+            .map_err(|e| error(Field::Heatmap, format!("{e}.")))
+    }
+
+    /// The LoadTest sweep, if one is asked for (closed loop only: the field applies to nothing else).
+    fn sweep(&self, template: &RunPlanSpec) -> Result<Option<LoadTestPlan>, InputError> {
+        let text = self.get(Field::Sweep).trim();
+        if text.is_empty() || !template.arrival.is_closed_loop() {
+            return Ok(None);
+        }
+        let levels = text
+            .split(',')
+            .map(|level| {
+                bounded_value(level.trim(), 1, MAX_CLIENTS).map_err(|m| {
+                    error(
+                        Field::Sweep,
+                        format!("each level must be a whole number of clients {m}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        if levels.len() > MAX_SWEEP_LEVELS {
+            return Err(error(
+                Field::Sweep,
+                format!("at most {MAX_SWEEP_LEVELS} levels (got {})", levels.len()),
+            ));
+        }
+        Ok(Some(LoadTestPlan {
+            sequence_of_clients: levels,
+            min_requests_per_client: template.stop.requests_per_client.unwrap_or(1),
+            run_duration: template.stop.duration,
+            ..LoadTestPlan::default()
+        }))
+    }
+}
+
+impl RawInput {
+    /// Every setting as a JSON object of texts, for `run_config.json`'s `tokenmeter_input`.
+    pub fn to_json(&self) -> serde_json::Value {
+        Field::ALL
+            .iter()
+            .map(|f| (f.name().to_owned(), serde_json::Value::from(self.get(*f))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    /// The settings [`RawInput::to_json`] wrote (unknown names ignored, missing ones default); `None` unless
+    /// `json` is an object.
+    pub fn from_json(json: &serde_json::Value) -> Option<RawInput> {
+        let saved = json.as_object()?;
+        let pairs = saved
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)));
+        Some(RawInput::from_pairs(pairs))
+    }
+
+    /// The settings a `run_config.json` describes, and what in it could not be mapped (to tell the user).
+    ///
+    /// Tokenmeter's files carry every setting (`tokenmeter_input`). LLMeter's (and older Tokenmeter ones) are
+    /// mapped key by key: the endpoint class names the API and streaming, `model_id`, `base_url` (or the URL
+    /// older Tokenmeter files kept), `region`, `clients`, `n_requests`, `run_duration`, `timeout`, `run_name`,
+    /// `run_description` and `low_memory`; the rest is listed as not mapped.
+    pub fn from_run_config(config: &RunConfigFile) -> (RawInput, Vec<String>) {
+        if let Some(saved) = RawInput::from_json(&config.tokenmeter_input) {
+            return (saved, Vec::new());
+        }
+        let mut raw = RawInput::default();
+        let mut unmapped = Vec::new();
+        let e = &config.endpoint;
+        match e
+            .endpoint_type
+            .as_deref()
+            .map(|t| (t, ApiKind::from_llmeter_endpoint_type(t)))
+        {
+            Some((_, Some((api, stream)))) => {
+                raw.set(Field::Api, api.as_str());
+                raw.set(Field::Stream, stream.to_string());
+                raw.set(Field::Endpoint, TransportKind::Http.as_str());
+                let url = e.base_url.clone().or_else(|| e.url.clone()).unwrap_or_else(|| {
+                    match api {
+                        ApiKind::OpenAiChat | ApiKind::OpenAiResponses => "https://api.openai.com/v1".into(),
+                        ApiKind::AnthropicMessages => "https://api.anthropic.com".into(),
+                        _ => String::new(), // AWS: the region's own host
+                    }
+                });
+                raw.set(Field::Url, url);
+            }
+            Some((other, None)) => unmapped.push(format!(
+                "endpoint.endpoint_type {other:?} (no such API here: set the API by hand)"
+            )),
+            None => unmapped.push("endpoint.endpoint_type (missing)".into()),
+        }
+        if e.endpoint_name.as_deref() == Some("tokenmeter-simulated") {
+            raw.set(Field::Endpoint, TransportKind::Simulated.as_str());
+        }
+        if let Some(model) = &e.model_id {
+            raw.set(Field::Model, model.clone());
+        }
+        if let Some(region) = e.other.get("region").and_then(serde_json::Value::as_str) {
+            raw.set(Field::Region, region);
+        }
+        let count = |n: Option<u64>| n.filter(|n| *n > 0).map(|n| n.to_string()).unwrap_or_default();
+        raw.set(Field::Mode, "closed");
+        if let Some(clients) = config.clients {
+            raw.set(Field::Clients, clients.to_string());
+        }
+        raw.set(Field::Requests, count(config.n_requests));
+        raw.set(
+            Field::Duration,
+            config.run_duration.map(|d| d.to_string()).unwrap_or_default(),
+        );
+        if let Some(timeout) = config.timeout {
+            raw.set(Field::Timeout, timeout.to_string());
+        }
+        raw.set(Field::Name, config.run_name.clone().unwrap_or_default());
+        raw.set(
+            Field::Description,
+            config.run_description.clone().unwrap_or_default(),
+        );
+        raw.set(Field::LowMemory, config.low_memory.to_string());
+        if !config.payload.is_null() {
+            unmapped.push(format!(
+                "payload {} (the prompt and output limit are the form's; upload the payload file separately)",
+                config.payload
+            ));
+        }
+        for (key, value) in [
+            ("tokenizer", &config.tokenizer),
+            ("callbacks", &config.callbacks),
+            ("progress_bar_stats", &config.progress_bar_stats),
+        ] {
+            if !value.is_null() {
+                unmapped.push(format!("{key} {value}"));
+            }
+        }
+        unmapped.extend(config.other.keys().map(|k| format!("{k} (unknown)")));
+        (raw, unmapped)
+    }
+}
+
+/// The text a `data:` URL carries (`data:[<type>][;base64],<data>`), for `?config=data:…`. Base64 that
+/// went through a query string unencoded has its `+` turned into spaces: they are turned back.
+pub fn decode_data_url(url: &str) -> Result<String, String> {
+    use base64::Engine;
+    let rest = url
+        .strip_prefix("data:")
+        .ok_or_else(|| "not a data: URL".to_owned())?;
+    let (meta, data) = rest
+        .split_once(',')
+        .ok_or_else(|| "a data: URL needs a comma before its data".to_owned())?;
+    let bytes = if meta.ends_with(";base64") {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim().replace(' ', "+"))
+            .map_err(|e| format!("the data: URL's base64 is broken ({e})"))?
+    } else {
+        percent_encoding::percent_decode_str(data).collect()
+    };
+    String::from_utf8(bytes).map_err(|_| "the data: URL's text is not UTF-8".to_owned())
+}
+
+/// One run to perform: its name (empty: the caller numbers it) and its plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedRun {
+    pub name: String,
+    pub plan: RunPlan,
+}
+
+/// Validated input: what to measure, what to send, the runs (one, or one per sweep level), and how to judge
+/// and price them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunInput {
+    pub target: TargetSpec,
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub runs: Vec<NamedRun>,
+    /// The run's name (a single run is named so; a sweep keeps LLMeter's per-level names) and description.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Latency objective: goodput and SLO attainment in the stats.
+    pub slo: Option<Slo>,
+    /// Token prices: cost per request and per run in the stats, as LLMeter's CostModel computes them.
+    pub cost: Option<CostModel>,
+    /// How the built-in simulated model behaves.
+    pub simulated: SimulatedSettings,
+    /// Prefix each request's prompt with a unique tag, so prompt caches cannot flatter TTFT.
+    pub cache_buster: bool,
+    /// Send one untimed request before the run (confirms the endpoint and credentials, warms the CORS preflight
+    /// cache and the connection); a failed check stops the run with its reason.
+    pub cold_check: bool,
+    /// Send a generated prompt of about this many tokens instead of the prompt text.
+    pub prompt_tokens: Option<u32>,
+    pub system: Option<String>,
+    pub temperature: Option<f64>,
+    /// A whole request body, as edited: sent as is instead of one built from the prompt.
+    pub payload_json: Option<serde_json::Value>,
+    /// The live table's groups to show, by title.
+    pub table_groups: Vec<&'static str>,
+    /// A LatencyHeatmap: payload `i` of the run is `heatmap[i]` (a prompt of that many words, that output budget).
+    pub heatmap: Option<Vec<HeatmapCell>>,
+}
+
+/// The simulated model's behaviour, as set in the page (times in seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimulatedSettings {
+    pub ttft: Dist,
+    pub inter_token: Dist,
+    pub output_tokens: Dist,
+    /// Share of requests that fail, in `[0, 1]`.
+    pub error_rate: f64,
+}
+
+/// The most a price per million tokens may be.
+const MAX_PRICE: f64 = 1e6;
+
+/// The field a plan error is about.
+fn plan_error_field(e: &PlanError) -> Field {
+    match e {
+        PlanError::ZeroRampUp | PlanError::RampUpTooLong { .. } => Field::RampUp,
+        PlanError::ZeroWarmup | PlanError::WarmupTooLong { .. } => Field::Warmup,
+        PlanError::ZeroDuration => Field::Duration,
+        PlanError::ZeroRequestTimeout => Field::Timeout,
+        PlanError::InvalidRate { .. } => Field::Rate,
+        PlanError::NoClients | PlanError::ZeroMaxConcurrency => Field::Clients,
+        _ => Field::Requests,
+    }
+}
+
+fn price(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v <= MAX_PRICE)
+        .ok_or_else(|| format!("a price of at least 0 and at most {MAX_PRICE} (got {text:?})"))
+}
+
+fn parse<T: FromStr<Err = String>>(raw: &RawInput, field: Field) -> Result<T, InputError> {
+    raw.get(field).parse().map_err(|m| error(field, m))
+}
+
+fn flag(raw: &RawInput, field: Field) -> Result<bool, InputError> {
+    match raw.get(field).trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        other => Err(error(field, format!("use true or false (got {other:?})"))),
+    }
+}
+
+/// A whole number in `lo..=hi`; the message says "between lo and hi (got …)".
+fn bounded_value<T>(text: &str, lo: T, hi: T) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + Copy + fmt::Display,
+{
+    text.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|v| *v >= lo && *v <= hi)
+        .ok_or_else(|| format!("between {lo} and {hi} (got {text:?})"))
+}
+
+fn bounded<T>(raw: &RawInput, field: Field, lo: T, hi: T) -> Result<T, InputError>
+where
+    T: FromStr + PartialOrd + Copy + fmt::Display,
+{
+    bounded_value(raw.get(field), lo, hi).map_err(|m| error(field, format!("must be a whole number {m}")))
+}
+
+/// An empty field is `None`; otherwise `parse` decides.
+fn optional<T>(
+    raw: &RawInput,
+    field: Field,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, InputError> {
+    let text = raw.get(field).trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse(text)
+        .map(Some)
+        .map_err(|m| error(field, format!("must be {m}")))
+}
+
+fn seconds(text: &str, max: f64) -> Result<Duration, String> {
+    let v: f64 = text
+        .parse()
+        .map_err(|_| format!("a number of seconds above 0 and at most {max} (got {text:?})"))?;
+    if !(v > 0.0 && v <= max) {
+        return Err(format!(
+            "a number of seconds above 0 and at most {max} (got {text:?})"
+        ));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && *v <= MAX_RATE)
+        .ok_or_else(|| format!("a rate above 0 and at most {MAX_RATE} per second (got {text:?})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Query pairs, the field they must be refused for, and text the message must contain.
+    type Case = (&'static [(&'static str, &'static str)], Field, &'static str);
+
+    fn input(pairs: &[(&str, &str)]) -> Result<RunInput, InputError> {
+        RawInput::from_pairs(pairs.iter().copied()).parse()
+    }
+
+    #[test]
+    fn the_defaults_run_the_simulated_model() {
+        let run = input(&[]).unwrap();
+        assert_eq!(run.target.transport, TransportKind::Simulated);
+        assert_eq!(run.target.api, ApiKind::OpenAiChat);
+        assert!(run.target.stream);
+        assert_eq!(run.runs.len(), 1);
+        assert_eq!(run.runs[0].plan.max_requests(), Some(20));
+    }
+
+    #[test]
+    fn a_url_alone_means_a_real_endpoint() {
+        let run = input(&[
+            ("url", "http://localhost:8000/v1"),
+            ("api", "anthropic"),
+            ("stream", "0"),
+        ])
+        .unwrap();
+        assert_eq!(run.target.transport, TransportKind::Http);
+        assert_eq!(run.target.api, ApiKind::AnthropicMessages);
+        assert!(!run.target.stream);
+    }
+
+    #[test]
+    fn every_bad_value_names_its_field() {
+        let cases: [Case; 12] = [
+            (
+                &[("clients", "4000000000")],
+                Field::Clients,
+                "between 1 and 10000",
+            ),
+            (&[("clients", "0")], Field::Clients, "between 1 and 10000"),
+            (&[("mode", "burst")], Field::Mode, "unknown mode \"burst\""),
+            (&[("api", "gemini")], Field::Api, "unknown API"),
+            (&[("endpoint", "pigeon")], Field::Endpoint, "unknown endpoint"),
+            (&[("endpoint", "http"), ("url", "ftp://x")], Field::Url, "http://"),
+            (&[("stream", "maybe")], Field::Stream, "true or false"),
+            (&[("sweep", "1,20000")], Field::Sweep, "between 1 and 10000"),
+            (
+                &[("mode", "rate"), ("rate", "1e9")],
+                Field::Rate,
+                "at most 100000",
+            ),
+            (&[("timeout", "-1")], Field::Timeout, "above 0"),
+            (&[("requests", ""), ("duration", "")], Field::Requests, "no end"),
+            (&[("headers", "Host: evil")], Field::Headers, "Host"),
+        ];
+        for (pairs, field, text) in cases {
+            let err = input(pairs).unwrap_err();
+            assert_eq!(err.field, field, "{pairs:?}: {err}");
+            assert!(err.to_string().contains(text), "{pairs:?}: {err}");
+            assert!(err.to_string().starts_with(field.label()), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_sweep_gives_one_sized_run_per_level_and_only_in_a_closed_loop() {
+        let runs = input(&[("sweep", "1, 2,4"), ("requests", "1")]).unwrap().runs;
+        let names: Vec<_> = runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["00001-clients", "00002-clients", "00004-clients"]);
+        assert_eq!(runs[2].plan.max_requests(), Some(12));
+        let open = input(&[("sweep", "1,2"), ("mode", "poisson")]).unwrap();
+        assert_eq!(open.runs.len(), 1);
+    }
+
+    #[test]
+    fn aws_targets_need_a_region_a_model_and_a_real_endpoint() {
+        let aws = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![
+                ("api", "bedrock-converse"),
+                ("endpoint", "http"),
+                ("url", ""),
+                ("model", "m"),
+            ];
+            pairs.extend_from_slice(extra);
+            input(&pairs)
+        };
+        let ok = aws(&[("region", "eu-central-1")]).unwrap();
+        let spec = ok.target.aws.as_ref().unwrap();
+        assert_eq!(
+            (spec.region.as_str(), spec.auth),
+            ("eu-central-1", AwsAuthKind::SigV4)
+        );
+        let block = ok.target.endpoint_block();
+        assert_eq!(block.endpoint_type.as_deref(), Some("BedrockConverseStream"));
+        assert_eq!(block.other["region"], "eu-central-1");
+        assert_eq!(block.base_url, None);
+        let cases: [Case; 5] = [
+            (&[("region", "mars")], Field::Region, "us-east-1"),
+            (&[("model", "")], Field::Model, "model id"),
+            (
+                &[("endpoint", "simulated")],
+                Field::Endpoint,
+                "simulated model speaks",
+            ),
+            (
+                &[("aws_auth", "password")],
+                Field::AwsAuth,
+                "sigv4, api-key, none",
+            ),
+            (&[("url", "ftp://proxy")], Field::Url, "AWS's own host"),
+        ];
+        for (extra, field, text) in cases {
+            let err = aws(extra).unwrap_err();
+            assert_eq!(err.field, field, "{extra:?}: {err}");
+            assert!(err.to_string().contains(text), "{extra:?}: {err}");
+        }
+        let sagemaker = input(&[
+            ("api", "sagemaker"),
+            ("endpoint", "http"),
+            ("model", "ep"),
+            ("aws_auth", "api-key"),
+        ]);
+        assert_eq!(sagemaker.unwrap_err().field, Field::AwsAuth);
+    }
+
+    #[test]
+    fn slos_prices_names_and_the_simulated_model_are_settings_too() {
+        let run = input(&[
+            ("name", " gpt at 8 "),
+            ("slo_ttft", "0.5"),
+            ("price_input", "3"),
+            ("price_output", "15"),
+            ("sim_error_rate", "0.25"),
+            ("sim_ttft", "fixed:0.2"),
+            ("warmup", "1"),
+            ("duration", "10"),
+        ])
+        .unwrap();
+        assert_eq!(run.name.as_deref(), Some("gpt at 8"));
+        assert_eq!(run.runs[0].name, "gpt at 8");
+        assert_eq!(run.slo.unwrap().ttft, Some(0.5));
+        assert_eq!(run.slo.unwrap().ttlt, None);
+        let cost = run.cost.unwrap();
+        assert_eq!(
+            (cost.input_price_per_million, cost.output_price_per_million),
+            (Some(3.0), Some(15.0))
+        );
+        assert_eq!(run.simulated.error_rate, 0.25);
+        assert_eq!(run.simulated.ttft, Dist::Fixed(0.2));
+        assert_eq!(run.runs[0].plan.warmup(), Some(Duration::from_secs(1)));
+        let plain = input(&[]).unwrap();
+        assert_eq!((plain.slo, plain.cost, plain.name), (None, None, None));
+        let cases: [Case; 5] = [
+            (
+                &[("sim_error_rate", "1.5")],
+                Field::SimErrorRate,
+                "between 0 and 1",
+            ),
+            (
+                &[("sim_tokens", "gamma:1")],
+                Field::SimTokens,
+                "lognormal:MEDIAN,SIGMA",
+            ),
+            (&[("price_output", "-2")], Field::PriceOutput, "at least 0"),
+            (&[("slo_ttlt", "0")], Field::SloTtlt, "above 0"),
+            (
+                &[("warmup", "20"), ("duration", "10")],
+                Field::Warmup,
+                "shorter than the run duration",
+            ),
+        ];
+        for (pairs, field, text) in cases {
+            let err = input(pairs).unwrap_err();
+            assert_eq!(err.field, field, "{pairs:?}: {err}");
+            assert!(err.to_string().contains(text), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn our_run_config_loads_back_exactly_and_llmeters_maps_what_it_can() {
+        use crate::format::{read_run_config, write_run_config};
+        let raw = RawInput::from_pairs([
+            ("api", "anthropic-messages"),
+            ("url", "http://h:1"),
+            ("clients", "7"),
+        ]);
+        let mut ours = RunConfigFile::new(Default::default(), serde_json::Value::Null);
+        ours.tokenmeter_input = raw.to_json();
+        let read = read_run_config(&write_run_config(&ours)).unwrap();
+        assert_eq!(RawInput::from_run_config(&read), (raw, Vec::new()));
+
+        let llmeter = include_str!("../../../tests/data/llmeter/sample-openai/run_config.json");
+        let (mapped, unmapped) = RawInput::from_run_config(&read_run_config(llmeter).unwrap());
+        let run = mapped.parse().unwrap();
+        assert_eq!(run.target.api, ApiKind::OpenAiChat);
+        assert!(run.target.stream);
+        assert_eq!(run.target.transport, TransportKind::Http);
+        assert_eq!(run.target.base_url, "https://api.openai.com/v1");
+        assert_eq!(run.target.model, "mock-model");
+        assert_eq!(
+            run.runs[0].plan.max_requests(),
+            Some(20),
+            "4 clients × 5 requests"
+        );
+        assert_eq!(run.name.as_deref(), Some("sample-openai"));
+        assert!(unmapped.iter().any(|u| u.starts_with("payload")), "{unmapped:?}");
+        assert!(
+            unmapped.iter().any(|u| u.starts_with("tokenizer")),
+            "{unmapped:?}"
+        );
+    }
+
+    #[test]
+    fn data_urls_decode_base64_and_percent_forms() {
+        assert_eq!(
+            decode_data_url("data:application/json;base64,eyJhIjoxfQ=="),
+            Ok("{\"a\":1}".into())
+        );
+        assert_eq!(
+            decode_data_url("data:application/json;base64,eyJhIjoxfQ== "),
+            Ok("{\"a\":1}".into())
+        );
+        assert_eq!(decode_data_url("data:,%7B%22a%22%3A1%7D"), Ok("{\"a\":1}".into()));
+        assert!(decode_data_url("http://x").is_err());
+        assert!(decode_data_url("data:;base64,@@@")
+            .unwrap_err()
+            .contains("base64"));
+    }
+
+    #[test]
+    fn a_system_prompt_temperature_and_whole_body_are_checked() {
+        let run = input(&[
+            ("system", " be brief "),
+            ("temperature", "0.7"),
+            ("payload_json", r#"{"input":"x"}"#),
+        ])
+        .unwrap();
+        assert_eq!(run.system.as_deref(), Some("be brief"));
+        assert_eq!(run.temperature, Some(0.7));
+        assert_eq!(run.payload_json, Some(serde_json::json!({"input": "x"})));
+        let cases: [Case; 3] = [
+            (&[("temperature", "3")], Field::Temperature, "between 0 and 2"),
+            (&[("payload_json", "{nope")], Field::PayloadJson, "valid JSON"),
+            (&[("payload_json", "[1]")], Field::PayloadJson, "a JSON object"),
+        ];
+        for (pairs, field, text) in cases {
+            let err = input(pairs).unwrap_err();
+            assert_eq!(err.field, field, "{pairs:?}: {err}");
+            assert!(err.to_string().contains(text), "{pairs:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_field_has_a_distinct_name() {
+        for field in Field::ALL {
+            assert_eq!(Field::from_name(field.name()), Some(field));
+        }
+    }
+}

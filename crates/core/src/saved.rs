@@ -1,0 +1,200 @@
+//! [`SavedRun`]: one run as the page keeps it across reloads (in the browser's IndexedDB) and lists it — its
+//! files, the statistics shown for it, and what the results list says about it (name, description, date,
+//! endpoint). Never a credential: the files are the run folder's, which never hold one.
+//!
+//! Plain data with a JSON form; the browser only stores and loads the text.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::format::archive::{load_test_entries, run_entries, write_zip, ArchiveError};
+use crate::format::{read_run_config, RunFile};
+
+/// A run the page keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedRun {
+    /// Unique within the page's storage.
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// When the run started (RFC 3339), or when it was imported if its files do not say.
+    pub date: String,
+    /// What was measured: the model or endpoint name, and the API class.
+    pub endpoint: String,
+    /// Concurrent clients (closed loop), which places it on a load-test figure's x axis.
+    pub clients: Option<u32>,
+    /// The statistics shown (the run's own, or an import recomputed under the rules it names).
+    pub stats: Map<String, Value>,
+    /// How the statistics were computed, when imported ("LLMeter's rules: …").
+    pub rules: Option<String>,
+    /// Whether the comparison shows it.
+    pub selected: bool,
+    /// The run folder's files, `(name, text)`.
+    pub files: Vec<(String, String)>,
+}
+
+impl SavedRun {
+    /// A run kept from `files` (a finished run's, or an imported folder's) with the `stats` shown for it.
+    /// `now` (RFC 3339) dates it when its files do not.
+    pub fn new(id: String, files: Vec<(String, String)>, stats: Map<String, Value>, now: &str) -> SavedRun {
+        let text = |name: RunFile| {
+            files
+                .iter()
+                .find(|(n, _)| n == name.file_name())
+                .map(|(_, t)| t.as_str())
+        };
+        let config = text(RunFile::RunConfig).and_then(|t| read_run_config(t).ok());
+        let string = |key: &str| stats.get(key).and_then(Value::as_str).map(str::to_owned);
+        let name = string("run_name")
+            .or_else(|| config.as_ref().and_then(|c| c.run_name.clone()))
+            .unwrap_or_else(|| "run".into());
+        let description =
+            string("run_description").or_else(|| config.as_ref().and_then(|c| c.run_description.clone()));
+        let endpoint = config
+            .as_ref()
+            .map(|c| {
+                let e = &c.endpoint;
+                let what = e
+                    .model_id
+                    .clone()
+                    .or_else(|| e.endpoint_name.clone())
+                    .unwrap_or_default();
+                match &e.endpoint_type {
+                    Some(kind) if !what.is_empty() => format!("{what} ({kind})"),
+                    Some(kind) => kind.clone(),
+                    None => what,
+                }
+            })
+            .or_else(|| string("model_id"))
+            .unwrap_or_default();
+        let clients = stats
+            .get("clients")
+            .and_then(Value::as_u64)
+            .or_else(|| config.as_ref().and_then(|c| c.clients))
+            .and_then(|c| u32::try_from(c).ok());
+        SavedRun {
+            id,
+            name,
+            description,
+            date: string("start_time").unwrap_or_else(|| now.to_owned()),
+            endpoint,
+            clients,
+            stats,
+            rules: None,
+            selected: true,
+            files,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a saved run serialises")
+    }
+
+    pub fn from_json(text: &str) -> Result<SavedRun, String> {
+        serde_json::from_str(text).map_err(|e| format!("a stored run could not be read: {e}"))
+    }
+
+    /// Every file of the run in one `.zip`, in a folder named after it.
+    pub fn zip(&self) -> Result<Vec<u8>, ArchiveError> {
+        write_zip(&run_entries(&self.name, &self.files))
+    }
+}
+
+/// Runs as a LLMeter LoadTest folder (`{test_name}/{NNNNN-clients}/…`) in one `.zip`, which LLMeter's
+/// `LoadTestResult.load` reads once unpacked. Runs without a client count are left out; it is an error when
+/// fewer than one remains or two share a client count.
+pub fn load_test_zip(test_name: &str, runs: &[&SavedRun]) -> Result<Vec<u8>, String> {
+    let mut levels: Vec<(u32, Vec<(&str, &str)>)> = runs
+        .iter()
+        .filter_map(|r| {
+            r.clients
+                .map(|c| (c, r.files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect()))
+        })
+        .collect();
+    levels.sort_by_key(|(c, _)| *c);
+    if levels.is_empty() {
+        return Err(
+            "Select the runs of a sweep (closed-loop runs with a client count) to export them.".into(),
+        );
+    }
+    if let Some(w) = levels.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!(
+            "Two selected runs have {} clients: a LoadTest folder has one run per client count.",
+            w[0].0
+        ));
+    }
+    write_zip(&load_test_entries(test_name, &levels)).map_err(|e| e.to_string())
+}
+
+/// The oldest run, to make room for a newer one.
+pub fn oldest<'a>(runs: impl IntoIterator<Item = &'a SavedRun>) -> Option<&'a SavedRun> {
+    runs.into_iter().min_by(|a, b| a.date.cmp(&b.date))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::archive::{as_load_test, group_run_folders, read_zip};
+
+    fn run(id: &str, clients: u32, date: &str) -> SavedRun {
+        let config = format!(
+            r#"{{"endpoint": {{"model_id": "mock-model", "endpoint_type": "OpenAICompletionStreamEndpoint"}}, "clients": {clients}, "run_description": "d"}}"#
+        );
+        let stats: Map<String, Value> = serde_json::from_str(&format!(
+            r#"{{"run_name": "{id}", "start_time": "{date}", "clients": {clients}, "total_requests": 4}}"#
+        ))
+        .unwrap();
+        let files = vec![
+            ("run_config.json".to_owned(), config),
+            ("stats.json".to_owned(), serde_json::to_string(&stats).unwrap()),
+        ];
+        SavedRun::new(id.into(), files, stats, "2026-12-01T00:00:00Z")
+    }
+
+    #[test]
+    fn a_run_is_described_by_its_own_files() {
+        let r = run("run-1", 4, "2026-11-30T10:00:00Z");
+        assert_eq!(r.name, "run-1");
+        assert_eq!(r.description.as_deref(), Some("d"));
+        assert_eq!(r.date, "2026-11-30T10:00:00Z");
+        assert_eq!(r.endpoint, "mock-model (OpenAICompletionStreamEndpoint)");
+        assert_eq!(r.clients, Some(4));
+        assert_eq!(SavedRun::from_json(&r.to_json()).unwrap(), r);
+        assert!(SavedRun::from_json("{").is_err());
+    }
+
+    #[test]
+    fn the_oldest_run_makes_room_first() {
+        let runs = [
+            run("a", 1, "2026-01-01"),
+            run("c", 1, "2026-03-01"),
+            run("b", 1, "2026-02-01"),
+        ];
+        assert_eq!(oldest(&runs).unwrap().id, "a");
+        assert_eq!(oldest(&runs[1..]).unwrap().id, "b");
+        assert!(oldest(&[]).is_none());
+    }
+
+    #[test]
+    fn selected_sweep_levels_export_as_a_load_test_folder() {
+        let runs = [run("00004-clients", 4, "x"), run("00001-clients", 1, "y")];
+        let zip = load_test_zip("sweep", &runs.iter().collect::<Vec<_>>()).unwrap();
+        let folders = group_run_folders(read_zip(&zip).unwrap());
+        let layout = as_load_test(&folders).expect("a LoadTest layout");
+        assert_eq!(layout.test_name, "sweep");
+        assert_eq!(layout.levels.iter().map(|(c, _)| *c).collect::<Vec<_>>(), [1, 4]);
+        let twins = [run("a", 2, "x"), run("b", 2, "y")];
+        assert!(load_test_zip("s", &twins.iter().collect::<Vec<_>>())
+            .unwrap_err()
+            .contains("2 clients"));
+        assert!(load_test_zip("s", &[]).is_err());
+    }
+
+    #[test]
+    fn a_run_zips_into_its_own_folder() {
+        let r = run("run-1", 4, "x");
+        let entries = read_zip(&r.zip().unwrap()).unwrap();
+        let names: Vec<_> = entries.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, ["run-1/run_config.json", "run-1/stats.json"]);
+    }
+}

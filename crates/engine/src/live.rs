@@ -1,0 +1,225 @@
+//! [`LiveRun`]: the sink a run in the page reports to. It keeps the exact statistics (and, unless low-memory, the
+//! records), answers progress and stats snapshots while the run goes on, and produces the result files at the end.
+//!
+//! Plain Rust, so what the page shows and exports is tested natively.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::sink::{EngineEvent, EventSink, RunSummary};
+use tokenmeter_core::cold_check::ColdCheck;
+use tokenmeter_core::format::plan::plan_json;
+use tokenmeter_core::format::{write_run, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite};
+use tokenmeter_core::page_health::PageHealth;
+use tokenmeter_core::plan::{Arrival, RunPlan};
+use tokenmeter_core::record::{Outcome, RequestRecord};
+use tokenmeter_core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
+use tokenmeter_core::time::Timestamp;
+use tokenmeter_core::timeline::Timeline;
+
+/// Where the run's requests go and what it is called: everything about a run except its results.
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    pub run_name: String,
+    pub run_description: Option<String>,
+    pub endpoint: EndpointBlock,
+    pub plan: RunPlan,
+    /// The page's settings as text (`RawInput::to_json`), written to `run_config.json` so the run can be loaded
+    /// and run again; `Null` when there are none.
+    pub settings: serde_json::Value,
+    /// What the page's clock could resolve, when measured in a page.
+    pub clock: Option<ClockInfo>,
+    /// The cold-start check sent before the run, if one was.
+    pub check: Option<ColdCheck>,
+}
+
+/// Counts for the progress line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub sent: u64,
+    pub finished: u64,
+    /// Failed for a reason other than cancellation.
+    pub failed: u64,
+    /// Cancelled by Stop (or at the deadline, when the plan says so).
+    pub cancelled: u64,
+    pub in_flight: u64,
+    /// The run has ended (all requests finished).
+    pub done: bool,
+    pub interrupted: bool,
+}
+
+/// A run's live results.
+pub struct LiveRun {
+    identity: RunIdentity,
+    stats: RunningStats,
+    records: Vec<RequestRecord>,
+    keep_records: bool,
+    start_wall: DateTime<Utc>,
+    progress: Progress,
+    summary: Option<RunSummary>,
+    /// What the page saw of itself (hidden tab, late timers), when the run goes on in a page.
+    page: Option<PageHealth>,
+    /// Completions, failures, tokens and latency per second, for the live over-time figures.
+    timeline: Timeline,
+}
+
+impl LiveRun {
+    /// A run that starts at wall time `start_wall`.
+    pub fn new(
+        identity: RunIdentity,
+        config: StatsConfig,
+        start_wall: DateTime<Utc>,
+    ) -> Result<Self, StatsConfigError> {
+        let keep_records = !identity.plan.low_memory();
+        // Low memory: per-chunk values go straight into a histogram, so nothing grows with chunks.
+        let config = StatsConfig {
+            chunk_value_budget: if keep_records {
+                config.chunk_value_budget
+            } else {
+                Some(0)
+            },
+            ..config
+        };
+        Ok(LiveRun {
+            identity,
+            stats: RunningStats::new(config)?,
+            records: Vec::new(),
+            keep_records,
+            start_wall,
+            progress: Progress::default(),
+            summary: None,
+            page: None,
+            timeline: Timeline::new(Timestamp::ZERO),
+        })
+    }
+
+    pub fn identity(&self) -> &RunIdentity {
+        &self.identity
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// Requests per second over the run so far (kept in low-memory mode too: it is bounded).
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The records kept so far (none in low-memory mode).
+    pub fn records(&self) -> &[RequestRecord] {
+        &self.records
+    }
+
+    /// The result fields of `stats.json` / `summary.json`, as of wall time `now`.
+    pub fn run_info(&self, now: DateTime<Utc>) -> RunInfo {
+        let plan = &self.identity.plan;
+        // LLMeter's `clients` and `n_requests` describe a closed loop; an open-loop run has neither.
+        let clients = match plan.arrival() {
+            Arrival::ClosedLoop { clients } => Some(u64::from(clients)),
+            _ => None,
+        };
+        // Processed requests, as LLMeter counts them: warm-up and cancelled requests are not among them.
+        let total = self.stats.requests();
+        let n_requests = match (plan.stop().requests_per_client, clients) {
+            // The configured count, unless the run stopped (or hit its deadline) before every client sent it.
+            (Some(n), Some(c)) if total >= n * c => Some(n),
+            (_, Some(c)) if c > 0 => Some(total / c),
+            _ => None,
+        };
+        let (end_time, total_test_time) = match &self.summary {
+            Some(s) => {
+                // LLMeter leaves total_test_time null for an interrupted run.
+                let secs = s.ended_at.secs_since(s.started_at);
+                (Some(s.end_wall), (!s.interrupted).then_some(secs))
+            }
+            None => (Some(now), None),
+        };
+        let endpoint = &self.identity.endpoint;
+        RunInfo {
+            total_requests: Some(total),
+            clients,
+            n_requests,
+            total_test_time,
+            model_id: endpoint.model_id.clone(),
+            output_path: None,
+            endpoint_name: endpoint.endpoint_name.clone(),
+            provider: endpoint.provider.clone(),
+            run_name: Some(self.identity.run_name.clone()),
+            run_description: self.identity.run_description.clone(),
+            start_time: Some(self.start_wall),
+            first_request_time: None,
+            last_request_time: None,
+            end_time,
+        }
+    }
+
+    /// The `stats.json` map as of wall time `now` (cheap enough to call several times a second).
+    pub fn snapshot(&mut self, now: DateTime<Utc>) -> Map<String, Value> {
+        let info = self.run_info(now);
+        let mut stats = self.stats.snapshot(&info);
+        if self.progress.interrupted {
+            stats.insert("interrupted".into(), Value::Bool(true));
+        }
+        stats
+    }
+
+    /// What the page saw of itself so far, to update while the run goes on.
+    pub fn page_health(&mut self) -> &mut PageHealth {
+        self.page.get_or_insert_with(PageHealth::default)
+    }
+
+    /// Every result file, named, ready to download.
+    pub fn files(&mut self, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+        let info = self.run_info(now);
+        let stats = self.snapshot(now);
+        let mut config = RunConfigFile::new(self.identity.endpoint.clone(), plan_json(&self.identity.plan));
+        config.clients = info.clients;
+        config.n_requests = info.n_requests;
+        config.run_duration = self.identity.plan.stop().duration.map(|d| d.as_secs_f64());
+        config.run_name = info.run_name.clone();
+        config.run_description = info.run_description.clone();
+        config.low_memory = self.identity.plan.low_memory();
+        config.tokenmeter_input = self.identity.settings.clone();
+        config.tokenmeter_clock = self.identity.clock;
+        config.tokenmeter_page = self.page;
+        config.tokenmeter_check = self.identity.check.clone();
+        write_run(&RunToWrite {
+            config: &config,
+            info: &info,
+            records: &self.records,
+            stats: &stats,
+        })
+    }
+}
+
+impl EventSink for LiveRun {
+    fn on_event(&mut self, event: EngineEvent) {
+        match event {
+            EngineEvent::RequestStarted(_) => {
+                self.progress.sent += 1;
+                self.progress.in_flight += 1;
+            }
+            EngineEvent::RequestFinished(finished) => {
+                let record = finished.record;
+                self.progress.finished += 1;
+                self.progress.in_flight = self.progress.in_flight.saturating_sub(1);
+                match record.outcome() {
+                    Outcome::Cancelled => self.progress.cancelled += 1,
+                    Outcome::Failed(_) => self.progress.failed += 1,
+                    Outcome::Succeeded => {}
+                }
+                self.stats.observe(&record);
+                self.timeline.observe(&record);
+                if self.keep_records {
+                    self.records.push(record);
+                }
+            }
+            EngineEvent::RunEnded(summary) => {
+                self.progress.done = true;
+                self.progress.interrupted = summary.interrupted;
+                self.summary = Some(summary);
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The messages between the page and the engine running in its Web Worker. Plain serde types, posted as JSON
+//! strings both ways, so what crosses the boundary is tested natively.
+//!
+//! The page posts [`ToEngine::Start`] only after the worker said [`FromEngine::Ready`] (messages sent earlier are
+//! lost); the worker answers with snapshots while each run goes on and the result files when it ends.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::live::Progress;
+use crate::target::Credentials;
+use tokenmeter_core::cold_check::ColdCheck;
+use tokenmeter_core::format::ClockInfo;
+use tokenmeter_core::progress::ProgressView;
+use tokenmeter_core::timeline::Timeline;
+
+/// Everything a Run press needs, serialisable: the settings as text (`RawInput::to_json`), the payloads the
+/// form built (an edited body, an uploaded file, or one built from the prompt), and the credentials.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub settings: Value,
+    pub payloads: Vec<Value>,
+    pub credentials: Credentials,
+    /// Seeds the cache buster and the simulated model.
+    pub seed: u64,
+    /// The name of a single run the user did not name (`run-N`).
+    pub default_name: String,
+}
+
+impl std::fmt::Debug for RunRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("settings", &self.settings)
+            .field("payloads", &self.payloads.len())
+            .field("credentials", &self.credentials)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// From the page to the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ToEngine {
+    Start {
+        request: Box<RunRequest>,
+    },
+    /// No new requests; those in flight end as cancelled.
+    Stop,
+    /// The page's tab was hidden or shown (a worker cannot see it; hidden time flags the run).
+    Visibility {
+        hidden: bool,
+    },
+}
+
+/// How a Run press ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// Every run ran to its end.
+    Done,
+    /// Stop was pressed: the current run has partial results.
+    Stopped,
+    /// Nothing ran: the settings, the target or the cold-start check failed.
+    Failed,
+}
+
+/// What the page shows while a run goes on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub run_name: String,
+    pub progress: Progress,
+    pub bar: ProgressView,
+    /// The `stats.json` map so far.
+    pub stats: Map<String, Value>,
+    /// Per second so far: what the live over-time figures draw (bounded, so cheap to send 5 times a second).
+    pub timeline: Timeline,
+    /// The worker's warning that it was disturbed (hidden tab, late timers), if any.
+    pub client_warning: Option<String>,
+    /// The worker's `performance.now()` when taken (convert with the worker's `timeOrigin`).
+    pub taken_at_ms: f64,
+}
+
+/// A run that ended (finished or stopped): its result files and final statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishedRun {
+    pub run_name: String,
+    pub files: Vec<(String, String)>,
+    pub stats: Map<String, Value>,
+    /// One line: counts and duration.
+    pub summary: String,
+}
+
+/// From the worker to the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FromEngine {
+    /// The worker is listening. Its `performance.timeOrigin` converts its times to the page's:
+    /// `t_page = t_worker + (worker_time_origin − page_time_origin)`.
+    Ready {
+        time_origin_ms: f64,
+        clock: ClockInfo,
+    },
+    /// The cold-start check's result (before the first run).
+    Checked {
+        check: ColdCheck,
+    },
+    RunStarted {
+        run_name: String,
+    },
+    Snapshot {
+        snapshot: Box<Snapshot>,
+    },
+    RunEnded {
+        run: Box<FinishedRun>,
+    },
+    /// The Run press is over; `message` says how.
+    Ended {
+        ending: Ending,
+        message: String,
+    },
+}
+
+impl ToEngine {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("messages serialise")
+    }
+
+    pub fn from_json(text: &str) -> Result<ToEngine, String> {
+        serde_json::from_str(text).map_err(|e| format!("a message the engine cannot read: {e}"))
+    }
+}
+
+impl FromEngine {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("messages serialise")
+    }
+
+    pub fn from_json(text: &str) -> Result<FromEngine, String> {
+        serde_json::from_str(text).map_err(|e| format!("a message from the engine the page cannot read: {e}"))
+    }
+}

@@ -1,0 +1,312 @@
+//! One Run press, wherever the engine runs (the page's Web Worker): it reads the settings, builds the target,
+//! sends the cold-start check, then runs each plan in turn into a [`LiveRun`], reporting a snapshot every
+//! [`SNAPSHOT_EVERY`] and each run's result files when it ends. Generic over a [`Runtime`] (clock and HTTP), so
+//! a whole session runs natively in tests on a manual clock.
+
+use std::cell::{Cell, RefCell};
+use std::pin::pin;
+use std::time::Duration;
+
+use futures::future::{self, Either};
+
+use crate::cancel::CancelToken;
+use crate::driver;
+use crate::live::{LiveRun, RunIdentity};
+use crate::remote::{Ending, FinishedRun, FromEngine, RunRequest, Snapshot};
+use crate::request::{execute, RequestOptions};
+use crate::simulated::{SimulatedModel, SimulatedTransport};
+use crate::sink::{EngineEvent, EventSink, RunSummary};
+use crate::target::Target;
+use crate::{Clock, Transport};
+use tokenmeter_core::cold_check::ColdCheck;
+use tokenmeter_core::format::ClockInfo;
+use tokenmeter_core::input::{NamedRun, RawInput, SimulatedSettings};
+use tokenmeter_core::progress::ProgressView;
+use tokenmeter_core::scheduler::Dispatch;
+use tokenmeter_core::stats::StatsConfig;
+use tokenmeter_core::time::Timestamp;
+
+/// How often a running session reports (the issue asks for at least 4 Hz; LLMeter refreshes at 2 Hz).
+pub const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);
+
+/// What a session needs from where it runs.
+pub trait Runtime {
+    type Clock: Clock + Clone + 'static;
+    type Http: Transport;
+    /// A clock for a new run, its origin now.
+    fn clock(&self) -> Self::Clock;
+    /// The HTTP transport, timed by `clock`.
+    fn http(&self, clock: &Self::Clock) -> Self::Http;
+    /// What the clock resolves, recorded in `run_config.json` (`None` where there is nothing to measure).
+    fn clock_info(&self) -> Option<ClockInfo>;
+    /// The platform's own monotonic time in ms (`performance.now()` in a browser), stamped on snapshots so the
+    /// page can convert them to its own time.
+    fn platform_now_ms(&self) -> f64;
+}
+
+/// What the page changes while a session runs.
+#[derive(Default)]
+pub struct Controls {
+    /// Stop: no new requests; those in flight end as cancelled (their fetches aborted).
+    pub cancel: CancelToken,
+    /// Whether the page's tab is hidden now (browsers slow a hidden page's timers).
+    pub hidden: Cell<bool>,
+}
+
+/// Runs `request` to its end, reporting through `emit`; always ends with [`FromEngine::Ended`].
+pub async fn run_session<R: Runtime>(
+    runtime: &R,
+    request: RunRequest,
+    controls: &Controls,
+    emit: &dyn Fn(FromEngine),
+) {
+    let (ending, message) = match session(runtime, request, controls, emit).await {
+        Ok(ended) => ended,
+        Err(message) => (Ending::Failed, message),
+    };
+    emit(FromEngine::Ended { ending, message });
+}
+
+/// What every run of one Run press shares besides its plan.
+struct Shared {
+    settings: serde_json::Value,
+    clock: Option<ClockInfo>,
+    description: Option<String>,
+    stats: StatsConfig,
+    simulated: SimulatedSettings,
+    check: Option<ColdCheck>,
+    seed: u64,
+}
+
+async fn session<R: Runtime>(
+    runtime: &R,
+    request: RunRequest,
+    controls: &Controls,
+    emit: &dyn Fn(FromEngine),
+) -> Result<(Ending, String), String> {
+    let raw = RawInput::from_json(&request.settings).ok_or("The run request carries no settings.")?;
+    let input = raw.parse().map_err(|e| e.to_string())?;
+    let target = Target::new(&input.target, request.payloads, &request.credentials)
+        .map_err(|e| format!("The target cannot be used as set: {e}."))?;
+    let target = if input.cache_buster {
+        target.with_cache_buster(request.seed)
+    } else {
+        target
+    };
+    let mut runs: Vec<NamedRun> = input
+        .runs
+        .into_iter()
+        .map(|r| NamedRun {
+            plan: r.plan.with_payloads(target.n_payloads()),
+            ..r
+        })
+        .collect();
+    if let [only] = runs.as_mut_slice() {
+        if only.name.is_empty() {
+            only.name = request.default_name;
+        }
+    }
+    let timeout = runs.first().and_then(|r| r.plan.request_timeout());
+    let check = match input.cold_check {
+        true => cold_check(runtime, &target, timeout, &controls.cancel).await,
+        false => None,
+    };
+    if let Some(check) = &check {
+        emit(FromEngine::Checked { check: check.clone() });
+        if controls.cancel.is_cancelled() {
+            return Ok((Ending::Stopped, "Stopped before the run started.".into()));
+        }
+        if let Some(reason) = check.failure() {
+            return Err(reason);
+        }
+    }
+    let shared = Shared {
+        settings: request.settings,
+        clock: runtime.clock_info(),
+        description: input.description,
+        stats: StatsConfig {
+            slo: input.slo,
+            cost: input.cost,
+            ..StatsConfig::default()
+        },
+        simulated: input.simulated,
+        check,
+        seed: request.seed,
+    };
+    let mut ended = (Ending::Done, String::new());
+    for (index, run) in runs.into_iter().enumerate() {
+        ended = run_one(runtime, run, index as u64, &target, &shared, controls, emit).await?;
+        if ended.0 != Ending::Done {
+            break;
+        }
+    }
+    Ok(ended)
+}
+
+/// Sends one untimed request to the target's origin (none for the simulated model) and reports how it went.
+async fn cold_check<R: Runtime>(
+    runtime: &R,
+    target: &Target,
+    timeout: Option<Duration>,
+    cancel: &CancelToken,
+) -> Option<ColdCheck> {
+    let origin = target.http_origin()?;
+    let clock = runtime.clock();
+    let http = runtime.http(&clock);
+    // Its own index, so a cache buster tags it apart from every timed request.
+    let prepared = target.prepare(u64::MAX, 0, clock.wall_time());
+    let options = RequestOptions {
+        timeout,
+        keep_text: false,
+    };
+    let record = execute(&http, &clock, prepared, clock.now(), options, cancel).await;
+    Some(ColdCheck::of(&origin, &record))
+}
+
+/// Runs one plan to its end, reporting snapshots meanwhile; returns how it ended and a one-line summary.
+async fn run_one<R: Runtime>(
+    runtime: &R,
+    run: NamedRun,
+    index: u64,
+    target: &Target,
+    shared: &Shared,
+    controls: &Controls,
+    emit: &dyn Fn(FromEngine),
+) -> Result<(Ending, String), String> {
+    let clock = runtime.clock();
+    let NamedRun { name, plan } = run;
+    let identity = RunIdentity {
+        settings: shared.settings.clone(),
+        clock: shared.clock,
+        check: shared.check.clone(),
+        run_name: name.clone(),
+        run_description: shared.description.clone(),
+        endpoint: target.endpoint_block(),
+        plan: plan.clone(),
+    };
+    let live = LiveRun::new(identity, shared.stats.clone(), clock.wall_time())
+        .map_err(|e| format!("Statistics settings: {e}"))?;
+    let live = RefCell::new(live);
+    emit(FromEngine::RunStarted {
+        run_name: name.clone(),
+    });
+    let seed = shared.seed.wrapping_add(index);
+    let driver = async {
+        let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
+        // AWS requests are signed here, at dispatch, with the wall clock.
+        let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index, clock.wall_time());
+        let cancel = &controls.cancel;
+        match target.simulated_api() {
+            Some(api) => {
+                let sim = shared.simulated;
+                let model = SimulatedModel {
+                    ttft: sim.ttft,
+                    inter_token: sim.inter_token,
+                    output_tokens: sim.output_tokens,
+                    error_rate: sim.error_rate,
+                    seed,
+                    ..Default::default()
+                };
+                let transport = SimulatedTransport::new(model, api, clock.clone());
+                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
+            }
+            None => {
+                let transport = runtime.http(&clock);
+                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
+            }
+        }
+    };
+    let reporter = report_every(runtime, &live, &clock, controls, &name, emit);
+    let summary = match future::select(pin!(driver), pin!(reporter)).await {
+        Either::Left((summary, _)) => summary,
+        Either::Right(((), driver)) => driver.await,
+    };
+    emit(FromEngine::Snapshot {
+        snapshot: Box::new(snapshot(runtime, &live, &clock, &name)),
+    });
+    let mut live = live.into_inner();
+    let wall = clock.wall_time();
+    let stats = live.snapshot(wall);
+    let files = live
+        .files(wall)
+        .into_iter()
+        .map(|(name, text)| (name.to_owned(), text))
+        .collect();
+    let ending = if summary.interrupted {
+        Ending::Stopped
+    } else {
+        Ending::Done
+    };
+    let line = summary_line(&name, &summary);
+    emit(FromEngine::RunEnded {
+        run: Box::new(FinishedRun {
+            run_name: name,
+            files,
+            stats,
+            summary: line.clone(),
+        }),
+    });
+    Ok((ending, line))
+}
+
+/// Reports a snapshot every [`SNAPSHOT_EVERY`], measuring meanwhile how late its timer fires and how long the
+/// tab is hidden (both flag the run as client-affected). Never ends: the run's end drops it.
+async fn report_every<R: Runtime>(
+    runtime: &R,
+    live: &RefCell<LiveRun>,
+    clock: &R::Clock,
+    controls: &Controls,
+    name: &str,
+    emit: &dyn Fn(FromEngine),
+) {
+    let mut last = clock.now();
+    loop {
+        let deadline = clock.now().plus(SNAPSHOT_EVERY);
+        clock.sleep_until(deadline).await;
+        let now = clock.now();
+        {
+            let mut live = live.borrow_mut();
+            let page = live.page_health();
+            page.timer_fired_late(now.secs_since(deadline) * 1e3);
+            if controls.hidden.get() {
+                page.add_hidden(now.secs_since(last));
+            }
+        }
+        last = now;
+        emit(FromEngine::Snapshot {
+            snapshot: Box::new(snapshot(runtime, live, clock, name)),
+        });
+    }
+}
+
+fn snapshot<R: Runtime>(runtime: &R, live: &RefCell<LiveRun>, clock: &R::Clock, name: &str) -> Snapshot {
+    let mut live = live.borrow_mut();
+    let progress = live.progress();
+    let elapsed = clock.now().secs_since(Timestamp::ZERO);
+    Snapshot {
+        run_name: name.to_owned(),
+        progress,
+        bar: ProgressView::of(&live.identity().plan, progress.finished, elapsed),
+        client_warning: live.page_health().warning(),
+        stats: live.snapshot(clock.wall_time()),
+        timeline: live.timeline().clone(),
+        taken_at_ms: runtime.platform_now_ms(),
+    }
+}
+
+/// `run-1 finished: 20 requests (19 ok, 1 failed, 0 cancelled) in 3.21 s.`
+fn summary_line(name: &str, summary: &RunSummary) -> String {
+    let verb = if summary.interrupted {
+        "stopped"
+    } else {
+        "finished"
+    };
+    format!(
+        "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.",
+        summary.sent,
+        summary.succeeded,
+        summary.failed,
+        summary.cancelled,
+        summary.ended_at.secs_since(summary.started_at)
+    )
+}
