@@ -94,6 +94,7 @@ async fn engine_ceiling_against_a_zero_latency_model() {
     .validate()
     .unwrap();
     let identity = RunIdentity {
+        shard: None,
         settings: serde_json::Value::Null,
         clock: None,
         check: None,
@@ -149,6 +150,7 @@ async fn long_run(label: &str, requests: u64, low_memory: bool, chunk_value_budg
     .validate()
     .unwrap();
     let identity = RunIdentity {
+        shard: None,
         settings: serde_json::Value::Null,
         clock: None,
         check: None,

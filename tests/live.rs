@@ -23,6 +23,7 @@ use crate::util::{endpoint, fixed_model, prepare};
 
 fn identity(spec: RunPlanSpec) -> RunIdentity {
     RunIdentity {
+        shard: None,
         settings: serde_json::Value::Null,
         clock: None,
         check: None,

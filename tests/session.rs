@@ -9,7 +9,7 @@ use tokenmeter::core::format::ClockInfo;
 use tokenmeter::core::input::RawInput;
 use tokenmeter::core::record::RequestError;
 use tokenmeter::engine::remote::{Ending, FinishedRun, FromEngine, RunRequest};
-use tokenmeter::engine::session::{run_session, Controls, Runtime, SNAPSHOT_EVERY};
+use tokenmeter::engine::session::{run_session, ClientProfile, Controls, Runtime, SNAPSHOT_EVERY};
 use tokenmeter::engine::target::{Credentials, Target};
 use tokenmeter::engine::testing::{run_to_completion, ManualClock};
 use tokenmeter::engine::{Clock, HttpResponse, Transport};
@@ -55,6 +55,10 @@ impl Runtime for TestRuntime {
     fn platform_now_ms(&self) -> f64 {
         self.clock.now().as_nanos() as f64 / 1e6
     }
+
+    fn profile(&self) -> ClientProfile {
+        ClientProfile::BROWSER
+    }
 }
 
 fn runtime(scripts: Vec<Script>) -> TestRuntime {
@@ -78,6 +82,8 @@ fn request(pairs: &[(&str, &str)]) -> RunRequest {
         credentials,
         seed: 7,
         default_name: "run-1".into(),
+        clock_offset_ms: None,
+        tap_records: false,
     }
 }
 

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{ErrorEvent, MessageEvent, Worker, WorkerOptions, WorkerType};
 
+use crate::browser::command::CommandHook;
 use crate::browser::js;
 use crate::engine::remote::{FromEngine, ToEngine};
 
@@ -49,6 +50,7 @@ impl EngineWorker {
         let ready = Rc::new(Cell::new(false));
         let pending: Rc<RefCell<Vec<String>>> = Rc::default();
         let origin_offset_ms = Rc::new(Cell::new(None));
+        let command = CommandHook::get();
         let on_message = {
             let (worker, ready, pending, offset) = (
                 worker.clone(),
@@ -59,6 +61,9 @@ impl EngineWorker {
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
                 let event: MessageEvent = event.unchecked_into();
                 let text = event.data().as_string().unwrap_or_default();
+                if let Some(hook) = &command {
+                    hook.forward(&text);
+                }
                 let message = match FromEngine::from_json(&text) {
                     Ok(message) => message,
                     Err(e) => return web_sys::console::error_1(&e.into()),

@@ -5,6 +5,7 @@
 //! in both a window and a Web Worker, so the engine can later move into a worker unchanged.
 
 pub mod clock;
+pub mod command;
 pub mod engine_worker;
 pub mod fetch;
 pub mod files;

@@ -14,7 +14,7 @@ use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
 use crate::core::format::ClockInfo;
 use crate::engine::remote::{FromEngine, ToEngine};
-use crate::engine::session::{run_session, Controls, Runtime};
+use crate::engine::session::{run_session, ClientProfile, Controls, Runtime};
 
 /// The browser as the session's runtime: `performance.now()` clocks and `fetch`.
 struct BrowserRuntime {
@@ -39,6 +39,10 @@ impl Runtime for BrowserRuntime {
 
     fn platform_now_ms(&self) -> f64 {
         js::performance_now()
+    }
+
+    fn profile(&self) -> ClientProfile {
+        ClientProfile::BROWSER
     }
 }
 

@@ -7,6 +7,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::browser::command::CommandHook;
 use crate::browser::files;
 use crate::core::format::read_run_config;
 use crate::core::input::{decode_data_url, RawInput};
@@ -91,6 +92,9 @@ pub(crate) fn ConfigControls(form: RunForm, run: RunController) -> impl IntoView
 
 /// Applies `?config=` (same-origin URL, or `data:` URL) and starts the run for `autorun=1`, once the page is up.
 pub(crate) fn automate(form: RunForm, run: RunController) {
+    if let Some(credentials) = CommandHook::get().and_then(|hook| hook.credentials()) {
+        form.set_credentials(&credentials);
+    }
     let query = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();

@@ -182,6 +182,16 @@ impl RunForm {
         }
     }
 
+    /// Fills the secret fields (the `tokenmeter` command hands them over from its environment).
+    pub(crate) fn set_credentials(&self, credentials: &Credentials) {
+        let set = |s: RwSignal<String>, v: Option<&String>| s.set(v.cloned().unwrap_or_default());
+        set(self.api_key, credentials.api_key.as_ref());
+        let aws = credentials.aws.as_ref();
+        set(self.aws_access_key_id, aws.map(|a| &a.0));
+        set(self.aws_secret_access_key, aws.map(|a| &a.1));
+        set(self.aws_session_token, aws.and_then(|a| a.2.as_ref()));
+    }
+
     pub(crate) fn view(&self) -> impl IntoView {
         let f = *self;
         let value = move |field: Field| f.signal(field);

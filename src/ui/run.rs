@@ -8,12 +8,13 @@ use leptos::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::browser::clock::PerformanceClock;
+use crate::browser::command::CommandHook;
 use crate::browser::engine_worker::EngineWorker;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
 use crate::core::cold_check::ColdCheck;
 use crate::core::format::ClockInfo;
 use crate::core::input::RunInput;
-use crate::core::payload::{generated_prompt, write_payload_jsonl};
+use crate::core::payload::write_payload_jsonl;
 use crate::core::progress::ProgressView;
 use crate::core::saved::SavedRun;
 use crate::core::stats::StatsConfig;
@@ -23,7 +24,6 @@ use crate::engine::live::{LiveRun, Progress, RunIdentity};
 use crate::engine::remote::{Ending, FromEngine, RunRequest, Snapshot, ToEngine};
 use crate::engine::target::Target;
 use crate::engine::Clock;
-use crate::protocol::payload_options::PayloadOptions;
 use crate::ui::form::RunForm;
 use crate::ui::library::Library;
 
@@ -69,41 +69,15 @@ impl Phase {
     }
 }
 
-/// What the form would send: the uploaded payloads, or one payload from the prompt (or a generated prompt of the
-/// asked length), in the API's shape. The cache buster is the engine's to apply, per request.
+/// What the form would send (the engine's [`Target::for_input`], with the form's uploads and image).
 fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
-    let credentials = form.credentials();
-    let options = PayloadOptions {
-        system: input.system.clone(),
-        temperature: input.temperature,
-        image: form.image(),
-    };
-    match (&input.payload_json, form.uploaded_payloads(), &input.heatmap) {
-        (Some(body), _, _) => Target::new(&input.target, vec![body.clone()], &credentials),
-        (None, Some(payloads), _) => Target::new(&input.target, payloads, &credentials),
-        // A heatmap: payload `i` is cell `i`'s prompt length and output budget.
-        (None, None, Some(cells)) => cells
-            .iter()
-            .map(|cell| {
-                Target::with_prompt_and(
-                    &input.target,
-                    &cell.prompt(),
-                    cell.max_output_tokens,
-                    &options,
-                    &credentials,
-                )
-                .map(|t| t.payloads()[0].clone())
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(|payloads| Target::new(&input.target, payloads, &credentials)),
-        (None, None, None) => {
-            let prompt = match input.prompt_tokens {
-                Some(tokens) => generated_prompt(tokens, seed),
-                None => input.prompt.clone(),
-            };
-            Target::with_prompt_and(&input.target, &prompt, input.max_tokens, &options, &credentials)
-        }
-    }
+    Target::for_input(
+        input,
+        form.uploaded_payloads(),
+        form.image(),
+        &form.credentials(),
+        seed,
+    )
     .map_err(|e| format!("The target cannot be used as set: {e}."))
 }
 
@@ -246,12 +220,16 @@ impl RunController {
         } else {
             "Starting…".into()
         });
+        let command = CommandHook::get();
         let request = RunRequest {
             settings: form.raw().to_json(),
             payloads: target.payloads().to_vec(),
             credentials: form.credentials(),
             seed,
             default_name: format!("run-{number}"),
+            // Driven by the `tokenmeter` command: it merges every shard's records as they come.
+            tap_records: command.is_some(),
+            clock_offset_ms: command.as_ref().and_then(CommandHook::clock_offset_ms),
         };
         engine.post(&ToEngine::Visibility {
             hidden: tab_is_hidden(),
@@ -385,6 +363,7 @@ impl RunController {
         let input = form.read().map_err(|e| e.to_string())?;
         let first = input.runs.first().ok_or("no run to describe")?;
         let identity = RunIdentity {
+            shard: None,
             settings: form.raw().to_json(),
             clock: None,
             check: None,

@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use crate::dist::Dist;
 use crate::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTestPlan};
+use crate::fan_out::FanOut;
 use crate::format::RunConfigFile;
 use crate::payload::MAX_GENERATED_TOKENS;
 use crate::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
+use crate::shard::Shard;
 use crate::stats::{CostModel, Slo};
 use crate::table::parse_group_filter;
 use crate::target::{
@@ -85,10 +87,13 @@ pub enum Field {
     Table,
     ColdCheck,
     Heatmap,
+    Shard,
+    StartAt,
+    FanOut,
 }
 
 impl Field {
-    pub const ALL: [Field; 41] = [
+    pub const ALL: [Field; 44] = [
         Field::Endpoint,
         Field::Api,
         Field::Url,
@@ -130,6 +135,9 @@ impl Field {
         Field::Table,
         Field::ColdCheck,
         Field::Heatmap,
+        Field::Shard,
+        Field::StartAt,
+        Field::FanOut,
     ];
 
     /// The query-string parameter.
@@ -176,6 +184,9 @@ impl Field {
             Field::Table => "table",
             Field::ColdCheck => "check",
             Field::Heatmap => "heatmap",
+            Field::Shard => "shard",
+            Field::StartAt => "start_at",
+            Field::FanOut => "fan_out",
         }
     }
 
@@ -223,6 +234,9 @@ impl Field {
             Field::Table => "Table groups",
             Field::ColdCheck => "Check the endpoint first",
             Field::Heatmap => "Latency heatmap (input × output lengths)",
+            Field::Shard => "Shard (i/N)",
+            Field::StartAt => "Start at (Unix ms)",
+            Field::FanOut => "Fan out over *.localhost",
         }
     }
 
@@ -311,6 +325,7 @@ impl Default for RawInput {
             (Field::SimErrorRate, "0"),
             (Field::CacheBuster, "false"),
             (Field::ColdCheck, "true"),
+            (Field::FanOut, "auto"),
         ] {
             raw.set(field, value);
         }
@@ -407,7 +422,19 @@ impl RawInput {
             output_price_per_million: price(Field::PriceOutput)?,
             ..CostModel::default()
         };
-        let mut runs = runs;
+        let shard = optional(self, Field::Shard, |v| {
+            v.parse::<Shard>().map_err(|e| e.to_string())
+        })?
+        .unwrap_or(Shard::WHOLE);
+        let mut runs = runs
+            .into_iter()
+            .map(|run| {
+                let plan = shard
+                    .split(&run.plan)
+                    .map_err(|e| error(Field::Shard, format!("{e}.")))?;
+                Ok(NamedRun { plan, ..run })
+            })
+            .collect::<Result<Vec<_>, InputError>>()?;
         let name = text(Field::Name, 200)?;
         if let (Some(name), [run]) = (&name, runs.as_mut_slice()) {
             run.name = name.clone();
@@ -429,6 +456,11 @@ impl RawInput {
                     .map_err(|m| error(Field::SimErrorRate, format!("must be a share {m}")))?,
             },
             cache_buster: flag(self, Field::CacheBuster)?,
+            shard,
+            start_at_ms: optional(self, Field::StartAt, |v| {
+                bounded_value::<i64>(v, 0, 32_503_680_000_000).map_err(|m| format!("a Unix time in ms {m}"))
+            })?,
+            fan_out: parse(self, Field::FanOut)?,
             cold_check: flag(self, Field::ColdCheck)?,
             prompt_tokens: optional(self, Field::PromptTokens, |v| {
                 bounded_value(v, 1, MAX_GENERATED_TOKENS).map_err(|m| format!("a whole number of tokens {m}"))
@@ -840,6 +872,12 @@ pub struct RunInput {
     pub simulated: SimulatedSettings,
     /// Prefix each request's prompt with a unique tag, so prompt caches cannot flatter TTFT.
     pub cache_buster: bool,
+    /// Which part of the whole run this engine sends (`shard=i/N`); the plans above are already this shard's.
+    pub shard: Shard,
+    /// Start the first run at this wall time (Unix ms), so shards start together.
+    pub start_at_ms: Option<i64>,
+    /// Spread a plain-HTTP local target over `*.localhost` aliases past the browser's 6 connections.
+    pub fan_out: FanOut,
     /// Send one untimed request before the run (confirms the endpoint and credentials, warms the CORS preflight
     /// cache and the connection); a failed check stops the run with its reason.
     pub cold_check: bool,

@@ -8,6 +8,7 @@ pub mod budget;
 pub mod cold_check;
 pub mod dist;
 pub mod experiments;
+pub mod fan_out;
 pub mod format;
 pub mod input;
 pub mod metrics;

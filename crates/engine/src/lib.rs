@@ -73,4 +73,9 @@ pub trait Transport {
     fn queue_time(&self, _url: &str, _dispatched_at: Timestamp, _ended_at: Timestamp) -> Option<Duration> {
         None
     }
+
+    /// The HTTP version of the responses seen so far (`http/1.1`, `h2`), when the platform tells.
+    fn protocol(&self) -> Option<String> {
+        None
+    }
 }

@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use crate::sink::{EngineEvent, EventSink, RunSummary};
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::format::plan::plan_json;
-use tokenmeter_core::format::{write_run, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite};
+use tokenmeter_core::format::{
+    write_run, ClientFacts, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite, ShardRecord,
+};
 use tokenmeter_core::page_health::PageHealth;
 use tokenmeter_core::plan::{Arrival, RunPlan};
 use tokenmeter_core::record::{Outcome, RequestRecord};
@@ -31,6 +33,8 @@ pub struct RunIdentity {
     pub clock: Option<ClockInfo>,
     /// The cold-start check sent before the run, if one was.
     pub check: Option<ColdCheck>,
+    /// This run's place among shards, when it is one.
+    pub shard: Option<ShardRecord>,
 }
 
 /// Counts for the progress line.
@@ -61,6 +65,12 @@ pub struct LiveRun {
     page: Option<PageHealth>,
     /// Completions, failures, tokens and latency per second, for the live over-time figures.
     timeline: Timeline,
+    /// Records finished since the last [`LiveRun::take_tapped`], when a collector asked for them (the command
+    /// merges every shard's records as they come); bounded by the time between two takes.
+    tap: Option<Vec<RequestRecord>>,
+    saw_queue_time: bool,
+    /// What measured the run, once known.
+    client: Option<ClientFacts>,
 }
 
 impl LiveRun {
@@ -90,7 +100,30 @@ impl LiveRun {
             summary: None,
             page: None,
             timeline: Timeline::new(Timestamp::ZERO),
+            tap: None,
+            saw_queue_time: false,
+            client: None,
         })
+    }
+
+    /// Keeps finished records for [`LiveRun::take_tapped`] from now on.
+    pub fn tap_records(&mut self) {
+        self.tap.get_or_insert_with(Vec::new);
+    }
+
+    /// The records finished since the last call (none unless tapped).
+    pub fn take_tapped(&mut self) -> Vec<RequestRecord> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Records what measured the run (`run_config.json`'s `tokenmeter_client`).
+    pub fn set_client(&mut self, client: ClientFacts) {
+        self.client = Some(client);
+    }
+
+    /// Whether any request's wait inside the client was seen (Resource Timing).
+    pub fn queue_time_seen(&self) -> bool {
+        self.saw_queue_time
     }
 
     pub fn identity(&self) -> &RunIdentity {
@@ -184,6 +217,8 @@ impl LiveRun {
         config.tokenmeter_clock = self.identity.clock;
         config.tokenmeter_page = self.page;
         config.tokenmeter_check = self.identity.check.clone();
+        config.tokenmeter_client = self.client.clone();
+        config.tokenmeter_shard = self.identity.shard;
         write_run(&RunToWrite {
             config: &config,
             info: &info,
@@ -211,6 +246,10 @@ impl EventSink for LiveRun {
                 }
                 self.stats.observe(&record);
                 self.timeline.observe(&record);
+                self.saw_queue_time |= record.queued.is_some();
+                if let Some(tap) = &mut self.tap {
+                    tap.push(record.clone());
+                }
                 if self.keep_records {
                     self.records.push(record);
                 }

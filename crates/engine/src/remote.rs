@@ -11,7 +11,9 @@ use crate::live::Progress;
 use crate::target::Credentials;
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::format::ClockInfo;
+use tokenmeter_core::format::{write_extras, write_responses};
 use tokenmeter_core::progress::ProgressView;
+use tokenmeter_core::record::RequestRecord;
 use tokenmeter_core::timeline::Timeline;
 
 /// Everything a Run press needs, serialisable: the settings as text (`RawInput::to_json`), the payloads the
@@ -25,6 +27,12 @@ pub struct RunRequest {
     pub seed: u64,
     /// The name of a single run the user did not name (`run-N`).
     pub default_name: String,
+    /// The engine's wall clock minus the command's that started it (ms), when a command measured it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_offset_ms: Option<f64>,
+    /// Each snapshot carries the records finished since the one before, so a command merges shards live.
+    #[serde(default)]
+    pub tap_records: bool,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -79,6 +87,27 @@ pub struct Snapshot {
     pub client_warning: Option<String>,
     /// The worker's `performance.now()` when taken (convert with the worker's `timeOrigin`).
     pub taken_at_ms: f64,
+    /// The records finished since the previous snapshot, when tapped (`Controls::tap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<RecordBatch>,
+}
+
+/// Finished records as `responses.jsonl` and `tokenmeter_responses.jsonl` text, line for line: the same shape
+/// as a run folder, so a collector reads them with `read_responses`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordBatch {
+    pub responses: String,
+    pub extras: String,
+}
+
+impl RecordBatch {
+    /// The batch of `records`, or `None` when there are none.
+    pub fn of(records: &[RequestRecord]) -> Option<RecordBatch> {
+        (!records.is_empty()).then(|| RecordBatch {
+            responses: write_responses(records),
+            extras: write_extras(records),
+        })
+    }
 }
 
 /// A run that ended (finished or stopped): its result files and final statistics.

@@ -12,14 +12,15 @@ use futures::future::{self, Either};
 use crate::cancel::CancelToken;
 use crate::driver;
 use crate::live::{LiveRun, RunIdentity};
-use crate::remote::{Ending, FinishedRun, FromEngine, RunRequest, Snapshot};
+use crate::remote::{Ending, FinishedRun, FromEngine, RecordBatch, RunRequest, Snapshot};
 use crate::request::{execute, RequestOptions};
 use crate::simulated::{SimulatedModel, SimulatedTransport};
 use crate::sink::{EngineEvent, EventSink, RunSummary};
 use crate::target::Target;
 use crate::{Clock, Transport};
 use tokenmeter_core::cold_check::ColdCheck;
-use tokenmeter_core::format::ClockInfo;
+use tokenmeter_core::fan_out::{FanOut, FanOutPlan, BROWSER_SOCKETS, HTTP1_CONNECTIONS_PER_HOST};
+use tokenmeter_core::format::{ClientFacts, ClockInfo, ShardRecord};
 use tokenmeter_core::input::{NamedRun, RawInput, SimulatedSettings};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::scheduler::Dispatch;
@@ -42,6 +43,46 @@ pub trait Runtime {
     /// The platform's own monotonic time in ms (`performance.now()` in a browser), stamped on snapshots so the
     /// page can convert them to its own time.
     fn platform_now_ms(&self) -> f64;
+    /// What kind of client sends the requests, recorded with each run.
+    fn profile(&self) -> ClientProfile;
+}
+
+/// What kind of client the engine runs in: a browser caps connections per host (HTTP/1.1), a native process
+/// does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientProfile {
+    /// `browser` or `native` (`run_config.json`'s `tokenmeter_client.engine`).
+    pub engine: &'static str,
+    /// Connections per host over HTTP/1.1, when the client caps them.
+    pub per_host_cap: Option<u32>,
+}
+
+impl ClientProfile {
+    pub const BROWSER: ClientProfile = ClientProfile {
+        engine: "browser",
+        per_host_cap: Some(HTTP1_CONNECTIONS_PER_HOST),
+    };
+    pub const NATIVE: ClientProfile = ClientProfile {
+        engine: "native",
+        per_host_cap: None,
+    };
+
+    /// The facts of a run this client measured.
+    fn facts(self, protocol: Option<String>, fan_out: Option<&FanOutPlan>, queue_seen: bool) -> ClientFacts {
+        let connection_cap = match (self.per_host_cap, protocol.as_deref(), fan_out) {
+            (None, _, _) => None,
+            (Some(_), Some("h2" | "h3"), _) => Some(BROWSER_SOCKETS),
+            (Some(_), _, Some(plan)) => Some(plan.connection_cap()),
+            (Some(cap), _, None) => Some(cap),
+        };
+        ClientFacts {
+            engine: self.engine.to_owned(),
+            protocol,
+            connection_cap,
+            queue_time_observable: queue_seen,
+            fan_out_aliases: fan_out.map(|p| p.aliases),
+        }
+    }
 }
 
 /// What the page changes while a session runs.
@@ -76,6 +117,8 @@ struct Shared {
     simulated: SimulatedSettings,
     check: Option<ColdCheck>,
     seed: u64,
+    fan_out: FanOut,
+    tap_records: bool,
 }
 
 async fn session<R: Runtime>(
@@ -120,7 +163,23 @@ async fn session<R: Runtime>(
             return Err(reason);
         }
     }
+    let start_lag_ms = match input.start_at_ms {
+        Some(at) => Some(wait_for_start(runtime, at, &controls.cancel).await),
+        None => None,
+    };
+    if controls.cancel.is_cancelled() {
+        return Ok((Ending::Stopped, "Stopped before the run started.".into()));
+    }
+    let shard = (!input.shard.is_whole() || input.start_at_ms.is_some()).then_some(ShardRecord {
+        index: input.shard.index,
+        count: input.shard.count,
+        start_at_ms: input.start_at_ms,
+        start_lag_ms,
+        clock_offset_ms: request.clock_offset_ms,
+    });
     let shared = Shared {
+        fan_out: input.fan_out,
+        tap_records: request.tap_records,
         settings: request.settings,
         clock: runtime.clock_info(),
         description: input.description,
@@ -135,12 +194,37 @@ async fn session<R: Runtime>(
     };
     let mut ended = (Ending::Done, String::new());
     for (index, run) in runs.into_iter().enumerate() {
-        ended = run_one(runtime, run, index as u64, &target, &shared, controls, emit).await?;
+        ended = run_one(
+            runtime,
+            run,
+            index as u64,
+            &target,
+            &shared,
+            shard,
+            controls,
+            emit,
+        )
+        .await?;
         if ended.0 != Ending::Done {
             break;
         }
     }
     Ok(ended)
+}
+
+/// Waits until the wall clock reads `start_at_ms` (Unix ms), so shards on many engines start together; returns
+/// how late the wait ended, in ms (negative never: a start time already past starts at once, its lag shown).
+async fn wait_for_start<R: Runtime>(runtime: &R, start_at_ms: i64, cancel: &CancelToken) -> f64 {
+    let clock = runtime.clock();
+    let wall_ms = |c: &R::Clock| c.wall_time().timestamp_micros() as f64 / 1e3;
+    let ahead_ms = start_at_ms as f64 - wall_ms(&clock);
+    if ahead_ms > 0.0 {
+        let deadline = clock.now().plus(Duration::from_secs_f64(ahead_ms / 1e3));
+        let wait = pin!(clock.sleep_until(deadline));
+        let stop = pin!(cancel.cancelled());
+        future::select(wait, stop).await;
+    }
+    wall_ms(&clock) - start_at_ms as f64
 }
 
 /// Sends one untimed request to the target's origin (none for the simulated model) and reports how it went.
@@ -170,15 +254,25 @@ async fn run_one<R: Runtime>(
     index: u64,
     target: &Target,
     shared: &Shared,
+    shard: Option<ShardRecord>,
     controls: &Controls,
     emit: &dyn Fn(FromEngine),
 ) -> Result<(Ending, String), String> {
     let clock = runtime.clock();
+    let profile = runtime.profile();
+    // Fan-out is for a client that caps connections per host; AWS requests are signed for their host.
+    let fan_out = match (profile.per_host_cap, target.is_aws()) {
+        (Some(_), false) => target
+            .http_origin()
+            .and_then(|origin| shared.fan_out.plan(&origin, run.plan.arrival().max_in_flight())),
+        _ => None,
+    };
     let NamedRun { name, plan } = run;
     let identity = RunIdentity {
         settings: shared.settings.clone(),
         clock: shared.clock,
         check: shared.check.clone(),
+        shard,
         run_name: name.clone(),
         run_description: shared.description.clone(),
         endpoint: target.endpoint_block(),
@@ -186,7 +280,12 @@ async fn run_one<R: Runtime>(
     };
     let live = LiveRun::new(identity, shared.stats.clone(), clock.wall_time())
         .map_err(|e| format!("Statistics settings: {e}"))?;
+    let mut live = live;
+    if shared.tap_records {
+        live.tap_records();
+    }
     let live = RefCell::new(live);
+    let http = runtime.http(&clock);
     emit(FromEngine::RunStarted {
         run_name: name.clone(),
     });
@@ -194,7 +293,13 @@ async fn run_one<R: Runtime>(
     let driver = async {
         let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
         // AWS requests are signed here, at dispatch, with the wall clock.
-        let make = |d: &Dispatch| target.prepare(d.request_id, d.payload_index, clock.wall_time());
+        let make = |d: &Dispatch| {
+            let mut prepared = target.prepare(d.request_id, d.payload_index, clock.wall_time());
+            if let Some(plan) = &fan_out {
+                prepared.http.url = plan.url_for(&prepared.http.url, d.client);
+            }
+            prepared
+        };
         let cancel = &controls.cancel;
         match target.simulated_api() {
             Some(api) => {
@@ -210,10 +315,7 @@ async fn run_one<R: Runtime>(
                 let transport = SimulatedTransport::new(model, api, clock.clone());
                 driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
             }
-            None => {
-                let transport = runtime.http(&clock);
-                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
-            }
+            None => driver::run(&plan, seed, &http, &clock, make, &mut sink, cancel).await,
         }
     };
     let reporter = report_every(runtime, &live, &clock, controls, &name, emit);
@@ -225,6 +327,9 @@ async fn run_one<R: Runtime>(
         snapshot: Box::new(snapshot(runtime, &live, &clock, &name)),
     });
     let mut live = live.into_inner();
+    if !target.is_simulated() {
+        live.set_client(profile.facts(http.protocol(), fan_out.as_ref(), live.queue_time_seen()));
+    }
     let wall = clock.wall_time();
     let stats = live.snapshot(wall);
     let files = live
@@ -290,6 +395,7 @@ fn snapshot<R: Runtime>(runtime: &R, live: &RefCell<LiveRun>, clock: &R::Clock, 
         client_warning: live.page_health().warning(),
         stats: live.snapshot(clock.wall_time()),
         timeline: live.timeline().clone(),
+        records: RecordBatch::of(&live.take_tapped()),
         taken_at_ms: runtime.platform_now_ms(),
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::request::PreparedRequest;
 use tokenmeter_core::format::EndpointBlock;
-use tokenmeter_core::payload::{bust_cache, cache_buster_tag};
+use tokenmeter_core::input::RunInput;
+use tokenmeter_core::payload::{bust_cache, cache_buster_tag, generated_prompt};
 use tokenmeter_core::target::{
     ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
@@ -17,7 +18,7 @@ use tokenmeter_protocol::aws::invoke::InvokeBody;
 use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
 use tokenmeter_protocol::aws::sigv4::{AwsAuth, AwsCredentials};
 use tokenmeter_protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
-use tokenmeter_protocol::payload_options::{self, PayloadOptions, Shape};
+use tokenmeter_protocol::payload_options::{self, Image, PayloadOptions, Shape};
 use tokenmeter_protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError, ResponseDecoder};
 
 /// The secrets a run may need, held by the page in memory only (and posted to the engine's worker, never
@@ -177,6 +178,50 @@ impl Target {
     }
 
     /// The target sending one payload built from `prompt` and `max_tokens` in the API's own shape.
+    /// The target a run of `input` sends to: an edited request body, the `uploaded` payloads, one generated
+    /// prompt per heatmap cell, or one payload from the prompt (or a generated prompt of the asked length, from
+    /// `seed`), in the API's shape. The page and the command build their runs with this one function.
+    pub fn for_input(
+        input: &RunInput,
+        uploaded: Option<Vec<Value>>,
+        image: Option<Image>,
+        credentials: &Credentials,
+        seed: u64,
+    ) -> Result<Target, TargetError> {
+        let options = PayloadOptions {
+            system: input.system.clone(),
+            temperature: input.temperature,
+            image,
+        };
+        let spec = &input.target;
+        match (&input.payload_json, uploaded, &input.heatmap) {
+            (Some(body), _, _) => Target::new(spec, vec![body.clone()], credentials),
+            (None, Some(payloads), _) => Target::new(spec, payloads, credentials),
+            // A heatmap: payload `i` is cell `i`'s prompt length and output budget.
+            (None, None, Some(cells)) => cells
+                .iter()
+                .map(|cell| {
+                    Target::with_prompt_and(
+                        spec,
+                        &cell.prompt(),
+                        cell.max_output_tokens,
+                        &options,
+                        credentials,
+                    )
+                    .map(|t| t.payloads()[0].clone())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|payloads| Target::new(spec, payloads, credentials)),
+            (None, None, None) => {
+                let prompt = match input.prompt_tokens {
+                    Some(tokens) => generated_prompt(tokens, seed),
+                    None => input.prompt.clone(),
+                };
+                Target::with_prompt_and(spec, &prompt, input.max_tokens, &options, credentials)
+            }
+        }
+    }
+
     pub fn with_prompt(
         spec: &TargetSpec,
         prompt: &str,
@@ -301,6 +346,11 @@ impl Target {
 
     pub fn is_simulated(&self) -> bool {
         self.spec.transport == TransportKind::Simulated
+    }
+
+    /// An Amazon Bedrock or SageMaker target (signed for its host).
+    pub fn is_aws(&self) -> bool {
+        matches!(self.wire, Wire::Aws { .. })
     }
 
     /// The endpoint block of `run_config.json` (never a credential).

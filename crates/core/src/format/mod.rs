@@ -57,7 +57,9 @@ pub use responses::{
     bytes_marker, decode_bytes_marker, infer_error_kind, read_responses, write_extras, write_extras_line,
     write_response_line, write_responses, ParsedResponses, BYTES_MARKER_KEY,
 };
-pub use run_config::{read_run_config, write_run_config, ClockInfo, EndpointBlock, RunConfigFile};
+pub use run_config::{
+    read_run_config, write_run_config, ClientFacts, ClockInfo, EndpointBlock, RunConfigFile,
+};
 #[cfg(not(target_arch = "wasm32"))]
 pub use run_folder::{recompute_path, recompute_stats_json, RunFolder};
 pub use run_folder::{stats_config_for, write_run, Files, InfoSource, LoadedRun, RunToWrite, StatsSource};

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::cold_check::ColdCheck;
 use crate::format::json::{parse_object, to_pretty, Fields};
+use crate::format::merge::ShardRecord;
 use crate::format::{FormatError, Location, RunFile, FORMAT_VERSION};
 use crate::page_health::PageHealth;
 
@@ -44,6 +45,23 @@ pub struct ClockInfo {
     pub cross_origin_isolated: bool,
     /// The smallest step `performance.now()` took, in microseconds.
     pub timer_resolution_us: f64,
+}
+
+/// What measured a run, as facts of the run (`tokenmeter_client`): a browser caps connections per host and may
+/// hide its own queueing, which shapes the numbers; the native engine does neither.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFacts {
+    /// `browser` or `native`.
+    pub engine: String,
+    /// The HTTP version responses came over (`http/1.1`, `h2`), when the client could see it.
+    pub protocol: Option<String>,
+    /// The most requests the client could have in flight to the target at once, when it is capped.
+    pub connection_cap: Option<u32>,
+    /// Whether the time requests waited inside the client was visible (Resource Timing needs the server's
+    /// `Timing-Allow-Origin` for a cross-origin target); `false` means queueing, if any, hides in TTFT.
+    pub queue_time_observable: bool,
+    /// How many `*.localhost` aliases spread the requests (`fan_out`), when they did.
+    pub fan_out_aliases: Option<u32>,
 }
 
 /// The content of `run_config.json`.
@@ -83,6 +101,12 @@ pub struct RunConfigFile {
     /// The untimed request sent to the endpoint before the run, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenmeter_check: Option<ColdCheck>,
+    /// Which engine measured, and what its client could do (protocol, connection cap, visible queueing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenmeter_client: Option<ClientFacts>,
+    /// This run's place among shards, its shared start and how late it began.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenmeter_shard: Option<ShardRecord>,
     /// Keys neither LLMeter nor Tokenmeter defines, kept so nothing is lost on a rewrite.
     #[serde(flatten)]
     pub other: Map<String, Value>,
@@ -115,6 +139,8 @@ impl RunConfigFile {
             tokenmeter_clock: None,
             tokenmeter_page: None,
             tokenmeter_check: None,
+            tokenmeter_client: None,
+            tokenmeter_shard: None,
             other: Map::new(),
         }
     }
@@ -185,6 +211,8 @@ pub fn read_run_config(text: &str) -> Result<RunConfigFile, FormatError> {
         tokenmeter_clock: None,
         tokenmeter_page: None,
         tokenmeter_check: None,
+        tokenmeter_client: None,
+        tokenmeter_shard: None,
         other: Map::new(),
     };
     for key in KNOWN_KEYS {

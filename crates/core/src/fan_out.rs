@@ -1,0 +1,194 @@
+//! Past a browser's 6 connections per host: a plain-`http://` target on this machine is reached under several
+//! names, `c0.localhost`, `c1.localhost`, …, which the browser resolves to loopback itself and counts as separate
+//! hosts, each with its own 6 connections (up to the 256 sockets a browser profile holds in all; see
+//! `shared/docs/scale-out.md`). Closed-loop client `c` always uses alias `c / 6`, so no alias carries more than 6
+//! requests at once; open-loop slots are spread the same way.
+//!
+//! Pure: the engine asks [`FanOut::plan`] once per run and [`FanOutPlan::url_for`] per request.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Connections a browser opens to one host over HTTP/1.1.
+pub const HTTP1_CONNECTIONS_PER_HOST: u32 = 6;
+/// Sockets one browser profile holds in all (Chromium's soft cap per pool).
+pub const BROWSER_SOCKETS: u32 = 256;
+
+/// The `fan_out` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FanOut {
+    /// Fan out when a plain-HTTP local target would otherwise queue in the browser.
+    #[default]
+    Auto,
+    Off,
+}
+
+impl FromStr for FanOut {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<FanOut, String> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" | "on" | "true" | "1" => Ok(FanOut::Auto),
+            "off" | "false" | "0" => Ok(FanOut::Off),
+            other => Err(format!("use auto or off (got {other:?})")),
+        }
+    }
+}
+
+impl fmt::Display for FanOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FanOut::Auto => "auto",
+            FanOut::Off => "off",
+        })
+    }
+}
+
+/// How one run's requests spread over host aliases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanOutPlan {
+    /// `http://` (the scheme and nothing else).
+    scheme: String,
+    /// `:8787`, or empty for the default port.
+    port: String,
+    /// How many `c{k}.localhost` names are used.
+    pub aliases: u32,
+}
+
+impl FanOut {
+    /// The aliases for a run of at most `max_in_flight` requests at once to `url`, when this setting, the
+    /// browser's cap and the URL call for them: `Auto`, more than 6 in flight, and a plain-`http://` URL whose
+    /// host is this machine (`localhost`, `127.0.0.1`, `[::1]`, or already a `*.localhost` name).
+    pub fn plan(self, url: &str, max_in_flight: Option<u32>) -> Option<FanOutPlan> {
+        if self == FanOut::Off {
+            return None;
+        }
+        let in_flight = max_in_flight?;
+        if in_flight <= HTTP1_CONNECTIONS_PER_HOST {
+            return None;
+        }
+        let port = local_http_port(url)?;
+        let aliases = in_flight
+            .div_ceil(HTTP1_CONNECTIONS_PER_HOST)
+            .min(BROWSER_SOCKETS / HTTP1_CONNECTIONS_PER_HOST);
+        Some(FanOutPlan {
+            scheme: "http://".into(),
+            port,
+            aliases,
+        })
+    }
+}
+
+impl FanOutPlan {
+    /// The alias host client (or slot) `client` uses: `c{client / 6}.localhost`, wrapped round the aliases.
+    pub fn host_for(&self, client: u32) -> String {
+        format!(
+            "c{}.localhost",
+            (client / HTTP1_CONNECTIONS_PER_HOST) % self.aliases
+        )
+    }
+
+    /// `url` with its host replaced by client `client`'s alias (path and query kept as they are).
+    pub fn url_for(&self, url: &str, client: u32) -> String {
+        let rest = &url[self.scheme.len()..];
+        let path_at = rest.find(['/', '?']).unwrap_or(rest.len());
+        format!(
+            "{}{}{}{}",
+            self.scheme,
+            self.host_for(client),
+            self.port,
+            &rest[path_at..]
+        )
+    }
+
+    /// The most requests the browser can then have in flight at once to the target.
+    pub fn connection_cap(&self) -> u32 {
+        (self.aliases * HTTP1_CONNECTIONS_PER_HOST).min(BROWSER_SOCKETS)
+    }
+}
+
+/// The `:port` (empty for the default) of a plain-`http://` URL on this machine; `None` for any other URL.
+fn local_http_port(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let end = v6.find(']')?;
+            (format!("[{}]", &v6[..end]), v6[end + 1..].to_owned())
+        }
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_owned(), format!(":{p}")),
+            None => (authority.to_owned(), String::new()),
+        },
+    };
+    if !port.is_empty() && !port[1..].bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let host_lower = host.to_ascii_lowercase();
+    let local = host_lower == "localhost"
+        || host_lower.ends_with(".localhost")
+        || host_lower == "[::1]"
+        || host_lower.starts_with("127.");
+    local.then_some(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_local_plain_http_target_past_six_in_flight_fans_out() {
+        let plan = FanOut::Auto.plan("http://127.0.0.1:8787/v1", Some(64)).unwrap();
+        assert_eq!(plan.aliases, 11);
+        assert_eq!(plan.connection_cap(), 66);
+        assert!(FanOut::Auto.plan("http://127.0.0.1:8787/v1", Some(6)).is_none());
+        assert!(FanOut::Off.plan("http://127.0.0.1:8787/v1", Some(64)).is_none());
+        assert!(
+            FanOut::Auto.plan("https://127.0.0.1:8787/v1", Some(64)).is_none(),
+            "TLS speaks HTTP/2"
+        );
+        assert!(
+            FanOut::Auto.plan("http://10.0.0.5:8000/v1", Some(64)).is_none(),
+            "not this machine"
+        );
+        assert!(FanOut::Auto.plan("http://localhost/v1", Some(64)).is_some());
+        assert!(FanOut::Auto.plan("http://[::1]:8000/v1", Some(64)).is_some());
+        assert!(FanOut::Auto.plan("http://127.0.0.1:8787/v1", None).is_none());
+    }
+
+    #[test]
+    fn no_alias_carries_more_than_six_clients_and_the_cap_is_the_browsers() {
+        let plan = FanOut::Auto
+            .plan("http://localhost:8000/v1?x=1", Some(64))
+            .unwrap();
+        let mut per_alias = std::collections::HashMap::new();
+        for client in 0..64 {
+            *per_alias.entry(plan.host_for(client)).or_insert(0) += 1;
+        }
+        assert!(per_alias.values().all(|n| *n <= 6), "{per_alias:?}");
+        assert_eq!(
+            plan.url_for("http://localhost:8000/v1/chat/completions?x=1", 13),
+            "http://c2.localhost:8000/v1/chat/completions?x=1"
+        );
+        let huge = FanOut::Auto.plan("http://localhost:8000", Some(10_000)).unwrap();
+        assert_eq!(huge.connection_cap(), 252);
+        assert_eq!(
+            huge.url_for("http://localhost:8000", 7),
+            "http://c1.localhost:8000"
+        );
+    }
+
+    #[test]
+    fn the_setting_reads_auto_and_off() {
+        assert_eq!("auto".parse::<FanOut>(), Ok(FanOut::Auto));
+        assert_eq!("".parse::<FanOut>(), Ok(FanOut::Auto));
+        assert_eq!("OFF".parse::<FanOut>(), Ok(FanOut::Off));
+        assert!("sometimes".parse::<FanOut>().is_err());
+    }
+}
