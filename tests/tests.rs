@@ -3,6 +3,7 @@
 
 mod archive;
 mod aws;
+mod cli;
 mod engine;
 mod format;
 mod live;

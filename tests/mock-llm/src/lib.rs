@@ -66,9 +66,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -145,6 +146,8 @@ impl Config {
 pub struct AppState {
     pub config: Config,
     pub aws: Arc<aws::AwsKeys>,
+    /// Model requests received (POSTs, preflights not counted), for `GET /mock/stats`.
+    pub received: Arc<AtomicU64>,
 }
 
 impl FromRef<AppState> for Config {
@@ -172,12 +175,15 @@ pub fn app_with(config: Config) -> Router {
 
 /// The router with explicit server-wide defaults and AWS keys.
 pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
+    let received = Arc::new(AtomicU64::new(0));
     let state = AppState {
         config,
         aws: Arc::new(keys),
+        received: received.clone(),
     };
     Router::new()
         .route("/health", get(|| async { "ok" }))
+        .route("/mock/stats", get(mock_stats))
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", handler::route(Api::OpenAiChat))
         .route("/v1/responses", handler::route(Api::OpenAiResponses))
@@ -190,8 +196,24 @@ pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
         // Multimodal prompts (base64 images, PDFs) exceed axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
         .with_state(state)
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
+            let received = received.clone();
+            async move {
+                if request.method() == axum::http::Method::POST {
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+                next.run(request).await
+            }
+        }))
         .layer(cors())
         .layer(axum::middleware::map_response(allow_timing))
+}
+
+/// `{"requests": N}`: how many model requests this server received, so a test can check that a load tester
+/// counted every request it sent exactly once.
+async fn mock_stats(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let body = serde_json::json!({ "requests": state.received.load(Ordering::Relaxed) }).to_string();
+    ([(CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Lets the page read this server's Resource Timing details (otherwise zeroed for cross-origin responses), so a

@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::format::run_config::RunConfigFile;
-use crate::format::run_folder::{stats_config_for, write_run, LoadedRun, RunToWrite};
+use crate::format::run_folder::{stats_config_for, write_run, Files, LoadedRun, RunToWrite};
+use crate::format::stats_file::read_stats;
+use crate::format::FormatError;
 use crate::input::RawInput;
 use crate::record::RequestRecord;
 use crate::shard::Shard;
@@ -148,6 +150,13 @@ pub fn stats_config_of(run: &LoadedRun) -> StatsConfig {
     config
 }
 
+/// Reads a run from its files under the rules its own `stats.json` names (percentile method, rate window), as a
+/// shard's folder is read before a merge.
+pub fn load_under_own_rules(files: &Files<'_>) -> Result<LoadedRun, FormatError> {
+    let saved = files.stats.and_then(|text| read_stats(text).ok());
+    LoadedRun::from_files(files, stats_config_for(saved.as_ref(), None))
+}
+
 /// Merges shards into one run: records in send order, statistics recomputed over all of them under the first
 /// shard's settings, facts from the union (earliest start, latest end, summed clients).
 pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<MergedRun, MergeError> {
@@ -175,6 +184,9 @@ pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<Mer
         .clone()
         .unwrap_or_else(|| RunConfigFile::new(Default::default(), Value::Null));
     let infos: Vec<RunInfo> = parts.iter().map(|p| p.run.info.clone()).collect();
+    let any_stopped = parts
+        .iter()
+        .any(|p| p.run.stats.get("interrupted").and_then(Value::as_bool) == Some(true));
     let mut records = Vec::new();
     for part in parts {
         let label = part.label;
@@ -187,7 +199,8 @@ pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<Mer
     records.iter().for_each(|r| stats.observe(r));
     let info = merged_info(&infos, stats.requests(), &first_label);
     let mut stats_map = stats.snapshot(&info);
-    let interrupted = shards.iter().any(|s| s.status == ShardStatus::Missing);
+    // A stopped shard, or a missing one, makes the whole run partial.
+    let interrupted = any_stopped || shards.iter().any(|s| s.status == ShardStatus::Missing);
     if interrupted {
         stats_map.insert("interrupted".into(), Value::Bool(true));
     }

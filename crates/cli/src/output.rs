@@ -1,0 +1,60 @@
+//! Result folders on disk: each shard's own folder (`DIR/shards/NN/`), the merged run's (`DIR/`), and, for a
+//! configuration of several runs (a sweep, a heatmap), one folder per run under `DIR` (LLMeter's LoadTest
+//! layout: `LoadTestResult.load(DIR)` reads it).
+
+use std::path::{Path, PathBuf};
+
+use tokenmeter_core::format::{
+    load_under_own_rules, merge_runs, Files, MergePart, MergedRun, MissingShard, RunFolder,
+};
+
+use crate::error::CliError;
+
+/// Writes `files` into `dir`, creating it.
+pub fn write_folder<S: AsRef<str>>(dir: &Path, files: &[(S, String)]) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::Io(format!("{}: {e}", dir.display())))?;
+    for (name, text) in files {
+        let path = dir.join(name.as_ref());
+        std::fs::write(&path, text).map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// A shard's folder: `shards/00`, `shards/01`, …
+pub fn shard_dir(dir: &Path, index: usize) -> PathBuf {
+    dir.join("shards").join(format!("{index:02}"))
+}
+
+/// One shard's files, read back as a folder would be, to merge.
+pub fn part(label: String, files: &[(String, String)]) -> Result<MergePart, CliError> {
+    let run = load_under_own_rules(&Files::from_named(files))
+        .map_err(|e| CliError::Run(format!("{label}: its files cannot be read back: {e}")))?;
+    Ok(MergePart { label, run })
+}
+
+/// Merges the shards that delivered (naming the ones that did not) and writes the merged folder to `dir`.
+pub fn merge_into(
+    dir: &Path,
+    parts: Vec<MergePart>,
+    missing: &[MissingShard],
+) -> Result<MergedRun, CliError> {
+    let merged = merge_runs(parts, missing).map_err(|e| CliError::Run(format!("the merge failed: {e}")))?;
+    write_folder(dir, &merged.files())?;
+    Ok(merged)
+}
+
+/// `tokenmeter merge DIR... --out DIR`: run folders (shards of one run, from this command or from N machines).
+pub fn merge_folders(folders: &[PathBuf], out: &Path) -> Result<MergedRun, CliError> {
+    let mut parts = Vec::new();
+    for folder in folders {
+        let run = RunFolder::recompute(folder, None)
+            .map_err(|e| CliError::Config(format!("{}: {e}", folder.display())))?;
+        parts.push(MergePart {
+            label: folder.display().to_string(),
+            run,
+        });
+    }
+    let merged = merge_runs(parts, &[]).map_err(|e| CliError::Config(e.to_string()))?;
+    write_folder(out, &merged.files())?;
+    Ok(merged)
+}

@@ -1,0 +1,451 @@
+//! The `tokenmeter` command end to end, natively: the real binary against the real mock LLM server (in this
+//! process, on loopback), counted by the server. Runs with thresholds that hold and fail, Ctrl-C mid-run, a bad
+//! configuration, a missing Chromium, merges of shard folders, and the Kubernetes pod's own command run as N local
+//! processes. (The browser engine's runs are in `tests/e2e/cli.test.mjs`, which needs the built page.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// One mock server for this test binary: its base URL. Tests read its request count before and after.
+fn mock() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let url = format!("http://{}", listener.local_addr().unwrap());
+                let config = mock_llm::Config {
+                    ttft_ms: 100,
+                    itl_ms: 5,
+                    tokens: Some(8),
+                };
+                tx.send(url).unwrap();
+                mock_llm::serve(listener, mock_llm::app_with(config))
+                    .await
+                    .unwrap();
+            });
+        });
+        rx.recv().unwrap()
+    })
+}
+
+/// Model requests the mock received so far, by its own count.
+fn served() -> u64 {
+    let url = format!("{}/mock/stats", mock());
+    let body = http_get(&url);
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    stats["requests"].as_u64().unwrap()
+}
+
+/// A bare HTTP/1.1 GET (no client crate needed for one JSON body).
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// The count-exact tests share one server: they take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tokenmeter-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A configuration file as the page's Save configuration writes it (`tokenmeter_input`), for the mock.
+fn config(dir: &Path, settings: &[(&str, &str)]) -> PathBuf {
+    let mut input = serde_json::json!({
+        "endpoint": "http", "api": "openai-chat", "url": format!("{}/v1", mock()), "model": "mock-model",
+        "mode": "closed", "clients": "4", "requests": "3", "max_tokens": "8", "timeout": "30", "check": "false",
+    });
+    for (name, value) in settings {
+        input[*name] = Value::from(*value);
+    }
+    let path = dir.join("config.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({ "tokenmeter_input": input }).to_string(),
+    )
+    .unwrap();
+    path
+}
+
+fn tokenmeter(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmeter"));
+    command
+        .args(args)
+        .env_remove("OPENAI_API_KEY")
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    tokenmeter(args).output().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn stats(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("stats.json")).unwrap()).unwrap()
+}
+
+fn lines(path: &Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count()
+}
+
+#[test]
+fn a_native_run_counts_every_request_once_and_a_holding_threshold_exits_0() {
+    let _turn = serial();
+    let dir = scratch("native");
+    let config = config(&dir, &[("clients", "16"), ("requests", "4")]);
+    let out = dir.join("out");
+    let before = served();
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--shards",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--threshold",
+        "time_to_first_token-p50<5",
+        "--threshold",
+        "failed_requests_rate<=0",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(
+        served() - before,
+        64,
+        "the server saw each of the 16 × 4 requests once"
+    );
+    assert_eq!(stats(&out)["total_requests"], 64);
+    assert_eq!(lines(&out.join("responses.jsonl")), 64);
+    for shard in ["00", "01"] {
+        assert_eq!(lines(&out.join("shards").join(shard).join("responses.jsonl")), 32);
+    }
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run_config.json")).unwrap()).unwrap();
+    assert_eq!(config["clients"], 16);
+    let shards = config["tokenmeter_shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 2);
+    assert!(
+        shards
+            .iter()
+            .all(|s| s["engine"] == "native" && s["status"] == "ok"),
+        "{shards:?}"
+    );
+    let shard: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("shards/01/run_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            shard["tokenmeter_shard"]["index"].clone(),
+            shard["clients"].clone()
+        ),
+        (1.into(), 8.into())
+    );
+    assert!(shard["tokenmeter_shard"]["start_lag_ms"].as_f64().unwrap() < 500.0);
+    assert_eq!(
+        shard["tokenmeter_client"]["connection_cap"],
+        Value::Null,
+        "the native engine has no cap"
+    );
+    let ttft = stats(&out)["time_to_first_token-p50"].as_f64().unwrap();
+    assert!(
+        (0.1..0.5).contains(&ttft),
+        "TTFT p50 {ttft} against a 100 ms server"
+    );
+}
+
+#[test]
+fn a_failing_threshold_exits_99_and_names_the_key_and_its_value() {
+    let _turn = serial();
+    let dir = scratch("threshold");
+    let config = config(&dir, &[]);
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--threshold",
+        "time_to_first_token-p50<0.001",
+        "--threshold",
+        "total_requests==12",
+    ]);
+    assert_eq!(output.status.code(), Some(99), "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains("FAILED: time_to_first_token-p50<0.001 (value 0.1"),
+        "{said}"
+    );
+    assert!(said.contains("ok: total_requests==12"), "{said}");
+    assert!(said.contains("1 threshold(s) failed"), "{said}");
+}
+
+#[test]
+fn a_bad_configuration_is_refused_with_a_clear_message_and_nothing_is_sent() {
+    let _turn = serial();
+    let dir = scratch("bad");
+    let before = served();
+    let cases: [(&[(&str, &str)], &[&str], &str); 4] = [
+        (&[("clients", "0")], &[], "setting clients (Clients)"),
+        (&[("url", "ftp://nowhere")], &[], "setting url (Base URL)"),
+        (&[], &["--set", "no_such=1"], "no such setting"),
+        (
+            &[("clients", "3")],
+            &["--shards", "4"],
+            "3 clients cannot be split over 4 shards",
+        ),
+    ];
+    for (settings, extra, expected) in cases {
+        let config = config(&dir, settings);
+        let mut args = vec!["run", config.to_str().unwrap(), "--engine", "native"];
+        args.extend_from_slice(extra);
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{expected}: {}", text(&output));
+        assert!(text(&output).contains(expected), "{expected}: {}", text(&output));
+    }
+    let output = run(&[
+        "run",
+        dir.join("missing.json").to_str().unwrap(),
+        "--engine",
+        "native",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output).contains("missing.json: cannot be read"),
+        "{}",
+        text(&output)
+    );
+    let output = run(&["run", config(&dir, &[]).to_str().unwrap(), "--threshold", "ttft"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(served(), before, "nothing was sent");
+}
+
+#[test]
+fn a_missing_chromium_is_named_in_the_error() {
+    let dir = scratch("chromium");
+    let config = config(&dir, &[]);
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--chromium",
+        "/nonexistent/chromium-156",
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert!(
+        text(&output).contains("Chromium was not found at \"/nonexistent/chromium-156\""),
+        "{}",
+        text(&output)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_every_shard_and_keeps_the_partial_results() {
+    let _turn = serial();
+    let dir = scratch("sigint");
+    let config = config(&dir, &[("clients", "8"), ("requests", ""), ("duration", "60")]);
+    let out = dir.join("out");
+    let before = served();
+    let child = tokenmeter(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--shards",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    let stats = stats(&out);
+    assert_eq!(stats["interrupted"], true);
+    let kept = lines(&out.join("responses.jsonl")) as u64;
+    assert!(kept > 16, "{kept} responses kept after 2.5 s at 8 clients");
+    // Every request the server saw is in the files: finished, or cancelled by the stop.
+    assert_eq!(served() - before, kept);
+    for shard in ["00", "01"] {
+        assert!(out.join("shards").join(shard).join("stats.json").is_file());
+    }
+}
+
+#[test]
+fn merge_of_folders_equals_the_sharded_run_and_refuses_a_bad_folder() {
+    let _turn = serial();
+    let dir = scratch("merge");
+    let config = config(&dir, &[("clients", "6"), ("requests", "2")]);
+    let whole = dir.join("whole");
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--shards",
+        "3",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let merged = dir.join("merged");
+    let shards: Vec<String> = (0..3)
+        .map(|i| whole.join(format!("shards/{i:02}")).display().to_string())
+        .collect();
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(String::as_str));
+    args.extend([
+        "--out",
+        merged.to_str().unwrap(),
+        "--threshold",
+        "total_requests==12",
+    ]);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (a, b) = (stats(&whole), stats(&merged));
+    for (key, value) in a.as_object().unwrap() {
+        if let (Some(x), Some(y)) = (value.as_f64(), b[key].as_f64()) {
+            assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{key}: {x} ≠ {y}");
+        }
+    }
+    let output = run(&[
+        "merge",
+        dir.join("nowhere").to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+}
+
+/// The shell script of the Indexed Job's pod, as `deploy/kubernetes/job.yaml` gives it (between the markers).
+fn pod_script() -> String {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/job.yaml"))
+            .unwrap();
+    let start = manifest
+        .find("# pod-script-begin")
+        .expect("the manifest marks its pod script");
+    let end = manifest.find("# pod-script-end").unwrap();
+    manifest[start..end]
+        .lines()
+        .skip(1)
+        .map(str::trim_start)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The pod's exact command, as N local processes with `JOB_COMPLETION_INDEX` set (pod 0 merges once every
+/// shard is in): the merged counts equal one N-shard run's, and the mock saw each request once.
+#[cfg(unix)]
+#[test]
+fn the_indexed_job_pods_command_as_local_processes_merges_to_one_n_shard_run() {
+    let _turn = serial();
+    let dir = scratch("indexed-job");
+    let config = config(&dir, &[("clients", "8"), ("requests", "3")]);
+    let results = dir.join("results");
+    let script = pod_script();
+    let before = served();
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let start_at = (now_ms + 1500).to_string();
+    let bin = Path::new(env!("CARGO_BIN_EXE_tokenmeter"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let pods: Vec<_> = (0..4)
+        .map(|index| {
+            Command::new("sh")
+                .args(["-c", &script])
+                .env("JOB_COMPLETION_INDEX", index.to_string())
+                .env("SHARDS", "4")
+                .env("START_AT", &start_at)
+                .env("TOKENMETER_CONFIG", &config)
+                .env("RESULTS", &results)
+                .env("TOKENMETER_ENGINE", "native")
+                .env("PATH", &path)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for pod in pods {
+        let output = pod.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    }
+    assert_eq!(served() - before, 24);
+    let merged = stats(&results.join("merged"));
+    assert_eq!(
+        (merged["total_requests"].clone(), merged["clients"].clone()),
+        (24.into(), 8.into())
+    );
+    let shard: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("shards/03/run_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(shard["tokenmeter_shard"]["start_at_ms"].to_string(), start_at);
+    let whole = dir.join("whole");
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--shards",
+        "4",
+        "--out",
+        whole.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let whole = stats(&whole);
+    for key in [
+        "total_requests",
+        "clients",
+        "n_requests",
+        "failed_requests",
+        "total_output_tokens",
+        "total_input_tokens",
+    ] {
+        assert_eq!(merged[key], whole[key], "{key}");
+    }
+}

@@ -1,0 +1,88 @@
+// End-to-end: the `tokenmeter` command's browser engine. It serves the built dist/ itself, starts headless
+// Chromium shards over the DevTools protocol, and merges their records exactly; the mock server counts requests.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ROOT, startMock } from "./harness.mjs";
+
+const BIN = process.env.TOKENMETER ?? join(ROOT, "target", "debug", "tokenmeter");
+let mock;
+
+before(async () => {
+  mock = await startMock({ MOCK_TTFT_MS: "150", MOCK_ITL_MS: "5", MOCK_TOKENS: "8" });
+});
+
+after(() => mock?.stop());
+
+const served = async () => (await (await fetch(`${mock.url}/mock/stats`)).json()).requests;
+
+async function config(settings) {
+  const dir = await mkdtemp(join(tmpdir(), "tokenmeter-cli-"));
+  const input = {
+    endpoint: "http", api: "openai-chat", url: `${mock.url}/v1`, model: "mock-model", mode: "closed",
+    clients: "4", requests: "3", max_tokens: "8", timeout: "30", check: "false", ...settings,
+  };
+  const path = join(dir, "config.json");
+  await writeFile(path, JSON.stringify({ tokenmeter_input: input }));
+  return { dir, path };
+}
+
+/** Runs the command; resolves to { code, out }. */
+function tokenmeter(args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
+const json = async (path) => JSON.parse(await readFile(path, "utf8"));
+const lines = async (path) => (await readFile(path, "utf8")).split("\n").filter(Boolean).length;
+
+test("a 2-shard browser run: two Chromiums start together, every request counted once, merged exactly", async () => {
+  const { dir, path } = await config({ clients: "8", requests: "3" });
+  const out = join(dir, "out");
+  const before = await served();
+  const { code, out: said } = await tokenmeter(["run", path, "--engine", "browser", "--shards", "2", "--out", out,
+    "--threshold", "failed_requests_rate<=0", "--json"], { OPENAI_API_KEY: "sk-cli-e2e-secret" });
+  assert.equal(code, 0, said);
+  assert.equal((await served()) - before, 24, "the server saw each request once");
+  const stats = await json(join(out, "stats.json"));
+  assert.equal(stats.total_requests, 24);
+  assert.equal(await lines(join(out, "responses.jsonl")), 24);
+  const shard = await json(join(out, "shards", "01", "run_config.json"));
+  assert.equal(shard.tokenmeter_shard.index, 1);
+  assert.equal(shard.tokenmeter_client.engine, "browser");
+  assert.ok(Math.abs(shard.tokenmeter_shard.start_lag_ms) < 1000, JSON.stringify(shard.tokenmeter_shard));
+  assert.equal(typeof shard.tokenmeter_shard.clock_offset_ms, "number");
+  const merged = await json(join(out, "run_config.json"));
+  assert.deepEqual(merged.tokenmeter_shards.map((s) => [s.shard, s.status, s.engine]), [["0/2", "ok", "browser"], ["1/2", "ok", "browser"]]);
+  // --json: one snapshot per line, with the merged statistics.
+  const snapshots = said.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert.ok(snapshots.length >= 1 && "stats" in snapshots.at(-1), said);
+  // The key reached the pages over the DevTools protocol only: never a file, the output or a URL.
+  for (const file of ["run_config.json", "stats.json", "responses.jsonl", "shards/00/run_config.json"]) {
+    assert.ok(!(await readFile(join(out, file), "utf8")).includes("sk-cli-e2e-secret"), file);
+  }
+  assert.ok(!said.includes("sk-cli-e2e-secret"));
+});
+
+test("one browser past 6 connections: 12 clients fan out over *.localhost, no request queues in the browser", async () => {
+  const { dir, path } = await config({ clients: "12", requests: "2" });
+  const out = join(dir, "out");
+  const { code, out: said } = await tokenmeter(["run", path, "--engine", "browser", "--out", out]);
+  assert.equal(code, 0, said);
+  const config_ = await json(join(out, "run_config.json"));
+  assert.equal(config_.tokenmeter_client.fan_out_aliases, 2, JSON.stringify(config_.tokenmeter_client));
+  assert.equal(config_.tokenmeter_client.connection_cap, 12);
+  assert.equal(config_.tokenmeter_client.queue_time_observable, true);
+  const stats = await json(join(out, "stats.json"));
+  assert.equal(stats.total_requests, 24);
+  assert.ok(stats["time_to_first_token-p50"] < 0.15 + 0.1, `TTFT p50 ${stats["time_to_first_token-p50"]} at 12 clients`);
+  assert.ok((stats["browser_queue_time-p99"] ?? 0) < 0.05, JSON.stringify(stats));
+});
