@@ -25,7 +25,8 @@ timed cargo clippy --lib --bins --tests --target wasm32-unknown-unknown --locked
 timed cargo test --workspace --locked
 timed cargo test --target wasm32-unknown-unknown --locked --lib --test browser
 timed trunk build --release --locked
-timed cargo build -p mock-llm --locked
+timed cargo build -p mock-llm -p tokenmeter --bin mock-llm --bin tokenmeter --locked
+timed python3 -m kubernetes_validate --strict --quiet deploy/kubernetes/job.yaml
 printf '\n==> npm test --prefix tests/e2e (the last step; %ss so far)\n' "$((SECONDS - started))" >&2
 # Last, so the output ends with the node test runner's own summary.
 npm test --prefix tests/e2e

@@ -37,6 +37,11 @@ if [ ! -x tests/e2e/node_modules/.bin/wasm-opt ] || [ tests/e2e/package-lock.jso
 fi
 
 if [ "${1:-}" = "--test" ]; then
+  # Offline validation of deploy/kubernetes/ (the package ships the Kubernetes schemas).
+  if ! python3 -m kubernetes_validate --version 2>/dev/null | grep -q "1.37.0"; then
+    step "pip install kubernetes-validate"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "kubernetes-validate==1.37.0"
+  fi
   if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
     step "apt-get install chromium chromium-driver"
     apt-get update -qq

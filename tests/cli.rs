@@ -376,6 +376,26 @@ fn pod_script() -> String {
         .join("\n")
 }
 
+/// The Indexed Job says N in every place: completions, parallelism and the pods' `SHARDS`.
+#[test]
+fn the_indexed_job_manifest_runs_n_indexed_pods_of_n_shards() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/job.yaml")).unwrap();
+    let value = |key: &str| -> Vec<String> {
+        manifest
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(key))
+            .map(|v| v.trim().trim_matches('"').to_owned())
+            .collect()
+    };
+    assert_eq!(value("completionMode:"), ["Indexed"]);
+    let n = value("completions:");
+    assert_eq!(value("parallelism:"), n);
+    let shards_at = manifest.find("name: SHARDS").unwrap();
+    let shards = manifest[shards_at..].lines().nth(1).unwrap().trim();
+    assert_eq!(shards, format!("value: \"{}\"", n[0]));
+    assert!(pod_script().contains("--shard \"$JOB_COMPLETION_INDEX/$SHARDS\""));
+}
+
 /// The pod's exact command, as N local processes with `JOB_COMPLETION_INDEX` set (pod 0 merges once every
 /// shard is in): the merged counts equal one N-shard run's, and the mock saw each request once.
 #[cfg(unix)]

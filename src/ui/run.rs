@@ -12,6 +12,7 @@ use crate::browser::command::CommandHook;
 use crate::browser::engine_worker::EngineWorker;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
 use crate::core::cold_check::ColdCheck;
+use crate::core::fan_out::connection_warning;
 use crate::core::format::ClockInfo;
 use crate::core::input::RunInput;
 use crate::core::payload::write_payload_jsonl;
@@ -29,10 +30,6 @@ use crate::ui::library::Library;
 
 /// How often the live over-time figures are redrawn while a run goes on.
 const LIVE_FIGURES_EVERY_MS: f64 = 1000.0;
-
-/// Browsers open at most this many HTTP/1.1 connections per origin; more concurrent requests queue inside the
-/// browser.
-const HTTP1_CONNECTIONS_PER_ORIGIN: u32 = 6;
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -432,27 +429,5 @@ pub(crate) fn planned_connection_warning(form: RunForm) -> Option<String> {
         .iter()
         .filter_map(|r| r.plan.arrival().max_in_flight())
         .max();
-    connection_warning(target.http_origin().as_deref(), widest)
-}
-
-/// The warning shown when a run may queue inside the browser rather than at the server.
-fn connection_warning(origin: Option<&str>, max_in_flight: Option<u32>) -> Option<String> {
-    let origin = origin?;
-    if max_in_flight.unwrap_or(u32::MAX) <= HTTP1_CONNECTIONS_PER_ORIGIN {
-        return None;
-    }
-    let limit = HTTP1_CONNECTIONS_PER_ORIGIN;
-    Some(if origin.starts_with("http://") {
-        format!(
-            "{origin} is plain HTTP, so the browser speaks HTTP/1.1 to it and opens at most {limit} connections: \
-             requests beyond that wait inside the browser (their wait shows as browser queue time, and in TTFT). \
-             Use HTTPS with HTTP/2, or at most {limit} clients."
-        )
-    } else {
-        format!(
-            "If {origin} does not speak HTTP/2, the browser opens at most {limit} connections to it and further \
-             requests wait inside the browser. That wait is shown as browser queue time only when the server sends \
-             Timing-Allow-Origin; otherwise it is hidden in TTFT."
-        )
-    })
+    connection_warning(target.http_origin().as_deref(), widest, input.fan_out)
 }

@@ -220,10 +220,11 @@ async fn coordinate(
             break;
         }
     }
-    // Messages sent just before the end.
+    // Messages sent just before the end, then the final state (a --json consumer always gets one line).
     while let Ok((index, message)) = rx.try_recv() {
         collector.take(index, message, wall_now());
     }
+    show(collector, view, setup);
     interrupted
 }
 

@@ -110,6 +110,42 @@ impl FanOutPlan {
     }
 }
 
+/// The warning a run deserves when its requests may wait inside the browser instead of at the server: at most
+/// `max_in_flight` requests at once to `origin` (`None`: the simulated model), with `fan_out` as set. `None`
+/// when the browser will not queue them.
+pub fn connection_warning(origin: Option<&str>, max_in_flight: Option<u32>, fan_out: FanOut) -> Option<String> {
+    let origin = origin?;
+    let limit = HTTP1_CONNECTIONS_PER_HOST;
+    let in_flight = max_in_flight.unwrap_or(u32::MAX);
+    if in_flight <= limit {
+        return None;
+    }
+    if let Some(plan) = fan_out.plan(origin, max_in_flight) {
+        let cap = plan.connection_cap();
+        return (in_flight > cap).then(|| {
+            format!(
+                "{origin} is reached under {} *.localhost names (fan-out) with {limit} connections each, but a browser                  holds at most {BROWSER_SOCKETS} sockets: beyond {cap} requests at once, the rest wait inside the                  browser. Split the run into browser shards (tokenmeter run --shards N) or use the native engine                  (tokenmeter run --engine native).",
+                plan.aliases
+            )
+        });
+    }
+    if !origin.starts_with("http://") {
+        return Some(format!(
+            "If {origin} does not speak HTTP/2, the browser opens at most {limit} connections to it and further              requests wait inside the browser. That wait is shown as browser queue time only when the server sends              Timing-Allow-Origin; otherwise it is hidden in TTFT."
+        ));
+    }
+    let local = local_http_port(origin).is_some();
+    let ways = if local {
+        "Set fan-out to auto to spread the clients over *.localhost names (6 connections each)".to_owned()
+    } else {
+        "To go past it: split the run into browser shards (tokenmeter run --shards N), use the native engine          (tokenmeter run --engine native), or tunnel the server to this machine (ssh -L 8000:HOST:8000 …) and          measure http://localhost:8000, which fan-out spreads over *.localhost names"
+            .to_owned()
+    };
+    Some(format!(
+        "{origin} is plain HTTP, so the browser speaks HTTP/1.1 to it and opens at most {limit} connections:          requests beyond that wait inside the browser (their wait shows as browser queue time, and in TTFT).          {ways}. Use HTTPS with HTTP/2, or at most {limit} clients."
+    ))
+}
+
 /// The `:port` (empty for the default) of a plain-`http://` URL on this machine; `None` for any other URL.
 fn local_http_port(url: &str) -> Option<String> {
     let rest = url.strip_prefix("http://")?;
@@ -182,6 +218,23 @@ mod tests {
             huge.url_for("http://localhost:8000", 7),
             "http://c1.localhost:8000"
         );
+    }
+
+    #[test]
+    fn the_warning_names_the_remaining_cap_or_the_ways_round_it() {
+        let local = "http://127.0.0.1:8787";
+        assert_eq!(connection_warning(Some(local), Some(64), FanOut::Auto), None, "fan-out covers 64");
+        let capped = connection_warning(Some(local), Some(1000), FanOut::Auto).unwrap();
+        assert!(capped.contains("at most 256 sockets") && capped.contains("beyond 252"), "{capped}");
+        let off = connection_warning(Some(local), Some(10), FanOut::Off).unwrap();
+        assert!(off.contains("opens at most 6 connections") && off.contains("fan-out to auto"), "{off}");
+        let remote = connection_warning(Some("http://10.1.2.3:8000"), Some(10), FanOut::Auto).unwrap();
+        for way in ["--shards N", "--engine native", "ssh -L", "*.localhost"] {
+            assert!(remote.contains(way), "{way}: {remote}");
+        }
+        assert!(connection_warning(Some("https://api.example.com"), Some(10), FanOut::Auto).unwrap().contains("HTTP/2"));
+        assert_eq!(connection_warning(Some(local), Some(6), FanOut::Off), None);
+        assert_eq!(connection_warning(None, Some(60), FanOut::Off), None);
     }
 
     #[test]
