@@ -14,3 +14,6 @@ export PATH="$PWD/tests/e2e/node_modules/.bin:$PATH" TRUNK_OFFLINE=true
 trunk build --release --locked
 cargo build --locked --release -p mock-llm
 MOCK_LLM="$PWD/target/release/mock-llm" node tests/e2e/bench.mjs 2>/dev/null
+# The command: browser shards, fan-out, the native engine and one browser without fan-out, at 4, 64 and 256 streams.
+cargo build --locked --release -p tokenmeter --bin tokenmeter
+MOCK_LLM="$PWD/target/release/mock-llm" node tests/e2e/bench_command.mjs 2>/dev/null

@@ -37,6 +37,11 @@ if [ ! -x tests/e2e/node_modules/.bin/wasm-opt ] || [ tests/e2e/package-lock.jso
 fi
 
 if [ "${1:-}" = "--test" ]; then
+  # LLMeter itself, to check that the command's merged folders load with Result.load (tests/e2e/cli.test.mjs).
+  if ! python3 -c "import llmeter.results" 2>/dev/null; then
+    step "pip install llmeter"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "llmeter==0.2.0"
+  fi
   # Offline validation of deploy/kubernetes/ (the package ships the Kubernetes schemas).
   if ! python3 -m kubernetes_validate --version 2>/dev/null | grep -q "1.37.0"; then
     step "pip install kubernetes-validate"

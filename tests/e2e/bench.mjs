@@ -66,8 +66,9 @@ for (const [proto, mock] of [["HTTP/1.1", plain], ["HTTP/2", tls]]) {
     const page = await newPage(browser, []);
     await page.goto(`${site.url}/`);
     const bare = await bareFetch(page, url, clients, perClient);
+    // Fan-out off: the same one-host load as the bare fetch() beside it (bench_command.mjs measures fan-out).
     const stats = await tokenmeter(page, { endpoint: "openai", url, clients: String(clients),
-      requests: String(perClient), max_tokens: "20" });
+      requests: String(perClient), max_tokens: "20", fan_out: "off" });
     const ms = (key) => (stats[key] * 1e3).toFixed(1);
     const queue = stats["browser_queue_time-p99"];
     rows.push(`| ${proto} | ${clients} | ${clients * perClient} | ${percentile(bare, 50).toFixed(1)} | ` +

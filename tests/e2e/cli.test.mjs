@@ -2,7 +2,7 @@
 // Chromium shards over the DevTools protocol, and merges their records exactly; the mock server counts requests.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,6 +62,12 @@ test("a 2-shard browser run: two Chromiums start together, every request counted
   assert.equal(typeof shard.tokenmeter_shard.clock_offset_ms, "number");
   const merged = await json(join(out, "run_config.json"));
   assert.deepEqual(merged.tokenmeter_shards.map((s) => [s.shard, s.status, s.engine]), [["0/2", "ok", "browser"], ["1/2", "ok", "browser"]]);
+  // LLMeter's own Result.load reads the merged folder and a shard's.
+  const load = (dir) => execFileSync("python3", ["-c",
+    "import sys; from llmeter.results import Result; r = Result.load(sys.argv[1]); print(r.total_requests, len(r.responses))",
+    dir], { encoding: "utf8" }).trim();
+  assert.equal(load(out), "24 24");
+  assert.equal(load(join(out, "shards", "00")), "12 12");
   // --json: one snapshot per line, with the merged statistics.
   const snapshots = said.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
   assert.ok(snapshots.length >= 1 && "stats" in snapshots.at(-1), said);
