@@ -379,7 +379,9 @@ fn pod_script() -> String {
 /// The Indexed Job says N in every place: completions, parallelism and the pods' `SHARDS`.
 #[test]
 fn the_indexed_job_manifest_runs_n_indexed_pods_of_n_shards() {
-    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/job.yaml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/kubernetes/job.yaml"))
+            .unwrap();
     let value = |key: &str| -> Vec<String> {
         manifest
             .lines()
@@ -407,7 +409,10 @@ fn the_indexed_job_pods_command_as_local_processes_merges_to_one_n_shard_run() {
     let results = dir.join("results");
     let script = pod_script();
     let before = served();
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let start_at = (now_ms + 1500).to_string();
     let bin = Path::new(env!("CARGO_BIN_EXE_tokenmeter"))
         .parent()

@@ -214,7 +214,26 @@ fn every_key_the_page_shows_exists_in_a_real_snapshot() {
         dispatch,
         record: aws,
     })));
-    let stats = live.snapshot(Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap());
+    // An open-loop run that could not keep its schedule (arrivals dropped): the overload row.
+    let end = Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 5).unwrap();
+    live.on_event(EngineEvent::RunEnded(tokenmeter::engine::sink::RunSummary {
+        started_at: tokenmeter::core::time::Timestamp::ZERO,
+        ended_at: tokenmeter::core::time::Timestamp::from_micros(5_000_000),
+        start_wall: end,
+        end_wall: end,
+        interrupted: false,
+        sent: 0,
+        succeeded: 0,
+        failed: 0,
+        cancelled: 0,
+        dropped: 3,
+    }));
+    let stats = live.snapshot(end);
+    assert_eq!(stats["tokenmeter_dropped_arrivals"], 3);
+    assert_eq!(stats["tokenmeter_overloaded"], true);
+    assert!(tokenmeter::core::table::client_health(&stats)
+        .iter()
+        .any(|w| w.starts_with("Overloaded: 3 arrivals")));
     let shown = shown_keys();
     assert!(shown.len() > 30, "{shown:?}");
     for key in shown {

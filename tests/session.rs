@@ -315,3 +315,28 @@ fn messages_cross_the_boundary_as_json_and_keep_no_key_in_debug() {
     assert_eq!(back, start);
     assert!(tokenmeter::engine::remote::FromEngine::from_json("{\"kind\":\"nonsense\"}").is_err());
 }
+
+/// r18-9: an empty Timeout is LLMeter's 60 s, never none, so a time-bound run against a server that never answers
+/// ends within its duration plus the timeout, its stragglers counted as timeouts.
+#[test]
+fn r18_9_a_time_bound_run_ends_within_duration_plus_the_default_timeout() {
+    let rt = runtime(vec![Script::taking(millis(100_000_000))]);
+    let messages = session(
+        &rt,
+        request(&[
+            ("endpoint", "http"),
+            ("url", "http://127.0.0.1:9/v1"),
+            ("check", "false"),
+            ("clients", "3"),
+            ("requests", ""),
+            ("duration", "2"),
+            ("timeout", ""),
+        ]),
+        &Controls::default(),
+    );
+    assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+    let run = finished_runs(&messages)[0];
+    let took = run.stats["total_test_time"].as_f64().unwrap();
+    assert!(took <= 2.0 + 60.0 + 0.01, "the run held on for {took} s");
+    assert_eq!(run.stats["failed_requests_timeout"], 3, "{:?}", run.stats);
+}

@@ -34,6 +34,14 @@ impl CommandHook {
             .and_then(|text| serde_json::from_str(&text).ok())
     }
 
+    /// The run's settings (`RawInput::to_json` text), which the command hands over instead of a query string so
+    /// no setting (an extra header) ever sits in a URL.
+    pub fn settings(&self) -> Option<serde_json::Value> {
+        self.field("settings")
+            .as_string()
+            .and_then(|text| serde_json::from_str(&text).ok())
+    }
+
     /// The page's wall clock minus the command's, in ms, as the command measured it.
     pub fn clock_offset_ms(&self) -> Option<f64> {
         self.field("clock_offset_ms").as_f64()

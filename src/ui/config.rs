@@ -9,6 +9,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::browser::command::CommandHook;
 use crate::browser::files;
+use crate::core::consent::autorun_question;
 use crate::core::format::read_run_config;
 use crate::core::input::{decode_data_url, RawInput};
 use crate::core::payload::PAYLOAD_FILE;
@@ -92,8 +93,17 @@ pub(crate) fn ConfigControls(form: RunForm, run: RunController) -> impl IntoView
 
 /// Applies `?config=` (same-origin URL, or `data:` URL) and starts the run for `autorun=1`, once the page is up.
 pub(crate) fn automate(form: RunForm, run: RunController) {
-    if let Some(credentials) = CommandHook::get().and_then(|hook| hook.credentials()) {
-        form.set_credentials(&credentials);
+    // Driven by the `tokenmeter` command (a hook only the DevTools protocol can set): its settings and
+    // credentials, and its run starts at once.
+    if let Some(hook) = CommandHook::get() {
+        if let Some(credentials) = hook.credentials() {
+            form.set_credentials(&credentials);
+        }
+        if let Some(raw) = hook.settings().as_ref().and_then(RawInput::from_json) {
+            form.apply(&raw);
+            spawn_local(async move { run.start(form) });
+            return;
+        }
     }
     let query = web_sys::window()
         .and_then(|w| w.location().search().ok())
@@ -116,10 +126,28 @@ pub(crate) fn automate(form: RunForm, run: RunController) {
                 return;
             }
         }
-        if autorun {
+        if autorun && consented(form) {
             run.start(form);
         }
     });
+}
+
+/// Whether a run asked for by a link may start: at once for the simulated model, this page's own origin or this
+/// machine; otherwise only once the user said yes to a question naming the target and the load
+/// (`core::consent`). Invalid settings start nothing either way (the run reports them).
+fn consented(form: RunForm) -> bool {
+    let Ok(input) = form.read() else {
+        return true;
+    };
+    let window = web_sys::window();
+    let origin = window
+        .as_ref()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    match autorun_question(&input, &origin) {
+        None => true,
+        Some(question) => window.is_some_and(|w| w.confirm_with_message(&question).unwrap_or(false)),
+    }
 }
 
 /// The text of a configuration named by `?config=`: a `data:` URL, or a URL of the page's own origin.

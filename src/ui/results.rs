@@ -11,7 +11,7 @@ use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
 use crate::core::format::archive::{group_run_folders, path_component, read_zip};
-use crate::core::format::{read_stats, stats_config_for, LoadedRun, RunFile};
+use crate::core::format::{merge_folder_files, read_stats, stats_config_for, LoadedRun, RunFile};
 use crate::core::saved::SavedRun;
 use crate::core::stats::{Metric, StatsConfig};
 use crate::core::table::{format_cell, Group, COMPARED};
@@ -129,6 +129,7 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
                 <option value="own">"the folder's own rules (LLMeter's for LLMeter folders)"</option>
                 <option value="tokenmeter">"recomputed with Tokenmeter's rules"</option>
                 <option value="both">"both, side by side"</option>
+                <option value="merge">"merged into one run (shards of one run)"</option>
             </select>
             {move || error.get().map(|e| view! { <p id="import-error" class="error">{e}</p> })}
         </div>
@@ -180,6 +181,22 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
         );
     }
     let now = PerformanceClock::start().wall_time().to_rfc3339();
+    if rules == "merge" {
+        let merged = merge_folder_files(&folders)?;
+        let files = merged
+            .files()
+            .into_iter()
+            .map(|(name, text)| (name.to_owned(), text))
+            .collect();
+        let mut run = SavedRun::new(library.new_id(), files, merged.stats, &now);
+        run.name = format!("{} (merged from {} folders)", run.name, folders.len());
+        let name = run.name.clone();
+        library.add(run);
+        return Ok(format!(
+            "1 run: {name}, exactly as one run holding all {} requests",
+            merged.records.len()
+        ));
+    }
     let mut added = Vec::new();
     let mut notes = Vec::new();
     for folder in &folders {

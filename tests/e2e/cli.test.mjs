@@ -6,7 +6,9 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startMock } from "./harness.mjs";
+import { ROOT, startMock, startStatic, launchBrowser, newPage } from "./harness.mjs";
+
+const pageErrors = (errors) => errors.filter((e) => e.startsWith("pageerror"));
 
 const BIN = process.env.TOKENMETER ?? join(ROOT, "target", "debug", "tokenmeter");
 let mock;
@@ -76,6 +78,26 @@ test("a 2-shard browser run: two Chromiums start together, every request counted
     assert.ok(!(await readFile(join(out, file), "utf8")).includes("sk-cli-e2e-secret"), file);
   }
   assert.ok(!said.includes("sk-cli-e2e-secret"));
+
+  // The page imports the shard folders as one merged run, equal to the command's merge.
+  const site = await startStatic();
+  const browser = await launchBrowser();
+  try {
+    const errors = [];
+    const page = await newPage(browser, errors);
+    await page.goto(`${site.url}/`);
+    await page.selectOption("#import-rules", "merge");
+    await page.setInputFiles("#import-folder", join(out, "shards"));
+    await page.waitForSelector("#comparison");
+    assert.match(await page.textContent("#comparison thead"), /merged from 2 folders/);
+    const cell = async (key) => page.textContent(`#comparison [data-stat="${key}"]`);
+    assert.equal(await cell("total_requests"), "24");
+    assert.equal(await cell("time_to_first_token-p50"), (stats["time_to_first_token-p50"] * 1e3).toFixed(1));
+    assert.deepEqual(pageErrors(errors), []);
+  } finally {
+    await browser.close();
+    site.stop();
+  }
 });
 
 test("one browser past 6 connections: 12 clients fan out over *.localhost, no request queues in the browser", async () => {

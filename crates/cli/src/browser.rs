@@ -1,8 +1,8 @@
 //! The browser engine: the page's own engine, in N headless Chromium processes. Each has its own profile, so its
 //! own connection pools (6 per host, 256 in all), and runs shard i/N of the run. The command hands each page its
 //! credentials over the DevTools protocol (an init script sets `window.__tokenmeter_command` before the page
-//! loads; nothing goes in a URL, a file or a log), opens the page with the settings in its query string and
-//! `autorun=1`, and drains the engine's messages from the hook every 100 ms. Stop clicks the page's `#stop`.
+//! loads; nothing goes in a URL, a file or a log) with the run's settings, opens the page, which starts the run,
+//! and drains the engine's messages from the hook every 100 ms. Stop clicks the page's `#stop`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -97,29 +97,12 @@ pub async fn launch(chromium: &Path, index: usize) -> Result<BrowserShard, CliEr
     })
 }
 
-/// The page URL that runs `request`: its settings as query parameters (as a link would prefill the form) and
-/// `autorun=1`. Credentials are not among the settings.
-pub fn page_url(base: &str, request: &RunRequest) -> String {
-    let mut url = base.to_owned();
-    url.push(if url.contains('?') { '&' } else { '?' });
-    let encode =
-        |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let mut pairs: Vec<String> = request
-        .settings
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(name, value)| value.as_str().map(|v| format!("{name}={}", encode(v))))
-        .collect();
-    pairs.push("autorun=1".into());
-    url.push_str(&pairs.join("&"));
-    url
-}
-
 /// The script that sets the command's hook before the page's own scripts run.
+/// It carries the settings too, so none (an extra header's value) ever sits in a URL.
 fn hook_script(request: &RunRequest, clock_offset_ms: Option<f64>) -> String {
     let credentials = serde_json::to_string(&request.credentials).expect("credentials serialise");
     let hook = serde_json::json!({
+        "settings": request.settings.to_string(),
         "credentials": credentials,
         "clock_offset_ms": clock_offset_ms,
         "inbox": [],
@@ -173,7 +156,7 @@ impl BrowserShard {
         page.evaluate_on_new_document(hook_script(request, offset))
             .await
             .map_err(crashed)?;
-        page.goto(page_url(base, request)).await.map_err(crashed)?;
+        page.goto(base).await.map_err(crashed)?;
         let mut stopped = false;
         loop {
             if *stop.borrow() && !stopped {

@@ -113,7 +113,11 @@ impl FanOutPlan {
 /// The warning a run deserves when its requests may wait inside the browser instead of at the server: at most
 /// `max_in_flight` requests at once to `origin` (`None`: the simulated model), with `fan_out` as set. `None`
 /// when the browser will not queue them.
-pub fn connection_warning(origin: Option<&str>, max_in_flight: Option<u32>, fan_out: FanOut) -> Option<String> {
+pub fn connection_warning(
+    origin: Option<&str>,
+    max_in_flight: Option<u32>,
+    fan_out: FanOut,
+) -> Option<String> {
     let origin = origin?;
     let limit = HTTP1_CONNECTIONS_PER_HOST;
     let in_flight = max_in_flight.unwrap_or(u32::MAX);
@@ -223,16 +227,30 @@ mod tests {
     #[test]
     fn the_warning_names_the_remaining_cap_or_the_ways_round_it() {
         let local = "http://127.0.0.1:8787";
-        assert_eq!(connection_warning(Some(local), Some(64), FanOut::Auto), None, "fan-out covers 64");
+        assert_eq!(
+            connection_warning(Some(local), Some(64), FanOut::Auto),
+            None,
+            "fan-out covers 64"
+        );
         let capped = connection_warning(Some(local), Some(1000), FanOut::Auto).unwrap();
-        assert!(capped.contains("at most 256 sockets") && capped.contains("beyond 252"), "{capped}");
+        assert!(
+            capped.contains("at most 256 sockets") && capped.contains("beyond 252"),
+            "{capped}"
+        );
         let off = connection_warning(Some(local), Some(10), FanOut::Off).unwrap();
-        assert!(off.contains("opens at most 6 connections") && off.contains("fan-out to auto"), "{off}");
+        assert!(
+            off.contains("opens at most 6 connections") && off.contains("fan-out to auto"),
+            "{off}"
+        );
         let remote = connection_warning(Some("http://10.1.2.3:8000"), Some(10), FanOut::Auto).unwrap();
         for way in ["--shards N", "--engine native", "ssh -L", "*.localhost"] {
             assert!(remote.contains(way), "{way}: {remote}");
         }
-        assert!(connection_warning(Some("https://api.example.com"), Some(10), FanOut::Auto).unwrap().contains("HTTP/2"));
+        assert!(
+            connection_warning(Some("https://api.example.com"), Some(10), FanOut::Auto)
+                .unwrap()
+                .contains("HTTP/2")
+        );
         assert_eq!(connection_warning(Some(local), Some(6), FanOut::Off), None);
         assert_eq!(connection_warning(None, Some(60), FanOut::Off), None);
     }

@@ -34,6 +34,8 @@ pub const MAX_RATE: f64 = 100_000.0;
 pub const MAX_DURATION_SECS: f64 = 7.0 * 24.0 * 3600.0;
 /// The longest per-request timeout: one hour.
 pub const MAX_TIMEOUT_SECS: f64 = 3600.0;
+/// The per-request timeout when none is given (LLMeter's default).
+pub const DEFAULT_TIMEOUT_SECS: f64 = 60.0;
 /// The most requests a run may be asked for.
 pub const MAX_REQUESTS: u64 = 1_000_000_000;
 /// The largest output limit a payload may ask for.
@@ -595,7 +597,9 @@ impl RawInput {
         let clients = bounded(self, Field::Clients, 1, MAX_CLIENTS)?;
         let requests = optional(self, Field::Requests, |v| bounded_value(v, 1, MAX_REQUESTS))?;
         let duration = optional(self, Field::Duration, |v| seconds(v, MAX_DURATION_SECS))?;
-        let request_timeout = optional(self, Field::Timeout, |v| seconds(v, MAX_TIMEOUT_SECS))?;
+        // An empty timeout is LLMeter's default, never none: one hung request must not hold a run open.
+        let request_timeout = optional(self, Field::Timeout, |v| seconds(v, MAX_TIMEOUT_SECS))?
+            .or(Some(Duration::from_secs_f64(DEFAULT_TIMEOUT_SECS)));
         let warmup = optional(self, Field::Warmup, |v| seconds(v, MAX_DURATION_SECS))?;
         let ramp_up = optional(self, Field::RampUp, |v| seconds(v, MAX_DURATION_SECS))?;
         let (arrival, stop) = match mode {
@@ -764,14 +768,13 @@ impl RawInput {
                 raw.set(Field::Api, api.as_str());
                 raw.set(Field::Stream, stream.to_string());
                 raw.set(Field::Endpoint, TransportKind::Http.as_str());
-                let url = e.base_url.clone().or_else(|| e.url.clone()).unwrap_or_else(|| {
-                    match api {
-                        ApiKind::OpenAiChat | ApiKind::OpenAiResponses => "https://api.openai.com/v1".into(),
-                        ApiKind::AnthropicMessages => "https://api.anthropic.com".into(),
-                        _ => String::new(), // AWS: the region's own host
-                    }
-                });
-                raw.set(Field::Url, url);
+                // No URL is never guessed: a run must not go to a public provider the file did not name. AWS
+                // APIs without one call the region's own host, which the region names.
+                let url = e.base_url.clone().or_else(|| e.url.clone());
+                if url.is_none() && !api.is_aws() {
+                    unmapped.push("endpoint.base_url (none given: set the Base URL before running)".into());
+                }
+                raw.set(Field::Url, url.unwrap_or_default());
             }
             Some((other, None)) => unmapped.push(format!(
                 "endpoint.endpoint_type {other:?} (no such API here: set the API by hand)"
@@ -1185,12 +1188,20 @@ mod tests {
         assert_eq!(RawInput::from_run_config(&read), (raw, Vec::new()));
 
         let llmeter = include_str!("../../../tests/data/llmeter/sample-openai/run_config.json");
-        let (mapped, unmapped) = RawInput::from_run_config(&read_run_config(llmeter).unwrap());
+        let (mut mapped, unmapped) = RawInput::from_run_config(&read_run_config(llmeter).unwrap());
+        // r18-3: LLMeter's file names no base_url: nothing is guessed (never a public provider), it is listed,
+        // and the run cannot start until a URL is set.
+        assert_eq!(mapped.get(Field::Url), "");
+        assert!(
+            unmapped.iter().any(|u| u.starts_with("endpoint.base_url")),
+            "{unmapped:?}"
+        );
+        assert_eq!(mapped.parse().unwrap_err().field, Field::Url);
+        mapped.set(Field::Url, "http://127.0.0.1:8787/v1");
         let run = mapped.parse().unwrap();
         assert_eq!(run.target.api, ApiKind::OpenAiChat);
         assert!(run.target.stream);
         assert_eq!(run.target.transport, TransportKind::Http);
-        assert_eq!(run.target.base_url, "https://api.openai.com/v1");
         assert_eq!(run.target.model, "mock-model");
         assert_eq!(
             run.runs[0].plan.max_requests(),

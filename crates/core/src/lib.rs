@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod cold_check;
+pub mod consent;
 pub mod dist;
 pub mod experiments;
 pub mod fan_out;
@@ -20,6 +21,7 @@ pub mod record;
 pub mod rng;
 pub mod saved;
 pub mod scheduler;
+pub mod secret;
 pub mod shard;
 pub mod stats;
 pub mod table;

@@ -158,7 +158,13 @@ const GROUPS: [(&str, Rows); 8] = [
 ];
 
 /// Rows shown only when the run computes them (with an SLO, or prices): `(group, label, key, unit)`.
-const OPTIONAL_ROWS: [(&str, &str, StatKey, Unit); 3] = [
+const OPTIONAL_ROWS: [(&str, &str, StatKey, Unit); 4] = [
+    (
+        "Client",
+        "dropped arrivals (overloaded)",
+        scalar(Scalar::DroppedArrivals),
+        Unit::Count,
+    ),
     (
         "Throughput",
         "SLO attainment",
@@ -363,6 +369,11 @@ pub fn client_health(stats: &Map<String, Value>) -> Vec<String> {
             "Browser-limited: 1% of requests waited more than {} ms in the browser's connection queue before \
              being sent; that wait is part of their TTFT and TTLT.",
             format_value(queue, Unit::Millis)
+        ));
+    }
+    if let Some(dropped) = scalar(Scalar::DroppedArrivals).get(stats).filter(|n| *n > 0.0) {
+        warnings.push(format!(
+            "Overloaded: {dropped:.0} arrivals came due but were never sent (every slot busy, or late timers), so              the rate asked for was not the rate sent. Raise Max in flight, lower the rate, or split the run."
         ));
     }
     warnings

@@ -381,6 +381,11 @@ pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
             return Err(format!("line {line_no}: browsers do not let a page set {name}"));
         }
         let value = value.trim();
+        if value == crate::secret::REDACTED {
+            return Err(format!(
+                "line {line_no}: the value of {name} was not saved (header values never are): type it again"
+            ));
+        }
         if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
             return Err(format!(
                 "line {line_no}: the value of {name} has a control character"

@@ -15,7 +15,7 @@ use tokenmeter_core::format::{
 use tokenmeter_core::page_health::PageHealth;
 use tokenmeter_core::plan::{Arrival, RunPlan};
 use tokenmeter_core::record::{Outcome, RequestRecord};
-use tokenmeter_core::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
+use tokenmeter_core::stats::{RunInfo, RunningStats, Scalar, StatsConfig, StatsConfigError};
 use tokenmeter_core::time::Timestamp;
 use tokenmeter_core::timeline::Timeline;
 
@@ -193,6 +193,11 @@ impl LiveRun {
         let mut stats = self.stats.snapshot(&info);
         if self.progress.interrupted {
             stats.insert("interrupted".into(), Value::Bool(true));
+        }
+        // Arrivals the client could not send: the run was overloaded on this side, and says so.
+        if let Some(dropped) = self.summary.as_ref().map(|s| s.dropped).filter(|d| *d > 0) {
+            stats.insert(Scalar::DroppedArrivals.as_str().into(), Value::from(dropped));
+            stats.insert("tokenmeter_overloaded".into(), Value::Bool(true));
         }
         stats
     }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use crate::format::archive::FolderFiles;
 use crate::format::run_config::RunConfigFile;
 use crate::format::run_folder::{stats_config_for, write_run, Files, LoadedRun, RunToWrite};
 use crate::format::stats_file::read_stats;
@@ -155,6 +156,28 @@ pub fn stats_config_of(run: &LoadedRun) -> StatsConfig {
 pub fn load_under_own_rules(files: &Files<'_>) -> Result<LoadedRun, FormatError> {
     let saved = files.stats.and_then(|text| read_stats(text).ok());
     LoadedRun::from_files(files, stats_config_for(saved.as_ref(), None))
+}
+
+/// Merges picked or unzipped run folders (shards of one run) into one, each read under its own rules; an error
+/// names the folder it comes from.
+pub fn merge_folder_files(folders: &[FolderFiles]) -> Result<MergedRun, String> {
+    let parts = folders
+        .iter()
+        .map(|folder| {
+            let label = if folder.folder.is_empty() {
+                "the files".to_owned()
+            } else {
+                folder.folder.clone()
+            };
+            load_under_own_rules(&folder.run_files())
+                .map(|run| MergePart {
+                    label: label.clone(),
+                    run,
+                })
+                .map_err(|e| format!("{label}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    merge_runs(parts, &[]).map_err(|e| e.to_string())
 }
 
 /// Merges shards into one run: records in send order, statistics recomputed over all of them under the first

@@ -50,8 +50,8 @@ pub use archive::{
 };
 pub use json::{format_datetime, parse_datetime};
 pub use merge::{
-    load_under_own_rules, merge_runs, stats_config_of, MergeError, MergePart, MergedRun, MissingShard,
-    ShardFacts, ShardRecord, ShardStatus,
+    load_under_own_rules, merge_folder_files, merge_runs, stats_config_of, MergeError, MergePart, MergedRun,
+    MissingShard, ShardFacts, ShardRecord, ShardStatus,
 };
 pub use responses::{
     bytes_marker, decode_bytes_marker, infer_error_kind, read_responses, write_extras, write_extras_line,

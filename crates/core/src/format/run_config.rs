@@ -17,6 +17,7 @@ use crate::format::json::{parse_object, to_pretty, Fields};
 use crate::format::merge::ShardRecord;
 use crate::format::{FormatError, Location, RunFile, FORMAT_VERSION};
 use crate::page_health::PageHealth;
+use crate::secret::{is_credential_name, redact_header_text};
 
 /// LLMeter's `endpoint` block: what was measured. Deliberately has no place for credentials.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -152,6 +153,10 @@ pub fn write_run_config(config: &RunConfigFile) -> String {
     config.tokenmeter_format_version = Some(FORMAT_VERSION);
     let mut doc = serde_json::to_value(&config).unwrap_or(Value::Null);
     scrub_credentials(&mut doc);
+    // Extra headers are kept by name only (a key can sit under any header name).
+    if let Some(Value::String(headers)) = doc.pointer_mut("/tokenmeter_input/headers") {
+        *headers = redact_header_text(headers);
+    }
     to_pretty(&doc)
 }
 
@@ -240,50 +245,11 @@ const KNOWN_KEYS: [&str; 16] = [
     "tokenmeter_input",
 ];
 
-/// Whether a key (an object key, a header name or a query parameter) names a credential. Compared without case,
-/// `_` or `-`, so `x-api-key`, `apiKey` and `AWS_SECRET_ACCESS_KEY` all match.
-fn is_credential_key(key: &str) -> bool {
-    const EXACT: [&str; 12] = [
-        "authorization",
-        "proxyauthorization",
-        "token",
-        "cookie",
-        "setcookie",
-        "key",
-        "sig",
-        "signature",
-        "accesskeyid",
-        "awsaccesskeyid",
-        "xamzcredential",
-        "xamzsignature",
-    ];
-    const CONTAINED: [&str; 10] = [
-        "apikey",
-        "secret",
-        "password",
-        "passwd",
-        "credential",
-        "sessiontoken",
-        "securitytoken",
-        "accesstoken",
-        "authtoken",
-        "bearer",
-    ];
-    let norm: String = key
-        .chars()
-        .filter(|c| *c != '_' && *c != '-')
-        .flat_map(char::to_lowercase)
-        .collect();
-    EXACT.contains(&norm.as_str())
-        || CONTAINED.iter().any(|c| norm.contains(c))
-        || norm.ends_with("privatekey")
-}
-
 /// Removes credentials from a JSON document in place (see the module documentation).
 fn scrub_credentials(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            map.retain(|key, _| !is_credential_key(key));
+            map.retain(|key, _| !is_credential_name(key));
             map.values_mut().for_each(scrub_credentials);
         }
         Value::Array(items) => {
@@ -301,7 +267,7 @@ fn scrub_credentials(value: &mut Value) {
 
 /// A `[name, value]` header pair whose name is a credential.
 fn is_credential_pair(item: &Value) -> bool {
-    matches!(item.as_array().map(Vec::as_slice), Some([Value::String(name), _]) if is_credential_key(name))
+    matches!(item.as_array().map(Vec::as_slice), Some([Value::String(name), _]) if is_credential_name(name))
 }
 
 /// The URL without user-info and with credential query parameters removed; `None` when `text` is not a URL or
@@ -320,7 +286,7 @@ fn scrub_url(text: &str) -> Option<String> {
     let kept: Vec<&str> = query
         .trim_start_matches('?')
         .split('&')
-        .filter(|pair| !pair.is_empty() && !is_credential_key(pair.split('=').next().unwrap_or_default()))
+        .filter(|pair| !pair.is_empty() && !is_credential_name(pair.split('=').next().unwrap_or_default()))
         .collect();
     let query = if kept.is_empty() {
         String::new()

@@ -75,6 +75,9 @@ pub enum Scalar {
     GoodputRate,
     GoodputRequestsPerMinute,
     CostTotal,
+    /// Open-loop arrivals that came due but were never sent (no free slot, or late timers): the client, not the
+    /// server, could not keep the schedule. Present only when there were some.
+    DroppedArrivals,
 }
 
 impl Scalar {
@@ -102,6 +105,7 @@ impl Scalar {
             Scalar::GoodputRate => "goodput_rate",
             Scalar::GoodputRequestsPerMinute => "goodput_requests_per_minute",
             Scalar::CostTotal => "cost_total",
+            Scalar::DroppedArrivals => "tokenmeter_dropped_arrivals",
         }
     }
 }
