@@ -18,6 +18,9 @@ type Handler = Closure<dyn FnMut(JsValue)>;
 /// The worker's loader, next to the page (Trunk never hashes worker file names).
 const WORKER_LOADER: &str = "tokenmeter-worker_loader.js";
 
+/// This build's identity (`build.rs`): the worker says its own in `Ready`, and the two must match.
+pub const BUILD_ID: &str = env!("TOKENMETER_BUILD_ID");
+
 /// A running engine worker. Dropping it terminates the worker.
 pub struct EngineWorker {
     worker: Worker,
@@ -37,10 +40,13 @@ impl EngineWorker {
         on_message: impl Fn(FromEngine) + 'static,
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineWorker, String> {
+        let on_error: Rc<dyn Fn(String)> = Rc::new(on_error);
         let url = web_sys::window()
             .and_then(|w| w.document())
             .and_then(|d| d.base_uri().ok().flatten())
-            .and_then(|base| web_sys::Url::new_with_base(WORKER_LOADER, &base).ok())
+            .and_then(|base| {
+                web_sys::Url::new_with_base(&format!("{WORKER_LOADER}?build={BUILD_ID}"), &base).ok()
+            })
             .map(|u| u.href())
             .unwrap_or_else(|| WORKER_LOADER.to_owned());
         let options = WorkerOptions::new();
@@ -52,11 +58,12 @@ impl EngineWorker {
         let origin_offset_ms = Rc::new(Cell::new(None));
         let command = CommandHook::get();
         let on_message = {
-            let (worker, ready, pending, offset) = (
+            let (worker, ready, pending, offset, failed) = (
                 worker.clone(),
                 ready.clone(),
                 pending.clone(),
                 origin_offset_ms.clone(),
+                on_error.clone(),
             );
             Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
                 let event: MessageEvent = event.unchecked_into();
@@ -64,10 +71,19 @@ impl EngineWorker {
                 if let Some(hook) = &command {
                     hook.forward(&text);
                 }
+                // A message this page cannot read (an engine of another build) ends the run visibly, never a hang.
                 let message = match FromEngine::from_json(&text) {
                     Ok(message) => message,
-                    Err(e) => return web_sys::console::error_1(&e.into()),
+                    Err(e) => return failed(format!("The measuring engine sent {e}. Reload the page.")),
                 };
+                if let FromEngine::Ready { build, .. } = &message {
+                    if build != BUILD_ID {
+                        return failed(format!(
+                            "This page (build {BUILD_ID}) and its measuring engine (build {build}) come from \
+                             different deploys, probably a cached old engine: reload the page."
+                        ));
+                    }
+                }
                 if let FromEngine::Ready { time_origin_ms, .. } = &message {
                     offset.set(Some(time_origin_ms - js::TIME_ORIGIN.with(|o| *o)));
                     ready.set(true);

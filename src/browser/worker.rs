@@ -98,5 +98,6 @@ pub fn start() {
     post(FromEngine::Ready {
         time_origin_ms: js::TIME_ORIGIN.with(|o| *o),
         clock,
+        build: crate::browser::engine_worker::BUILD_ID.to_owned(),
     });
 }

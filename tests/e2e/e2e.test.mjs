@@ -551,6 +551,38 @@ test("?config=data:…&autorun=1 runs by itself to data-run-state=done, and ever
   await page.close();
 });
 
+test("r18-2: a link's autorun against another host waits for a yes that names the target and the load", async () => {
+  // remote.test is loopback under another name: a host that is neither this page's origin nor this machine's.
+  const remote = await launchBrowser(["--host-resolver-rules=MAP remote.test 127.0.0.1"]);
+  const served = async () => (await (await fetch(`${mock.url}/mock/stats`)).json()).requests;
+  try {
+    const errors = [];
+    const page = await newPage(remote, errors);
+    const port = new URL(mock.url).port;
+    const link = `${site.url}/?${new URLSearchParams({ url: `http://remote.test:${port}/v1`, autorun: "1", check: "0",
+      clients: "2", requests: "1", max_tokens: "4" })}`;
+    const before = await served();
+    const asked = new Promise((resolve) => page.once("dialog", async (d) => { resolve(d.message()); await d.dismiss(); }));
+    await page.goto(link);
+    const question = await asked;
+    assert.match(question, /http:\/\/remote\.test:\d+/);
+    assert.match(question, /2 concurrent clients, 2 requests/);
+    await page.waitForTimeout(500);
+    assert.equal(await page.getAttribute("#status", "data-status"), "idle", "declined: nothing started");
+    assert.equal(await served(), before, "declined: nothing sent");
+    // Said yes: the run goes.
+    page.once("dialog", (d) => d.accept());
+    await page.goto(link);
+    await page.waitForSelector('#status[data-run-state="done"]', { timeout: 30000 });
+    assert.equal(await stat(page, "total_requests"), "2");
+    assert.equal(await served(), before + 2);
+    // The built-in simulated model and this machine's servers need no question (the other tests autorun so).
+    assert.deepEqual(pageErrors(errors), []);
+  } finally {
+    await remote.close();
+  }
+});
+
 test("the simulated model's error rate gives that share of typed failures", async () => {
   const errors = [];
   const page = await newPage(browser, errors);

@@ -94,14 +94,14 @@ export function hostedHeaders(policy) {
 /**
  * Launches headless Chromium with the flags this closed network needs. `--ignore-certificate-errors` lets it
  * reach startMock(…, { tls: true })'s self-signed https server (and so speak HTTP/2 to it); the tests only
- * talk to loopback.
+ * talk to loopback. `extraArgs` adds flags (e.g. `--host-resolver-rules` to give loopback another name).
  */
-export async function launchBrowser() {
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-      "--ignore-certificate-errors"],
+      "--ignore-certificate-errors", ...extraArgs],
   });
 }
 

@@ -129,6 +129,9 @@ pub enum FromEngine {
     Ready {
         time_origin_ms: f64,
         clock: ClockInfo,
+        /// The worker's build identity; the page refuses an engine of another build (a stale cached worker).
+        #[serde(default)]
+        build: String,
     },
     /// The cold-start check's result (before the first run).
     Checked {
