@@ -18,7 +18,8 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit, RequestMode};
 
 use crate::browser::clock::PerformanceClock;
-use crate::browser::js;
+use crate::browser::{js, local_network};
+use crate::core::address_space::address_space;
 use crate::core::metrics::{match_resource_timing, ResourceTiming, RESOURCE_START_TOLERANCE_MS};
 use crate::core::record::{ErrorKind, RequestError};
 use crate::core::time::Timestamp;
@@ -137,6 +138,9 @@ fn build_request(
     init.set_method(&request.method);
     init.set_mode(RequestMode::Cors);
     init.set_signal(Some(&controller.signal()));
+    if let Some(space) = address_space(&request.url) {
+        local_network::mark(&init, space);
+    }
     let headers = Headers::new().map_err(|e| js_error(ErrorKind::Network, "Headers", e))?;
     for (name, value) in &request.headers {
         headers

@@ -10,6 +10,7 @@ pub mod engine_worker;
 pub mod fetch;
 pub mod files;
 pub mod js;
+pub mod local_network;
 pub mod raster;
 pub mod store;
 pub mod worker;

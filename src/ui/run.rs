@@ -5,11 +5,14 @@
 use std::rc::Rc;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use serde_json::{Map, Value};
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::command::CommandHook;
 use crate::browser::engine_worker::EngineWorker;
+use crate::browser::local_network;
+use crate::core::address_space::address_space;
 use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
 use crate::core::cold_check::ColdCheck;
 use crate::core::fan_out::connection_warning;
@@ -228,12 +231,27 @@ impl RunController {
             tap_records: command.is_some(),
             clock_offset_ms: command.as_ref().and_then(CommandHook::clock_offset_ms),
         };
-        engine.post(&ToEngine::Visibility {
-            hidden: tab_is_hidden(),
-        });
-        engine.post(&ToEngine::Start {
-            request: Box::new(request),
-        });
+        let send = move || {
+            engine.post(&ToEngine::Visibility {
+                hidden: tab_is_hidden(),
+            });
+            engine.post(&ToEngine::Start {
+                request: Box::new(request),
+            });
+        };
+        // A local or private target: the page asks for Local Network Access first (the worker cannot prompt).
+        let local = target
+            .http_origin()
+            .and_then(|origin| address_space(&origin).map(|space| (origin, space)));
+        match local {
+            None => send(),
+            Some((origin, space)) => spawn_local(async move {
+                match local_network::request_access(&origin, space).await {
+                    Ok(()) => send(),
+                    Err(e) => self.fail(e),
+                }
+            }),
+        }
     }
 
     /// Takes one message of the engine's into the page's signals.

@@ -583,6 +583,36 @@ test("r18-2: a link's autorun against another host waits for a yes that names th
   }
 });
 
+test("r18-4: a public page reaches this machine only with Local Network Access: refused, it says so; granted, the worker's run goes", async () => {
+  // The page's own origin counts as public (Chromium's override); the mock stays on loopback.
+  const sitePort = new URL(site.url).port;
+  const lna = await launchBrowser([`--ip-address-space-overrides=127.0.0.1:${sitePort}=public`]);
+  const served = async () => (await (await fetch(`${mock.url}/mock/stats`)).json()).requests;
+  const link = pageUrl({ clients: "1", requests: "2", max_tokens: "3" }, { ttft_ms: 5, itl_ms: 1, tokens: 3 });
+  try {
+    const refused = await lna.newContext();
+    const page = await refused.newPage();
+    const before = await served();
+    await page.goto(link);
+    await page.click("#run");
+    await page.waitForFunction(() => ["failed", "invalid"].includes(document.querySelector("#status")?.dataset.runState)
+      || document.querySelector("#status")?.dataset.status === "invalid", null, { timeout: 30000 });
+    const said = await page.textContent("#status");
+    assert.match(said, /Local Network Access/, said);
+    assert.equal(await served(), before, "refused: nothing reached the server");
+
+    const granted = await lna.newContext();
+    await granted.grantPermissions(["local-network-access"], { origin: site.url });
+    const ok = await granted.newPage();
+    await ok.goto(link);
+    await run(ok);
+    assert.equal(await stat(ok, "total_requests"), "2", "granted: the engine's worker reached the server");
+    assert.equal(await served(), before + 3, "the untimed check and the two requests");
+  } finally {
+    await lna.close();
+  }
+});
+
 test("the simulated model's error rate gives that share of typed failures", async () => {
   const errors = [];
   const page = await newPage(browser, errors);

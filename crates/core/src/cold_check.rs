@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::address_space::address_space;
 use crate::record::{ErrorKind, RequestRecord};
 
 /// The check's result, as written to `run_config.json` (`tokenmeter_check`) and shown in the page.
@@ -44,6 +45,11 @@ impl ColdCheck {
         }
         let kind = self.error_kind.as_deref().and_then(ErrorKind::parse);
         let what = match kind {
+            Some(ErrorKind::Network) if address_space(&self.origin).is_some() => {
+                "the endpoint could not be reached, or it refused this page's origin (CORS), or the browser's Local \
+                 Network Access permission for this site was refused (a page on a public origin needs it to reach \
+                 this machine or a private network: allow \"Local network access\" in the site's settings)"
+            }
             Some(ErrorKind::Network) => "the endpoint could not be reached, or it refused this page's origin (CORS)",
             Some(ErrorKind::Auth) => {
                 "the credentials were refused (HTTP 401 or 403); for AWS, \"Signature expired\" or \"not yet current\" \

@@ -4,6 +4,7 @@
 //! Must not import `protocol`, `engine`, `charts`, `browser` or `ui`, nor any web, async or clock API:
 //! time, randomness and credentials arrive as arguments.
 
+pub mod address_space;
 pub mod budget;
 pub mod cold_check;
 pub mod consent;
