@@ -6,6 +6,7 @@ mod aws;
 mod cli;
 mod engine;
 mod format;
+mod fuzz;
 mod live;
 mod merge;
 mod protocol;

@@ -11,6 +11,7 @@ use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
 use crate::core::format::archive::{group_run_folders, path_component, read_zip};
+use crate::core::format::import::{pick, Pick};
 use crate::core::format::{merge_folder_files, read_stats, stats_config_for, LoadedRun, RunFile};
 use crate::core::saved::SavedRun;
 use crate::core::stats::{Metric, StatsConfig};
@@ -136,36 +137,48 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     }
 }
 
-/// The run files and archives picked, as `(path, text)`: a `.zip` is unpacked; other files keep the path they
-/// have inside a picked folder.
-async fn picked_entries(picked: &[web_sys::File]) -> Result<Vec<(String, String)>, String> {
+/// What a pick yields: the run files' `(path, text)` (archives unpacked), notes on files skipped unread, and an
+/// error per file that could not be imported (the others go on).
+#[derive(Default)]
+struct Picked {
+    entries: Vec<(String, String)>,
+    notes: Vec<String>,
+    errors: Vec<String>,
+}
+
+/// Reads the picked files that [`pick`] says to read, and nothing else.
+async fn picked_entries(picked: &[web_sys::File]) -> Picked {
     let known = RunFile::ALL.map(RunFile::file_name);
-    let mut entries = Vec::new();
+    let mut out = Picked::default();
     for file in picked {
         let name = file.name();
-        let lower = name.to_ascii_lowercase();
-        // An archive by its name, or by its first bytes (a downloaded file may have lost its extension).
-        if !lower.ends_with(".json") && !lower.ends_with(".jsonl") {
-            let bytes = files::read_bytes(file).await?;
-            if lower.ends_with(".zip") || bytes.starts_with(b"PK") {
-                let unpacked = read_zip(&bytes).map_err(|e| format!("{name}: {e}"))?;
-                entries.extend(unpacked);
-                continue;
-            }
-        }
         let path = files::picked_path(file);
-        if !path.contains('/') && !known.contains(&name.as_str()) && name != "payload.jsonl" {
-            return Err(format!(
-                "{name} is not a run folder file (expected {}, or a .zip of run folders).",
-                known.join(", ")
-            ));
+        let archive = |bytes: Vec<u8>, out: &mut Picked| match read_zip(&bytes) {
+            Ok(unpacked) => out.entries.extend(unpacked),
+            Err(e) => out.errors.push(format!("{name}: {e}")),
+        };
+        match pick(&name, &path, file.size() as u64, &known) {
+            Pick::Skip(note) => out.notes.push(note),
+            Pick::Refuse(error) => out.errors.push(error),
+            Pick::Text => match files::read_text(file).await {
+                Ok(text) => out.entries.push((path, text)),
+                Err(e) => out.errors.push(format!("{path}: {e}")),
+            },
+            Pick::Archive => match files::read_bytes(file).await {
+                Ok(bytes) => archive(bytes, &mut out),
+                Err(e) => out.errors.push(format!("{path}: {e}")),
+            },
+            Pick::Sniff => match files::read_bytes(file).await {
+                Ok(bytes) if bytes.starts_with(b"PK") => archive(bytes, &mut out),
+                Ok(_) => out.errors.push(format!(
+                    "{name} is not a run folder file (expected {}, or a .zip of run folders)",
+                    known.join(", ")
+                )),
+                Err(e) => out.errors.push(format!("{path}: {e}")),
+            },
         }
-        if path.contains('/') && !name.ends_with(".json") && !name.ends_with(".jsonl") {
-            continue; // A folder's other files (plots, notes) are not part of a run.
-        }
-        entries.push((path, files::read_text(file).await?));
     }
-    Ok(entries)
+    out
 }
 
 /// Reads the picked files (one run folder, several, a LoadTest folder, or `.zip` archives of them), recomputes
@@ -173,15 +186,23 @@ async fn picked_entries(picked: &[web_sys::File]) -> Result<Vec<(String, String)
 /// LLMeter's (so an LLMeter folder shows its own numbers); `tokenmeter`: Tokenmeter's defaults; `both`: each
 /// run twice, side by side. Returns what the page should say.
 async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -> Result<String, String> {
-    let entries = picked_entries(picked).await?;
+    let Picked {
+        entries,
+        mut notes,
+        mut errors,
+    } = picked_entries(picked).await;
     let folders = group_run_folders(entries);
     if folders.is_empty() {
-        return Err(
+        errors.push(
             "No run files were found (stats.json, responses.jsonl, run_config.json, summary.json).".into(),
         );
+        return Err(errors.join(" "));
     }
     let now = PerformanceClock::start().wall_time().to_rfc3339();
     if rules == "merge" {
+        if !errors.is_empty() {
+            return Err(format!("Nothing was merged: {}", errors.join(" ")));
+        }
         let merged = merge_folder_files(&folders)?;
         let files = merged
             .files()
@@ -198,7 +219,6 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
         ));
     }
     let mut added = Vec::new();
-    let mut notes = Vec::new();
     for folder in &folders {
         let files = folder.run_files();
         let saved = files.stats.and_then(|text| read_stats(text).ok());
@@ -222,10 +242,17 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
             variants.push((ours, "Tokenmeter rules", described));
         }
         for (config, label, described) in variants {
-            let loaded = LoadedRun::from_files(&files, config).map_err(|e| match folder.folder.as_str() {
-                "" => e.to_string(),
-                path => format!("{path}: {e}"),
-            })?;
+            // One bad folder is named; the good ones are still kept.
+            let loaded = match LoadedRun::from_files(&files, config) {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    errors.push(match folder.folder.as_str() {
+                        "" => e.to_string(),
+                        path => format!("{path}: {e}"),
+                    });
+                    break;
+                }
+            };
             let mut run = SavedRun::new(library.new_id(), folder.files.clone(), loaded.stats, &now);
             if run.name == "run" && !folder.name().is_empty() {
                 run.name = folder.name().to_owned();
@@ -241,12 +268,17 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
     for run in added {
         library.add(run);
     }
-    Ok(format!(
+    let summary = format!(
         "{} run{}: {}",
         count,
         if count == 1 { "" } else { "s" },
         notes.join("; ")
-    ))
+    );
+    match errors.is_empty() {
+        true => Ok(summary),
+        // The good runs are kept; the page shows what was refused, and what was imported.
+        false => Err(format!("{} Imported: {summary}", errors.join(" "))),
+    }
 }
 
 /// The selected runs side by side: the compared statistics and the percentile bars.

@@ -230,3 +230,27 @@ test("a latency heatmap runs from the form over prompt × output lengths and dra
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("r18-7: one bad folder among good ones keeps the good, names the bad, and skips a folder's other files unread", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({}));
+  const dir = await mkdtemp(join(tmpdir(), "tokenmeter-import-"));
+  const picked = join(dir, "runs");
+  for (const folder of ["good", "bad"]) await mkdir(join(picked, folder), { recursive: true });
+  for (const f of ["run_config.json", "responses.jsonl", "summary.json", "stats.json"]) {
+    await writeFile(join(picked, "good", f), await readFile(join(SAMPLE, f)));
+  }
+  await writeFile(join(picked, "bad", "stats.json"), "{ this is not json");
+  await writeFile(join(picked, "bad", "clip.mp4"), Buffer.alloc(1024));
+  await page.setInputFiles("#import-folder", picked);
+  await page.waitForSelector("#import-error");
+  const error = await page.textContent("#import-error");
+  assert.match(error, /runs\/bad: .*stats\.json/, error);
+  assert.match(error, /Imported: 1 run: .*good/, error);
+  assert.match(error, /runs\/bad\/clip\.mp4: not a run file, skipped/, error);
+  await page.waitForSelector("#comparison");
+  assert.match(await page.textContent("#comparison thead"), /good/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

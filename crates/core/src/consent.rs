@@ -3,6 +3,7 @@
 //! naming the target and the load. The `tokenmeter` command's runs need no question: its hook can only be set over
 //! the DevTools protocol, which no link reaches.
 
+use crate::address_space::{address_space, AddressSpace};
 use crate::input::RunInput;
 use crate::plan::Arrival;
 use crate::target::TransportKind;
@@ -69,18 +70,9 @@ fn origin_of(url: &str) -> String {
     url[..end].to_owned()
 }
 
-/// A server on this machine: `localhost`, a `*.localhost` name, `127.x.y.z` or `[::1]`.
+/// A server on this machine (Chromium's loopback address space).
 fn is_this_machine(origin: &str) -> bool {
-    let after = origin.find("://").map_or(0, |i| i + 3);
-    let authority = &origin[after..];
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => return v6.starts_with("::1]"),
-        None => authority
-            .rsplit_once(':')
-            .map_or(authority, |(h, _)| h)
-            .to_ascii_lowercase(),
-    };
-    host == "localhost" || host.ends_with(".localhost") || host.starts_with("127.")
+    address_space(origin) == Some(AddressSpace::Loopback)
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::address_space::{address_space, AddressSpace};
+
 /// Connections a browser opens to one host over HTTP/1.1.
 pub const HTTP1_CONNECTIONS_PER_HOST: u32 = 6;
 /// Sockets one browser profile holds in all (Chromium's soft cap per pool).
@@ -157,25 +159,14 @@ fn local_http_port(url: &str) -> Option<String> {
     if authority.contains('@') {
         return None;
     }
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(v6) => {
-            let end = v6.find(']')?;
-            (format!("[{}]", &v6[..end]), v6[end + 1..].to_owned())
-        }
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), format!(":{p}")),
-            None => (authority.to_owned(), String::new()),
-        },
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => v6[v6.find(']')? + 1..].to_owned(),
+        None => authority.rsplit_once(':').map_or_else(String::new, |(_, p)| format!(":{p}")),
     };
     if !port.is_empty() && !port[1..].bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let host_lower = host.to_ascii_lowercase();
-    let local = host_lower == "localhost"
-        || host_lower.ends_with(".localhost")
-        || host_lower == "[::1]"
-        || host_lower.starts_with("127.");
-    local.then_some(port)
+    (address_space(url) == Some(AddressSpace::Loopback)).then_some(port)
 }
 
 #[cfg(test)]
@@ -200,6 +191,7 @@ mod tests {
         assert!(FanOut::Auto.plan("http://localhost/v1", Some(64)).is_some());
         assert!(FanOut::Auto.plan("http://[::1]:8000/v1", Some(64)).is_some());
         assert!(FanOut::Auto.plan("http://127.0.0.1:8787/v1", None).is_none());
+        assert!(FanOut::Auto.plan("http://127.0.0.1.evil.example/v1", Some(64)).is_none(), "a name, not loopback");
     }
 
     #[test]

@@ -1,0 +1,98 @@
+//! Which picked files an import reads, before reading any: a page must not read a 2 GB video in a picked folder
+//! to find out it is not a run file, nor let one bad file lose the good ones. The page asks [`pick`] per file and
+//! reads only what it says; every file skipped or refused is named.
+
+/// The largest file an import reads (a page's wasm memory holds a few GB at most, and a file is held twice
+/// while it is parsed).
+pub const MAX_IMPORT_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What to do with one picked file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pick {
+    /// A run file (or `payload.jsonl`): read it as text.
+    Text,
+    /// A `.zip`: read its bytes and unpack it.
+    Archive,
+    /// No telling name at the top of the pick: read its bytes; a zip by its first bytes, else refused.
+    Sniff,
+    /// A file of a picked folder that is not a run file: skipped, with this note.
+    Skip(String),
+    /// Not importable: this error, and the other files go on.
+    Refuse(String),
+}
+
+/// What to do with the file `name`, at `path` (with `/` when it is inside a picked folder), of `size` bytes;
+/// `run_files` are the names a run folder holds.
+pub fn pick(name: &str, path: &str, size: u64, run_files: &[&str]) -> Pick {
+    let lower = name.to_ascii_lowercase();
+    let in_folder = path.contains('/');
+    let is_json = lower.ends_with(".json") || lower.ends_with(".jsonl");
+    let is_zip = lower.ends_with(".zip");
+    if in_folder && !is_json && !is_zip {
+        return Pick::Skip(format!("{path}: not a run file, skipped"));
+    }
+    if size > MAX_IMPORT_FILE_BYTES {
+        return Pick::Refuse(format!(
+            "{path}: {:.0} MB is more than the {} MB a page imports at once; split the run or recompute it with the \
+             tokenmeter command",
+            size as f64 / 1e6,
+            MAX_IMPORT_FILE_BYTES / (1024 * 1024)
+        ));
+    }
+    if is_zip {
+        return Pick::Archive;
+    }
+    if is_json {
+        if !in_folder && !run_files.contains(&name) && name != "payload.jsonl" {
+            return Pick::Refuse(format!(
+                "{name} is not a run folder file (expected {}, or a .zip of run folders)",
+                run_files.join(", ")
+            ));
+        }
+        return Pick::Text;
+    }
+    Pick::Sniff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUN: [&str; 2] = ["stats.json", "responses.jsonl"];
+
+    #[test]
+    fn a_folders_other_files_are_skipped_unread_and_named() {
+        assert_eq!(
+            pick("clip.mp4", "runs/a/clip.mp4", 2_000_000_000, &RUN),
+            Pick::Skip("runs/a/clip.mp4: not a run file, skipped".into())
+        );
+        assert_eq!(pick("stats.json", "runs/a/stats.json", 10, &RUN), Pick::Text);
+        assert_eq!(
+            pick("notes.json", "runs/a/notes.json", 10, &RUN),
+            Pick::Text,
+            "grouping decides later"
+        );
+        assert_eq!(pick("runs.zip", "runs/runs.zip", 10, &RUN), Pick::Archive);
+    }
+
+    #[test]
+    fn oversized_and_unknown_top_level_files_are_refused_by_name() {
+        let Pick::Refuse(big) = pick(
+            "responses.jsonl",
+            "responses.jsonl",
+            MAX_IMPORT_FILE_BYTES + 1,
+            &RUN,
+        ) else {
+            panic!("refused")
+        };
+        assert!(
+            big.starts_with("responses.jsonl: 268 MB is more than the 256 MB"),
+            "{big}"
+        );
+        assert!(
+            matches!(pick("notes.json", "notes.json", 10, &RUN), Pick::Refuse(m) if m.starts_with("notes.json is not a run folder file"))
+        );
+        assert_eq!(pick("download", "download", 10, &RUN), Pick::Sniff);
+        assert_eq!(pick("stats.json", "stats.json", 10, &RUN), Pick::Text);
+    }
+}
