@@ -219,7 +219,9 @@ fn a_bad_configuration_is_refused_with_a_clear_message_and_nothing_is_sent() {
     let _turn = serial();
     let dir = scratch("bad");
     let before = served();
-    let cases: [(&[(&str, &str)], &[&str], &str); 4] = [
+    /// Settings, extra arguments, and what the error must say.
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case<'_>; 4] = [
         (&[("clients", "0")], &[], "setting clients (Clients)"),
         (&[("url", "ftp://nowhere")], &[], "setting url (Base URL)"),
         (&[], &["--set", "no_such=1"], "no such setting"),

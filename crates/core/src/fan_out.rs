@@ -161,7 +161,9 @@ fn local_http_port(url: &str) -> Option<String> {
     }
     let port = match authority.strip_prefix('[') {
         Some(v6) => v6[v6.find(']')? + 1..].to_owned(),
-        None => authority.rsplit_once(':').map_or_else(String::new, |(_, p)| format!(":{p}")),
+        None => authority
+            .rsplit_once(':')
+            .map_or_else(String::new, |(_, p)| format!(":{p}")),
     };
     if !port.is_empty() && !port[1..].bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -191,7 +193,12 @@ mod tests {
         assert!(FanOut::Auto.plan("http://localhost/v1", Some(64)).is_some());
         assert!(FanOut::Auto.plan("http://[::1]:8000/v1", Some(64)).is_some());
         assert!(FanOut::Auto.plan("http://127.0.0.1:8787/v1", None).is_none());
-        assert!(FanOut::Auto.plan("http://127.0.0.1.evil.example/v1", Some(64)).is_none(), "a name, not loopback");
+        assert!(
+            FanOut::Auto
+                .plan("http://127.0.0.1.evil.example/v1", Some(64))
+                .is_none(),
+            "a name, not loopback"
+        );
     }
 
     #[test]

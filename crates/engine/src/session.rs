@@ -119,6 +119,7 @@ struct Shared {
     seed: u64,
     fan_out: FanOut,
     tap_records: bool,
+    shard: Option<ShardRecord>,
 }
 
 async fn session<R: Runtime>(
@@ -180,6 +181,7 @@ async fn session<R: Runtime>(
     let shared = Shared {
         fan_out: input.fan_out,
         tap_records: request.tap_records,
+        shard,
         settings: request.settings,
         clock: runtime.clock_info(),
         description: input.description,
@@ -194,17 +196,7 @@ async fn session<R: Runtime>(
     };
     let mut ended = (Ending::Done, String::new());
     for (index, run) in runs.into_iter().enumerate() {
-        ended = run_one(
-            runtime,
-            run,
-            index as u64,
-            &target,
-            &shared,
-            shard,
-            controls,
-            emit,
-        )
-        .await?;
+        ended = run_one(runtime, run, index as u64, &target, &shared, controls, emit).await?;
         if ended.0 != Ending::Done {
             break;
         }
@@ -254,7 +246,6 @@ async fn run_one<R: Runtime>(
     index: u64,
     target: &Target,
     shared: &Shared,
-    shard: Option<ShardRecord>,
     controls: &Controls,
     emit: &dyn Fn(FromEngine),
 ) -> Result<(Ending, String), String> {
@@ -272,7 +263,7 @@ async fn run_one<R: Runtime>(
         settings: shared.settings.clone(),
         clock: shared.clock,
         check: shared.check.clone(),
-        shard,
+        shard: shared.shard,
         run_name: name.clone(),
         run_description: shared.description.clone(),
         endpoint: target.endpoint_block(),
