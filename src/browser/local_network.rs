@@ -25,7 +25,8 @@ pub async fn request_access(origin: &str, space: AddressSpace) -> Result<(), Str
     let window = web_sys::window().ok_or("no window")?;
     let init = RequestInit::new();
     init.set_method("GET");
-    init.set_mode(RequestMode::NoCors);
+    // CORS mode: a cross-origin-isolated page (COEP) blocks an opaque no-cors response.
+    init.set_mode(RequestMode::Cors);
     mark(&init, space);
     let promise = window.fetch_with_str_and_init(origin, &init);
     if JsFuture::from(promise).await.is_ok() || permission_state(&window).await.as_deref() != Some("denied") {

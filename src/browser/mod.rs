@@ -4,6 +4,7 @@
 //! Holds no measurement logic and parses no protocol: it stamps and forwards bytes. Uses only globals that exist
 //! in both a window and a Web Worker, so the engine can later move into a worker unchanged.
 
+pub mod checkpointer;
 pub mod clock;
 pub mod command;
 pub mod engine_worker;
@@ -11,6 +12,7 @@ pub mod fetch;
 pub mod files;
 pub mod js;
 pub mod local_network;
+pub mod locks;
 pub mod raster;
 pub mod store;
 pub mod worker;

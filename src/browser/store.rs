@@ -6,11 +6,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbObjectStoreParameters, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
+use crate::core::checkpoint::Entry;
 use crate::core::saved::SavedRun;
 
 const DATABASE: &str = "tokenmeter";
 const STORE: &str = "runs";
-const VERSION: u32 = 1;
+/// Finished records of runs still going on (`core::checkpoint`), written by the engine's worker.
+const CHECKPOINTS: &str = "checkpoints";
+const VERSION: u32 = 2;
 
 /// Why the store could not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,10 +92,12 @@ impl RunStore {
                 .map(JsCast::unchecked_into)
                 .expect("an upgrade event has a target");
             if let Ok(db) = request.result().map(JsCast::unchecked_into::<IdbDatabase>) {
-                if !db.object_store_names().contains(STORE) {
-                    let params = IdbObjectStoreParameters::new();
-                    params.set_key_path(&JsValue::from_str("id"));
-                    let _ = db.create_object_store_with_optional_parameters(STORE, &params);
+                for (name, key) in [(STORE, "id"), (CHECKPOINTS, "key")] {
+                    if !db.object_store_names().contains(name) {
+                        let params = IdbObjectStoreParameters::new();
+                        params.set_key_path(&JsValue::from_str(key));
+                        let _ = db.create_object_store_with_optional_parameters(name, &params);
+                    }
                 }
             }
         });
@@ -108,12 +113,85 @@ impl RunStore {
         &self,
         mode: IdbTransactionMode,
     ) -> Result<(web_sys::IdbTransaction, web_sys::IdbObjectStore), StoreError> {
+        self.store_named(STORE, mode)
+    }
+
+    fn store_named(
+        &self,
+        name: &str,
+        mode: IdbTransactionMode,
+    ) -> Result<(web_sys::IdbTransaction, web_sys::IdbObjectStore), StoreError> {
         let tx = self
             .db
-            .transaction_with_str_and_mode(STORE, mode)
+            .transaction_with_str_and_mode(name, mode)
             .map_err(|e| error_of(&e))?;
-        let store = tx.object_store(STORE).map_err(|e| error_of(&e))?;
+        let store = tx.object_store(name).map_err(|e| error_of(&e))?;
         Ok((tx, store))
+    }
+
+    /// Writes one checkpoint entry (a batch of records, or a heartbeat).
+    pub async fn put_checkpoint(&self, entry: &Entry) -> Result<(), StoreError> {
+        let (tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readwrite)?;
+        let value = js_sys::Object::new();
+        let set = |name: &str, v: JsValue| js_sys::Reflect::set(&value, &JsValue::from_str(name), &v).ok();
+        set("key", JsValue::from_str(entry.key()));
+        match entry {
+            Entry::Batch {
+                responses, extras, ..
+            } => {
+                set("responses", JsValue::from_str(responses));
+                set("extras", JsValue::from_str(extras));
+            }
+            Entry::Heartbeat { at_ms, .. } => {
+                set("at_ms", JsValue::from_f64(*at_ms));
+            }
+        }
+        let request = store.put(&value).map_err(|e| error_of(&e))?;
+        settle(&request).await?;
+        committed(&tx).await
+    }
+
+    /// Every checkpoint entry stored.
+    pub async fn checkpoints(&self) -> Result<Vec<Entry>, StoreError> {
+        let (_tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readonly)?;
+        let request = store.get_all().map_err(|e| error_of(&e))?;
+        let values: js_sys::Array = settle(&request).await?.unchecked_into();
+        let field = |v: &JsValue, name: &str| js_sys::Reflect::get(v, &JsValue::from_str(name)).ok();
+        Ok(values
+            .iter()
+            .filter_map(|v| {
+                let key = field(&v, "key")?.as_string()?;
+                match field(&v, "at_ms").and_then(|a| a.as_f64()) {
+                    Some(at_ms) => Some(Entry::Heartbeat { key, at_ms }),
+                    None => Some(Entry::Batch {
+                        key,
+                        responses: field(&v, "responses")?.as_string()?,
+                        extras: field(&v, "extras")?.as_string().unwrap_or_default(),
+                    }),
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes the checkpoint entries under `keys`.
+    pub async fn delete_checkpoints(&self, keys: &[String]) -> Result<(), StoreError> {
+        let (tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readwrite)?;
+        for key in keys {
+            store.delete(&JsValue::from_str(key)).map_err(|e| error_of(&e))?;
+        }
+        committed(&tx).await
+    }
+
+    /// Deletes every checkpoint entry of run `run_key` (its finished run is kept now).
+    pub async fn delete_checkpoint_of(&self, run_key: &str) -> Result<(), StoreError> {
+        let keys: Vec<String> = self
+            .checkpoints()
+            .await?
+            .into_iter()
+            .filter(|e| e.run_key() == run_key)
+            .map(|e| e.key().to_owned())
+            .collect();
+        self.delete_checkpoints(&keys).await
     }
 
     /// Every stored run, unordered; runs that cannot be read are skipped.

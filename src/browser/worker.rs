@@ -9,6 +9,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 
+use crate::browser::checkpointer::{CheckpointQueue, RunCheckpoints};
 use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
@@ -52,6 +53,7 @@ pub fn start() {
     let clock = clock_info();
     let hidden = Rc::new(Cell::new(false));
     let current: Rc<RefCell<Option<Rc<Controls>>>> = Rc::default();
+    let queue = CheckpointQueue::start();
     let post_scope = scope.clone();
     let post = Rc::new(move |message: FromEngine| {
         // Only fails when the message cannot be cloned, which a string always can.
@@ -69,14 +71,22 @@ pub fn start() {
                     let controls = Rc::new(Controls::default());
                     controls.hidden.set(hidden.get());
                     *current.borrow_mut() = Some(controls.clone());
-                    let (post, current) = (post.clone(), current.clone());
+                    let (post, current, queue) = (post.clone(), current.clone(), queue.clone());
                     wasm_bindgen_futures::spawn_local(async move {
                         let runtime = BrowserRuntime { clock };
-                        let emit = |message: FromEngine| post(message);
-                        run_session(&runtime, *request, &controls, &emit).await;
+                        // Finished records are checkpointed as they come (the snapshots carry them).
+                        let mut request = *request;
+                        let checkpoints = RunCheckpoints::new(queue, request.seed, request.tap_records);
+                        request.tap_records = true;
+                        let emit = |mut message: FromEngine| {
+                            checkpoints.take(&mut message);
+                            post(message);
+                        };
+                        run_session(&runtime, request, &controls, &emit).await;
                         current.borrow_mut().take();
                     });
                 }
+                Ok(ToEngine::Forget { checkpoint }) => queue.forget(checkpoint),
                 Ok(ToEngine::Stop) => {
                     if let Some(controls) = current.borrow().as_ref() {
                         controls.cancel.cancel();

@@ -10,7 +10,9 @@ use leptos::task::spawn_local;
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::files;
+use crate::browser::locks;
 use crate::browser::store::{RunStore, StoreError};
+use crate::core::checkpoint::{recover, Liveness};
 use crate::core::saved::{load_test_zip, oldest, SavedRun};
 use crate::engine::Clock;
 
@@ -40,6 +42,8 @@ impl Library {
         spawn_local(async move {
             match RunStore::open().await {
                 Ok(store) => {
+                    // Stored first, so the runs loaded next include them.
+                    recover_checkpoints(&store, &library).await;
                     let mut stored = store.all().await.unwrap_or_default();
                     stored.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.id.cmp(&b.id)));
                     library.store.set_value(Some(Rc::new(store)));
@@ -73,11 +77,20 @@ impl Library {
 
     /// Adds `run`, shows its figures, and stores it.
     pub(crate) fn add(&self, run: SavedRun) {
+        self.add_then(run, || {});
+    }
+
+    /// Adds `run` as [`Library::add`] does, then calls `stored` once storing it was tried (the engine's
+    /// checkpoint of its records can then go).
+    pub(crate) fn add_then(&self, run: SavedRun, stored: impl FnOnce() + 'static) {
         let run = Arc::new(run);
         self.focused.set(Some(run.id.clone()));
         self.runs.update(|runs| runs.push(run.clone()));
         let library = *self;
-        spawn_local(async move { library.persist(run).await });
+        spawn_local(async move {
+            library.persist(run).await;
+            stored();
+        });
     }
 
     /// Stores `run`; when storage is full, removes the oldest other runs until it fits (or none is left).
@@ -184,6 +197,39 @@ impl Library {
 }
 
 /// The results list: one row per kept run.
+/// Runs a closed, reloaded or crashed tab left unfinished: their checkpointed records become runs marked
+/// interrupted (stored, then their checkpoints deleted); the notice names them.
+async fn recover_checkpoints(store: &RunStore, library: &Library) {
+    let Ok(entries) = store.checkpoints().await else {
+        return;
+    };
+    let now = PerformanceClock::start().wall_time();
+    let held = locks::held().await;
+    let liveness = match &held {
+        Some(held) => Liveness::Locks(held),
+        None => Liveness::Heartbeats {
+            now_ms: now.timestamp_micros() as f64 / 1e3,
+        },
+    };
+    let recovered = recover(entries, liveness);
+    let mut names = Vec::new();
+    for run in &recovered {
+        if let Ok((files, stats)) = run.run() {
+            let saved = SavedRun::new(library.new_id(), files, stats, &now.to_rfc3339());
+            if store.put(&saved).await.is_ok() {
+                names.push(saved.name.clone());
+                let _ = store.delete_checkpoints(&run.keys).await;
+            }
+        }
+    }
+    if !names.is_empty() {
+        library.notice.set(Some(format!(
+            "Recovered from a closed or reloaded tab, with every request that had finished: {}.",
+            names.join(", ")
+        )));
+    }
+}
+
 #[component]
 pub(crate) fn RunsList(library: Library) -> impl IntoView {
     let error = RwSignal::new(None::<String>);

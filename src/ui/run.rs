@@ -239,9 +239,14 @@ impl RunController {
                 request: Box::new(request),
             });
         };
-        // A local or private target: the page asks for Local Network Access first (the worker cannot prompt).
+        // A public page and a local or private target: the page asks for Local Network Access first (the worker
+        // cannot prompt). A page on this machine or a private network needs no permission.
+        let page_is_public = web_sys::window()
+            .and_then(|w| w.location().origin().ok())
+            .is_some_and(|origin| address_space(&origin).is_none());
         let local = target
             .http_origin()
+            .filter(|_| page_is_public)
             .and_then(|origin| address_space(&origin).map(|space| (origin, space)));
         match local {
             None => send(),
@@ -266,7 +271,13 @@ impl RunController {
                 let now = PerformanceClock::start().wall_time().to_rfc3339();
                 let saved = SavedRun::new(self.library.new_id(), run.files, run.stats, &now);
                 self.last_id.set_value(Some(saved.id.clone()));
-                self.library.add(saved);
+                // Once the run is stored, its records' checkpoint in the engine's worker can go.
+                let (checkpoint, engine) = (run.checkpoint, self.engine.get_value());
+                self.library.add_then(saved, move || {
+                    if let (Some(checkpoint), Some(engine)) = (checkpoint, engine) {
+                        engine.post(&ToEngine::Forget { checkpoint });
+                    }
+                });
             }
             FromEngine::Ended { ending, message } => {
                 self.timeline.set(None);

@@ -584,11 +584,15 @@ test("r18-2: a link's autorun against another host waits for a yes that names th
 });
 
 test("r18-4: a public page reaches this machine only with Local Network Access: refused, it says so; granted, the worker's run goes", async () => {
-  // The page's own origin counts as public (Chromium's override); the mock stays on loopback.
+  // The page is served as a public site would be (a name, a public address by Chromium's override, a secure
+  // context as HTTPS would give); the mock stays on loopback.
   const sitePort = new URL(site.url).port;
-  const lna = await launchBrowser([`--ip-address-space-overrides=127.0.0.1:${sitePort}=public`]);
+  const pageOrigin = `http://tokenmeter.test:${sitePort}`;
+  const lna = await launchBrowser(["--host-resolver-rules=MAP tokenmeter.test 127.0.0.1",
+    `--ip-address-space-overrides=127.0.0.1:${sitePort}=public`, `--unsafely-treat-insecure-origin-as-secure=${pageOrigin}`]);
   const served = async () => (await (await fetch(`${mock.url}/mock/stats`)).json()).requests;
-  const link = pageUrl({ clients: "1", requests: "2", max_tokens: "3" }, { ttft_ms: 5, itl_ms: 1, tokens: 3 });
+  const link = pageUrl({ clients: "1", requests: "2", max_tokens: "3" }, { ttft_ms: 5, itl_ms: 1, tokens: 3 })
+    .replace(site.url, pageOrigin);
   try {
     const refused = await lna.newContext();
     const page = await refused.newPage();
@@ -602,7 +606,7 @@ test("r18-4: a public page reaches this machine only with Local Network Access: 
     assert.equal(await served(), before, "refused: nothing reached the server");
 
     const granted = await lna.newContext();
-    await granted.grantPermissions(["local-network-access"], { origin: site.url });
+    await granted.grantPermissions(["local-network-access"], { origin: pageOrigin });
     const ok = await granted.newPage();
     await ok.goto(link);
     await run(ok);

@@ -247,10 +247,46 @@ test("r18-7: one bad folder among good ones keeps the good, names the bad, and s
   await page.waitForSelector("#import-error");
   const error = await page.textContent("#import-error");
   assert.match(error, /runs\/bad: .*stats\.json/, error);
-  assert.match(error, /Imported: 1 run: .*good/, error);
+  assert.match(error, /Imported: 1 run: .*sample-openai \(imported\)/, error);
   assert.match(error, /runs\/bad\/clip\.mp4: not a run file, skipped/, error);
   await page.waitForSelector("#comparison");
-  assert.match(await page.textContent("#comparison thead"), /good/);
+  assert.match(await page.textContent("#comparison thead"), /sample-openai/);
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
+});
+
+test("r18-11: a reload mid-run keeps every request that had finished: the run comes back, marked interrupted", async () => {
+  const errors = [];
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  // Two arrivals a second, each answered in 50 ms, for a minute: between arrivals nothing is in flight.
+  await page.goto(url({ mode: "rate", rate: "2", clients: "4", requests: "", duration: "60", sim_ttft: "fixed:0.05",
+    sim_itl: "fixed:0.001", sim_tokens: "fixed:4" }));
+  await page.click("#run");
+  const finished = async () => Number((await page.textContent("#progress")).match(/(\d+) finished/)[1]);
+  await page.waitForFunction(() => Number(document.querySelector("#progress").textContent.match(/(\d+) finished/)[1]) >= 4,
+    null, { timeout: 30000 });
+  // Just after a request finished (the page shows it within 200 ms), and well before the next arrival.
+  const seen = await finished();
+  await page.waitForFunction((n) => Number(document.querySelector("#progress").textContent.match(/(\d+) finished/)[1]) > n,
+    seen, { timeout: 5000 });
+  await page.waitForTimeout(150);
+  const kept = await finished();
+  await page.reload();
+  await page.waitForSelector("#storage-notice");
+  assert.match(await page.textContent("#storage-notice"), /^Recovered from a closed or reloaded tab/);
+  const names = await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value));
+  assert.equal(names.length, 1, JSON.stringify(names));
+  assert.match(names[0], /\(interrupted\)$/);
+  await page.locator("#results-list tbody tr").first().locator(".select-run").check();
+  await page.waitForSelector("#comparison");
+  assert.equal(await page.textContent('#comparison [data-stat="total_requests"]'), String(kept),
+    "every request that had finished, no more");
+  // Recovered once: another reload finds it stored, not recovered again.
+  await page.reload();
+  await page.waitForSelector("#results-list tbody tr");
+  assert.equal(await page.locator("#results-list tbody tr").count(), 1);
+  assert.deepEqual(pageErrors(errors), []);
+  await context.close();
 });

@@ -6,6 +6,7 @@
 
 pub mod address_space;
 pub mod budget;
+pub mod checkpoint;
 pub mod cold_check;
 pub mod consent;
 pub mod dist;

@@ -59,6 +59,10 @@ pub enum ToEngine {
     Visibility {
         hidden: bool,
     },
+    /// The finished run whose records were checkpointed under `checkpoint` is stored: delete the checkpoint.
+    Forget {
+        checkpoint: String,
+    },
 }
 
 /// How a Run press ended.
@@ -118,6 +122,10 @@ pub struct FinishedRun {
     pub stats: Map<String, Value>,
     /// One line: counts and duration.
     pub summary: String,
+    /// Where the page's engine checkpointed the run's records (`core::checkpoint::run_key`), to delete once the
+    /// finished run is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 /// From the worker to the page.

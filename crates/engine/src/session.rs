@@ -340,6 +340,7 @@ async fn run_one<R: Runtime>(
             files,
             stats,
             summary: line.clone(),
+            checkpoint: None,
         }),
     });
     Ok((ending, line))
