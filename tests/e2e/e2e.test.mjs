@@ -2,7 +2,9 @@
 // built-in simulated model.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, startMock, startStatic, launchBrowser, newPage } from "./harness.mjs";
 
@@ -615,6 +617,79 @@ test("r18-4: a public page reaches this machine only with Local Network Access: 
   } finally {
     await lna.close();
   }
+});
+
+test("r18-1: a distinct secret in every input that can carry one reaches no export, no saved configuration and no stored byte", async () => {
+  const errors = [];
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  const secrets = {
+    key: "sk-SECRET-KEY-01", header: "SECRET-HDR-02", headerValue: "SECRET-HDRVAL-03", url: "SECRET-URL-04",
+    payload: "SECRET-PAYLOAD-05", config: "SECRET-CFG-06", awsId: "AKIASECRET07EXAMPLE", awsSecret: "SECRET-AWS-08",
+    awsToken: "SECRET-TOKEN-09",
+  };
+  // A configuration file carries a credential header, another header and a URL with a key in its query.
+  const config = { tokenmeter_input: { endpoint: "http", api: "openai-chat", model: "mock-model", check: "false",
+    url: `${mock.url}/v1?ttft_ms=5&itl_ms=1&tokens=3&api_key=${secrets.url}`, clients: "2", requests: "2", max_tokens: "3",
+    headers: `Authorization: Bearer ${secrets.config}\nX-Api-Key: ${secrets.header}\nX-Team: ${secrets.headerValue}` } };
+  await page.goto(`${site.url}/`);
+  await page.setInputFiles("#load-config", { name: "run_config.json", mimeType: "application/json",
+    buffer: Buffer.from(JSON.stringify(config)) });
+  await page.waitForSelector("#config-note.note");
+  await page.fill("#api-key", secrets.key);
+  await page.click("#payload-options summary");
+  await page.setInputFiles("#payload-file", { name: "payload.jsonl", mimeType: "application/x-ndjson", buffer: Buffer.from(
+    JSON.stringify({ messages: [{ role: "user", content: "hi" }], max_tokens: 3, metadata: { api_key: secrets.payload } }) + "\n") });
+  await page.waitForSelector("#payload-note");
+  await run(page);
+  // An AWS run with SigV4 keys (the mock refuses them: typed failures, files all the same).
+  await page.goto(`${site.url}/?${new URLSearchParams({ endpoint: "http", api: "bedrock-converse", url: mock.url,
+    model: "m", aws_auth: "sigv4", check: "0", clients: "1", requests: "1" })}`);
+  await page.fill("#aws-access-key-id", secrets.awsId);
+  await page.fill("#aws-secret-access-key", secrets.awsSecret);
+  await page.fill("#aws-session-token", secrets.awsToken);
+  await run(page);
+
+  // Everything the page writes: each run's .zip (unpacked), every file of the last run, Save configuration.
+  const texts = [];
+  const download = async (click) => {
+    const next = page.waitForEvent("download");
+    await click();
+    return readFile(await (await next).path());
+  };
+  const rows = page.locator("#results-list tbody tr");
+  for (let i = 0; i < await rows.count(); i++) {
+    const zip = await download(() => rows.nth(i).locator(".download-zip").click());
+    const dir = await mkdtemp(join(tmpdir(), "tm-secrets-"));
+    await writeFile(join(dir, "run.zip"), zip);
+    texts.push(execFileSync("python3", ["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); " +
+      "print(''.join(z.read(n).decode('utf-8', 'replace') for n in z.namelist()))", join(dir, "run.zip")], { encoding: "utf8" }));
+  }
+  for (const name of ["run_config.json", "responses.jsonl", "tokenmeter_responses.jsonl", "summary.json", "stats.json"]) {
+    texts.push((await download(() => page.getByRole("button", { name, exact: true }).click())).toString("utf8"));
+  }
+  texts.push((await download(() => page.click("#save-config"))).toString("utf8"));
+  // Every byte the page stored: both IndexedDB stores.
+  texts.push(await page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("tokenmeter");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const names = [...db.objectStoreNames];
+      const tx = db.transaction(names, "readonly");
+      const all = names.map((n) => new Promise((ok) => { const r = tx.objectStore(n).getAll(); r.onsuccess = () => ok(r.result); }));
+      Promise.all(all).then((stores) => resolve(JSON.stringify(stores)));
+    };
+  })));
+  const everything = texts.join("\n");
+  assert.ok(everything.includes("X-Team: <redacted>"), "the header is kept by name");
+  assert.ok(everything.includes("mock-model"), "the search reads real content");
+  for (const [input, secret] of Object.entries(secrets)) {
+    assert.ok(!everything.includes(secret), `the ${input} secret (${secret}) was written somewhere`);
+  }
+  assert.deepEqual(pageErrors(errors), []);
+  await context.close();
 });
 
 test("the simulated model's error rate gives that share of typed failures", async () => {

@@ -39,9 +39,11 @@
 //! The extras are also accepted inline in `responses.jsonl`. Blank lines are skipped; a last line cut off
 //! mid-write is skipped with a warning. `time_per_output_token` is recomputed with [`metrics::tpot_from`]'s rule.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use base64::Engine;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -53,6 +55,7 @@ use crate::metrics;
 use crate::record::{
     ErrorKind, EstimatedTokens, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts,
 };
+use crate::secret::{has_credentials, scrub_credentials};
 use crate::time::Timestamp;
 
 /// The only key of LLMeter's marker object for bytes inside a payload.
@@ -221,7 +224,7 @@ pub fn bytes_marker(bytes: &[u8]) -> Value {
 #[derive(Serialize)]
 struct ResponseLine<'a> {
     response_text: Option<&'a str>,
-    input_payload: Option<&'a Value>,
+    input_payload: Option<Cow<'a, Value>>,
     id: Option<&'a str>,
     input_prompt: Option<&'a str>,
     time_to_first_token: Option<f64>,
@@ -240,7 +243,15 @@ impl<'a> ResponseLine<'a> {
     fn new(r: &'a RequestRecord) -> Self {
         ResponseLine {
             response_text: r.response_text.as_deref(),
-            input_payload: r.input_payload.as_ref(),
+            // A payload never carries a credential into a file (a key someone put in the body).
+            input_payload: r.input_payload.as_ref().map(|p| match has_credentials(p) {
+                false => Cow::Borrowed(p),
+                true => {
+                    let mut clean = p.clone();
+                    scrub_credentials(&mut clean);
+                    Cow::Owned(clean)
+                }
+            }),
             // An empty id was `null` in the file it came from.
             id: Some(r.id.as_str()).filter(|id| !id.is_empty()),
             input_prompt: r.input_prompt.as_deref(),

@@ -17,7 +17,7 @@ use crate::format::json::{parse_object, to_pretty, Fields};
 use crate::format::merge::ShardRecord;
 use crate::format::{FormatError, Location, RunFile, FORMAT_VERSION};
 use crate::page_health::PageHealth;
-use crate::secret::{is_credential_name, redact_header_text};
+use crate::secret::{redact_header_text, scrub_credentials};
 
 /// LLMeter's `endpoint` block: what was measured. Deliberately has no place for credentials.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
@@ -245,58 +245,6 @@ const KNOWN_KEYS: [&str; 16] = [
     "tokenmeter_input",
 ];
 
-/// Removes credentials from a JSON document in place (see the module documentation).
-fn scrub_credentials(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|key, _| !is_credential_name(key));
-            map.values_mut().for_each(scrub_credentials);
-        }
-        Value::Array(items) => {
-            items.retain(|item| !is_credential_pair(item));
-            items.iter_mut().for_each(scrub_credentials);
-        }
-        Value::String(text) => {
-            if let Some(clean) = scrub_url(text) {
-                *text = clean;
-            }
-        }
-        _ => {}
-    }
-}
-
-/// A `[name, value]` header pair whose name is a credential.
-fn is_credential_pair(item: &Value) -> bool {
-    matches!(item.as_array().map(Vec::as_slice), Some([Value::String(name), _]) if is_credential_name(name))
-}
-
-/// The URL without user-info and with credential query parameters removed; `None` when `text` is not a URL or
-/// holds neither.
-fn scrub_url(text: &str) -> Option<String> {
-    let scheme_end = text.find("://")? + 3;
-    let (head, rest) = text.split_at(scheme_end);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, rest) = rest.split_at(authority_end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let (path, query_and_fragment) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
-    let (query, fragment) = match query_and_fragment.find('#') {
-        Some(i) => query_and_fragment.split_at(i),
-        None => (query_and_fragment, ""),
-    };
-    let kept: Vec<&str> = query
-        .trim_start_matches('?')
-        .split('&')
-        .filter(|pair| !pair.is_empty() && !is_credential_name(pair.split('=').next().unwrap_or_default()))
-        .collect();
-    let query = if kept.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", kept.join("&"))
-    };
-    let clean = format!("{head}{host}{path}{query}{fragment}");
-    (clean != text).then_some(clean)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,7 +305,9 @@ mod tests {
                 "max_tokens": 20,
             })
         );
-        assert_eq!(scrub_url("http://127.0.0.1:8787/v1/chat/completions"), None);
+        let mut url = json!("http://127.0.0.1:8787/v1/chat/completions");
+        scrub_credentials(&mut url);
+        assert_eq!(url, "http://127.0.0.1:8787/v1/chat/completions");
     }
 
     #[test]
