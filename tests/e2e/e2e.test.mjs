@@ -692,6 +692,44 @@ test("r18-1: a distinct secret in every input that can carry one reaches no expo
   await context.close();
 });
 
+test("chaos for every API class: 35% injected faults, each counted once with its typed kind, no page error", async () => {
+  const errors = [];
+  const served = async () => (await (await fetch(`${mock.url}/mock/stats`)).json()).requests;
+  const knobs = { ttft_ms: 1, itl_ms: 1, tokens: 6, chaos: 0.35 };
+  const pages = [
+    ...APIS.map((api) => async () => {
+      const page = await newPage(browser, errors);
+      await page.goto(apiUrl(api, true, { clients: "2", requests: "20", max_tokens: "6", check: "0" }, knobs));
+      return [api, page];
+    }),
+    ...AWS_APIS.map(([form]) => async () => {
+      const page = await awsPage(browser, errors, { ...form, clients: "2", requests: "20", max_tokens: "6", check: "0" }, knobs);
+      return [form.api, page];
+    }),
+  ];
+  for (const open of pages) {
+    const [label, page] = await open();
+    const before = await served();
+    await run(page);
+    const total = Number(await stat(page, "total_requests"));
+    const failed = Number(await stat(page, "failed_requests"));
+    assert.equal(total, 40, label);
+    assert.equal((await served()) - before, 40, `${label}: the server's count is Tokenmeter's`);
+    assert.ok(failed >= 5 && failed <= 25, `${label}: ${failed} of 40 failed at a 35% fault rate`);
+    const kinds = await page.$$eval('#live-table [data-stat^="failed_requests_"]',
+      (cells) => cells.map((c) => [c.dataset.stat.replace("failed_requests_", ""), Number(c.textContent)]));
+    const typed = kinds.filter(([kind]) => kind !== "rate");
+    assert.equal(typed.reduce((sum, [, n]) => sum + n, 0), failed, `${label}: every failure has one kind ${JSON.stringify(kinds)}`);
+    for (const [kind] of typed) {
+      assert.ok(["throttled", "http_status", "stream", "provider", "decode"].includes(kind), `${label}: ${kind}`);
+    }
+    assert.ok(typed.filter(([, n]) => n > 0).length >= 2, `${label}: several kinds ${JSON.stringify(typed)}`);
+    console.log(`chaos ${label}: ${failed}/40 failed: ${JSON.stringify(typed)}`);
+    await page.close();
+  }
+  assert.deepEqual(pageErrors(errors), []);
+});
+
 test("the simulated model's error rate gives that share of typed failures", async () => {
   const errors = [];
   const page = await newPage(browser, errors);

@@ -43,7 +43,7 @@ use tokenmeter_protocol::aws::{self as aws_protocol};
 use tokenmeter_protocol::wire::{Encoder, Finish, Reply};
 use tokenmeter_protocol::{Api, HttpRequest};
 
-use crate::faults::{FaultKind, Faults, STATUS_HEADER, STREAM_ERROR_MESSAGE};
+use crate::faults::{self, FaultKind, Faults, STATUS_HEADER, STREAM_ERROR_MESSAGE};
 use crate::generate::{Generation, Wire};
 use crate::handler::{echo_timing, Flag, INCLUDE_USAGE_HEADER};
 use crate::timing::{Knobs, Timing};
@@ -582,6 +582,11 @@ impl Call<'_> {
         };
         if let Err(e) = faults.check(true, stream) {
             return bad_request(&e.0);
+        }
+        let faults = faults.with_chaos(true, stream, faults::next_draw());
+        if let Some(status) = faults.status {
+            let message = format!("mock-llm: injected HTTP {} (chaos)", status.as_u16());
+            return service.error_response(status, &message);
         }
         let timing = match Timing::resolve(&knobs, config, aws_protocol::max_output_tokens(&request)) {
             Ok(timing) => timing,

@@ -7,6 +7,8 @@
 //! Precedence when several mid-stream faults are set: the smallest K wins; on a tie the disconnect beats
 //! the corrupt frame, which beats the error event.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -27,6 +29,11 @@ pub const ERROR_KIND_HEADER: &str = "x-mock-error-kind";
 /// AWS event-stream only: send this many content tokens, then one frame whose message CRC is wrong, then
 /// end the body.
 pub const CORRUPT_AFTER_HEADER: &str = "x-mock-corrupt-after";
+
+/// A share in [0, 1] of requests that get one fault drawn at random from those the route can produce: HTTP 429,
+/// HTTP 500, a dropped connection, an in-stream throttling or server error event, and (AWS event-stream) a
+/// corrupt frame, each after 0-3 tokens. The draw is seeded by a per-process request counter.
+pub const CHAOS_HEADER: &str = "x-mock-chaos";
 
 /// The message of the injected in-stream error (and of its non-streamed HTTP counterpart).
 pub const STREAM_ERROR_MESSAGE: &str = "mock stream error";
@@ -67,12 +74,14 @@ pub enum MidStream {
 }
 
 /// The faults requested for one call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Faults {
     /// Answer with this status instead of a completion.
     pub status: Option<StatusCode>,
     /// Stop after this many tokens in this way.
     pub mid_stream: Option<(u32, MidStream)>,
+    /// The share of requests to give a random fault ([`CHAOS_HEADER`]).
+    pub chaos: Option<f64>,
 }
 
 /// The `error_kind` knob's value.
@@ -86,6 +95,15 @@ impl std::str::FromStr for FaultKind {
             _ => Err(()),
         }
     }
+}
+
+/// A well-mixed 64-bit draw per request (splitmix64 over a process-wide counter).
+pub fn next_draw() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0x5eed);
+    let mut z = COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Faults {
@@ -121,7 +139,63 @@ impl Faults {
                 _ => Some(next),
             },
         );
-        Ok(Faults { status, mid_stream })
+        let chaos = knobs.get::<f64>(CHAOS_HEADER, "chaos")?;
+        if chaos.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
+            return Err(KnobError(format!(
+                "mock-llm: {CHAOS_HEADER} must be a share in [0, 1]"
+            )));
+        }
+        Ok(Faults {
+            status,
+            mid_stream,
+            chaos,
+        })
+    }
+
+    /// With `chaos` set, this request's faults: none, or one drawn (from `draw`, uniform over u64) among those a
+    /// route of this kind can produce.
+    pub fn with_chaos(self, aws: bool, stream: bool, draw: u64) -> Faults {
+        let Some(share) = self.chaos else {
+            return self;
+        };
+        if (draw >> 11) as f64 / (1u64 << 53) as f64 >= share {
+            return Faults {
+                chaos: None,
+                ..Faults::default()
+            };
+        }
+        let mut menu = vec![
+            Faults {
+                status: Some(StatusCode::TOO_MANY_REQUESTS),
+                ..Faults::default()
+            },
+            Faults {
+                status: Some(StatusCode::INTERNAL_SERVER_ERROR),
+                ..Faults::default()
+            },
+        ];
+        let after = (draw % 4) as u32;
+        if stream {
+            menu.push(Faults {
+                mid_stream: Some((after, MidStream::Disconnect)),
+                ..Faults::default()
+            });
+            menu.push(Faults {
+                mid_stream: Some((after, MidStream::ErrorEvent(FaultKind::Throttled))),
+                ..Faults::default()
+            });
+            menu.push(Faults {
+                mid_stream: Some((after, MidStream::ErrorEvent(FaultKind::Server))),
+                ..Faults::default()
+            });
+            if aws {
+                menu.push(Faults {
+                    mid_stream: Some((after, MidStream::Corrupt)),
+                    ..Faults::default()
+                });
+            }
+        }
+        menu[((draw >> 3) % menu.len() as u64) as usize]
     }
 
     /// Refuses what a route cannot do: `validation` errors and corrupt frames exist only on the AWS routes,
@@ -219,5 +293,32 @@ mod tests {
         assert!(corrupt.check(false, true).is_err());
         let none = HeaderMap::new();
         assert!(Faults::resolve(&Knobs::new(&none, Some("error_after=1&error_kind=bogus"))).is_err());
+    }
+
+    #[test]
+    fn chaos_faults_that_share_of_requests_with_what_the_route_can_do() {
+        let none = axum::http::HeaderMap::new();
+        let chaos = Faults::resolve(&Knobs::new(&none, Some("chaos=0.35"))).unwrap();
+        for (aws, stream) in [(false, false), (false, true), (true, true)] {
+            let drawn: Vec<Faults> = (0..10_000)
+                .map(|_| chaos.with_chaos(aws, stream, next_draw()))
+                .collect();
+            let faulted = drawn
+                .iter()
+                .filter(|f| f.status.is_some() || f.mid_stream.is_some())
+                .count();
+            assert!((3_200..3_800).contains(&faulted), "{faulted} of 10000");
+            let corrupt = drawn
+                .iter()
+                .any(|f| matches!(f.mid_stream, Some((_, MidStream::Corrupt))));
+            assert_eq!(corrupt, aws && stream, "corrupt frames only in event-streams");
+            assert_eq!(
+                drawn.iter().any(|f| f.mid_stream.is_some()),
+                stream,
+                "mid-stream faults only in streams"
+            );
+            assert!(drawn.iter().all(|f| f.check(aws, stream).is_ok()));
+        }
+        assert!(Faults::resolve(&Knobs::new(&none, Some("chaos=1.5"))).is_err());
     }
 }

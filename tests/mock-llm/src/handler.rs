@@ -76,6 +76,10 @@ async fn respond(
     if let Err(e) = faults.check(false, stream) {
         return bad_request(&e.0);
     }
+    let faults = faults.with_chaos(false, stream, faults::next_draw());
+    if let Some(status) = faults.status {
+        return faults::injected_status(api, status);
+    }
     let timing = match Timing::resolve(&knobs, config, api.max_output_tokens(&request)) {
         Ok(timing) => timing,
         Err(e) => return bad_request(&e.0),
