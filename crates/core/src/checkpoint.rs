@@ -63,6 +63,9 @@ impl Entry {
     }
 }
 
+/// A recovered run's files (`(name, text)`) and its `stats.json` map.
+pub type RecoveredRun = (Vec<(String, String)>, Map<String, Value>);
+
 /// A run recovered from its checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recovered {
@@ -80,7 +83,7 @@ impl Recovered {
     /// The recovered run's files and statistics: its records as `responses.jsonl` (with Tokenmeter's extras),
     /// statistics recomputed from them (facts recovered as LLMeter recovers an interrupted run), marked
     /// `"interrupted": true`.
-    pub fn run(&self) -> Result<(Vec<(String, String)>, Map<String, Value>), FormatError> {
+    pub fn run(&self) -> Result<RecoveredRun, FormatError> {
         let files = vec![
             (RunFile::Responses.file_name().to_owned(), self.responses.clone()),
             (
