@@ -383,9 +383,9 @@ pub(crate) fn streamed(i: u64) -> RequestRecord {
             Utc.with_ymd_and_hms(2026, 11, 29, 3, 57, 43).unwrap()
                 + chrono::Duration::microseconds(250_001 * i as i64),
         ),
-        input_payload: Some(
+        input_payload: Some(std::sync::Arc::new(
             json!({"messages": [{"role": "user", "content": format!("topic {i} ✓")}], "stream": true}),
-        ),
+        )),
         input_prompt: Some(format!("topic {i} ✓")),
         response_text: Some("tok ".repeat(3).trim_end().into()),
         timing: RequestTiming {

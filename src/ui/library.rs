@@ -196,7 +196,6 @@ impl Library {
     }
 }
 
-/// The results list: one row per kept run.
 /// Runs a closed, reloaded or crashed tab left unfinished: their checkpointed records become runs marked
 /// interrupted (stored, then their checkpoints deleted); the notice names them.
 async fn recover_checkpoints(store: &RunStore, library: &Library) {
@@ -230,6 +229,7 @@ async fn recover_checkpoints(store: &RunStore, library: &Library) {
     }
 }
 
+/// The results list: one row per kept run.
 #[component]
 pub(crate) fn RunsList(library: Library) -> impl IntoView {
     let error = RwSignal::new(None::<String>);

@@ -217,7 +217,7 @@ pub fn prepare_with(endpoint: &ApiEndpoint, dispatch: &Dispatch, max_tokens: u32
         decoder: endpoint.decoder(),
         fallback_id: format!("req-{}", dispatch.request_id),
         input_prompt: Some(format!("payload {}", dispatch.payload_index)),
-        input_payload: Some(payload),
+        input_payload: Some(std::sync::Arc::new(payload)),
     }
 }
 

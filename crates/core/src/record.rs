@@ -163,8 +163,8 @@ pub struct RequestRecord {
     pub id: String,
     /// Wall-clock UTC time just before the request was sent, with sub-second precision.
     pub request_time: Option<DateTime<Utc>>,
-    /// The payload as sent (JSON), when kept.
-    pub input_payload: Option<serde_json::Value>,
+    /// The payload as sent (JSON), when kept: shared by every record that sent the same payload.
+    pub input_payload: Option<std::sync::Arc<serde_json::Value>>,
     /// Human-readable prompt text.
     pub input_prompt: Option<String>,
     /// Concatenated visible output; `None` in low-memory mode or when nothing visible was generated.

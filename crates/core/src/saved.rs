@@ -4,6 +4,8 @@
 //!
 //! Plain data with a JSON form; the browser only stores and loads the text.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -29,8 +31,9 @@ pub struct SavedRun {
     pub rules: Option<String>,
     /// Whether the comparison shows it.
     pub selected: bool,
-    /// The run folder's files, `(name, text)`.
-    pub files: Vec<(String, String)>,
+    /// The run folder's files, `(name, text)`: shared, so renaming or selecting a run (a copy of the rest of it)
+    /// never copies its files.
+    pub files: Arc<Vec<(String, String)>>,
 }
 
 impl SavedRun {
@@ -82,7 +85,7 @@ impl SavedRun {
             stats,
             rules: None,
             selected: true,
-            files,
+            files: Arc::new(files),
         }
     }
 
@@ -161,6 +164,25 @@ mod tests {
         assert_eq!(r.clients, Some(4));
         assert_eq!(SavedRun::from_json(&r.to_json()).unwrap(), r);
         assert!(SavedRun::from_json("{").is_err());
+    }
+
+    /// r18-8: a rename or a checkbox copies the run's name and flags, never its files.
+    #[test]
+    fn r18_8_a_changed_copy_shares_the_files() {
+        let original = std::sync::Arc::new(run("run-1", 4, "2026-11-30T10:00:00Z"));
+        let mut shown = original.clone();
+        let renamed = std::sync::Arc::make_mut(&mut shown);
+        renamed.name = "baseline".into();
+        renamed.selected = true;
+        assert!(
+            std::sync::Arc::ptr_eq(&original.files, &renamed.files),
+            "the files were copied"
+        );
+        let stored = SavedRun::from_json(&renamed.to_json()).unwrap();
+        assert_eq!(
+            *stored.files, *original.files,
+            "and they store and load as before"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{self, Either, LocalBoxFuture};
@@ -27,7 +28,7 @@ pub struct PreparedRequest {
     /// Used as the record's id when the provider sends none.
     pub fallback_id: String,
     pub input_prompt: Option<String>,
-    pub input_payload: Option<Value>,
+    pub input_payload: Option<Arc<Value>>,
 }
 
 /// Per-request behaviour set by the run.
@@ -222,7 +223,7 @@ struct Stamps {
 
 impl RecordFolder {
     fn new(
-        input_payload: &Option<Value>,
+        input_payload: &Option<Arc<Value>>,
         input_prompt: &Option<String>,
         fallback_id: &str,
         stamps: Stamps,

@@ -2,6 +2,7 @@
 //! AWS, signs it at the moment it is sent) and picks its decoder, the payloads to send, and the `run_config.json`
 //! endpoint block. Credentials arrive here as an argument, beside the spec, and go only into request headers.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
@@ -19,7 +20,7 @@ use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
 use tokenmeter_protocol::aws::sigv4::{AwsAuth, AwsCredentials};
 use tokenmeter_protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
 use tokenmeter_protocol::payload_options::{self, Image, PayloadOptions, Shape};
-use tokenmeter_protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError, ResponseDecoder};
+use tokenmeter_protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError};
 
 /// The secrets a run may need, held by the page in memory only (and posted to the engine's worker, never
 /// written anywhere).
@@ -145,6 +146,8 @@ pub struct Target {
     payloads: Vec<Value>,
     /// With a cache buster, each request's prompt gets a tag unique to (this seed, its index).
     cache_buster: Option<u64>,
+    /// Each payload as records keep it, built once and shared by every record that sent it (no copy per request).
+    recorded: Vec<Option<Arc<Value>>>,
 }
 
 impl Target {
@@ -162,11 +165,12 @@ impl Target {
         if payloads.is_empty() {
             return Err(ProtocolError::Malformed("there is no payload to send".into()).into());
         }
-        let target = Target {
+        let mut target = Target {
             spec: spec.clone(),
             wire,
             payloads,
             cache_buster: None,
+            recorded: Vec::new(),
         };
         for payload in &target.payloads {
             target.request(
@@ -174,10 +178,14 @@ impl Target {
                 SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             )?;
         }
+        target.recorded = target
+            .payloads
+            .iter()
+            .map(|p| target.recorded_payload(p))
+            .collect();
         Ok(target)
     }
 
-    /// The target sending one payload built from `prompt` and `max_tokens` in the API's own shape.
     /// The target a run of `input` sends to: an edited request body, the `uploaded` payloads, one generated
     /// prompt per heatmap cell, or one payload from the prompt (or a generated prompt of the asked length, from
     /// `seed`), in the API's shape. The page and the command build their runs with this one function.
@@ -222,6 +230,7 @@ impl Target {
         }
     }
 
+    /// The target sending one payload built from `prompt` and `max_tokens` in the API's own shape.
     pub fn with_prompt(
         spec: &TargetSpec,
         prompt: &str,
@@ -295,17 +304,16 @@ impl Target {
         let http = self
             .request(payload, time)
             .expect("every payload was built and signed by Target::new");
-        let (decoder, input_prompt, input_payload): (Box<dyn ResponseDecoder>, _, _) = match &self.wire {
-            Wire::Api(e) => (
-                e.decoder(),
-                e.api.prompt_text(payload),
-                e.prepare_payload(payload).ok(),
-            ),
-            Wire::Aws { endpoint, .. } => (
-                endpoint.decoder(),
-                tokenmeter_protocol::aws::prompt_text(payload),
-                endpoint.prepare_payload(payload).ok(),
-            ),
+        let (decoder, input_prompt) = match &self.wire {
+            Wire::Api(e) => (e.decoder(), e.api.prompt_text(payload)),
+            Wire::Aws { endpoint, .. } => {
+                (endpoint.decoder(), tokenmeter_protocol::aws::prompt_text(payload))
+            }
+        };
+        // A busted payload is this request's own; otherwise every record shares the one built up front.
+        let input_payload = match &busted {
+            Some(own) => self.recorded_payload(own),
+            None => self.recorded[payload_index % self.recorded.len()].clone(),
         };
         PreparedRequest {
             http,
@@ -314,6 +322,15 @@ impl Target {
             input_prompt,
             input_payload,
         }
+    }
+
+    /// `payload` as a record keeps it (`input_payload`).
+    fn recorded_payload(&self, payload: &Value) -> Option<Arc<Value>> {
+        match &self.wire {
+            Wire::Api(e) => e.prepare_payload(payload).ok(),
+            Wire::Aws { endpoint, .. } => endpoint.prepare_payload(payload).ok(),
+        }
+        .map(Arc::new)
     }
 
     pub fn n_payloads(&self) -> usize {
@@ -470,6 +487,23 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap()
+    }
+
+    /// r18-8: records share their payload; only a cache-busted request has its own.
+    #[test]
+    fn r18_8_records_share_the_payload_they_sent() {
+        let t = target(&[("url", "http://127.0.0.1:8787/v1")], &key("k"));
+        let (a, b) = (t.prepare(0, 0, now()), t.prepare(1, 0, now()));
+        assert!(Arc::ptr_eq(
+            a.input_payload.as_ref().unwrap(),
+            b.input_payload.as_ref().unwrap()
+        ));
+        let busted = t.with_cache_buster(7);
+        let (c, d) = (busted.prepare(0, 0, now()), busted.prepare(1, 0, now()));
+        assert_ne!(
+            c.input_payload, d.input_payload,
+            "each busted request carries its own tag"
+        );
     }
 
     #[test]

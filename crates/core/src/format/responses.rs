@@ -244,7 +244,7 @@ impl<'a> ResponseLine<'a> {
         ResponseLine {
             response_text: r.response_text.as_deref(),
             // A payload never carries a credential into a file (a key someone put in the body).
-            input_payload: r.input_payload.as_ref().map(|p| match has_credentials(p) {
+            input_payload: r.input_payload.as_deref().map(|p| match has_credentials(p) {
                 false => Cow::Borrowed(p),
                 true => {
                     let mut clean = p.clone();
@@ -452,7 +452,7 @@ fn read_record(
     let mut record = RequestRecord {
         id,
         request_time,
-        input_payload,
+        input_payload: input_payload.map(std::sync::Arc::new),
         input_prompt,
         response_text: f.string("response_text")?.map(str::to_owned),
         tokens,
@@ -627,9 +627,9 @@ mod tests {
                 Utc.with_ymd_and_hms(2026, 11, 29, 3, 57, 43).unwrap()
                     + chrono::Duration::microseconds(123_457),
             ),
-            input_payload: Some(
+            input_payload: Some(std::sync::Arc::new(
                 json!({"messages": [{"role": "user", "content": "héllo 🌍"}], "image": bytes_marker(b"\xff\xd8\xff")}),
-            ),
+            )),
             input_prompt: Some("héllo 🌍".into()),
             response_text: Some("привет\n\"quoted\"".into()),
             timing: RequestTiming {
