@@ -114,3 +114,27 @@ test("one browser past 6 connections: 12 clients fan out over *.localhost, no re
   assert.ok(stats["time_to_first_token-p50"] < 0.15 + 0.1, `TTFT p50 ${stats["time_to_first_token-p50"]} at 12 clients`);
   assert.ok((stats["browser_queue_time-p99"] ?? 0) < 0.05, JSON.stringify(stats));
 });
+
+test("a browser shard that crashes mid-run is a failed shard: the other's results are merged and the merged run names it", async () => {
+  const { dir, path } = await config({ clients: "2", requests: "", duration: "8" });
+  const out = join(dir, "out");
+  const child = spawn(BIN, ["run", path, "--engine", "browser", "--shards", "2", "--out", out],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let said = "";
+  child.stdout.on("data", (d) => (said += d));
+  child.stderr.on("data", (d) => (said += d));
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  await new Promise((r) => setTimeout(r, 6000));
+  // Shard 1's Chromium (its profile directory names the command's pid and the shard), killed outright.
+  execFileSync("pkill", ["-KILL", "-f", `tokenmeter-shard-${child.pid}-1-`]);
+  const code = await exited;
+  assert.equal(code, 4, said);
+  assert.match(said, /shard 1\/2: the browser of shard 1 failed: (its process ended|it stopped answering)/, said);
+  const merged = await json(join(out, "run_config.json"));
+  const shards = Object.fromEntries(merged.tokenmeter_shards.map((s) => [s.shard, s]));
+  assert.equal(shards["0/2"].status, "ok");
+  assert.equal(shards["1/2"].status, "missing");
+  const kept = await lines(join(out, "shards", "00", "responses.jsonl"));
+  assert.ok(kept > 0);
+  assert.equal((await json(join(out, "stats.json"))).total_requests, kept, "the merged run is shard 0's");
+});

@@ -21,6 +21,9 @@ use crate::native::ShardMessage;
 /// How often the command drains a page's messages.
 const POLL_EVERY: Duration = Duration::from_millis(100);
 
+/// A page that takes longer than this to answer a drain is taken for hung (a busy page answers in milliseconds).
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
 /// Flags for a headless Chromium on a machine with no network but loopback (see the e2e harness).
 const CHROMIUM_ARGS: [&str; 6] = [
     "--disable-gpu",
@@ -165,9 +168,13 @@ impl BrowserShard {
                     .await
                     .map_err(crashed)?;
             }
-            let drained: Value = page
-                .evaluate(DRAIN)
+            // A dead browser closes the DevTools connection (the handler ends); a hung one stops answering.
+            if self.handler.is_finished() {
+                return Err(format!("the browser of shard {index} failed: its process ended"));
+            }
+            let drained: Value = tokio::time::timeout(ANSWER_WITHIN, page.evaluate(DRAIN))
                 .await
+                .map_err(|_| format!("the browser of shard {index} failed: it stopped answering"))?
                 .map_err(crashed)?
                 .into_value()
                 .map_err(|e| format!("shard {index}: the page answered oddly: {e}"))?;

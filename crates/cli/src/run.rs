@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use tokenmeter_core::format::{merge_runs, MergedRun, MissingShard};
+use tokenmeter_core::format::{merge_runs, MergedRun, MissingShard, ShardStatus};
 use tokenmeter_core::shard::Shard;
 use tokenmeter_core::threshold::Threshold;
 use tokenmeter_engine::remote::{Ending, RunRequest};
@@ -163,6 +163,25 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     }
     if interrupted {
         return Err(CliError::Interrupted);
+    }
+    // A shard that crashed or hung: the others were merged (the merged run names it), but the run is incomplete.
+    let missing: Vec<String> = merged
+        .iter()
+        .flat_map(|(_, run)| run.shards.iter())
+        .filter(|s| s.status == ShardStatus::Missing)
+        .map(|s| {
+            format!(
+                "shard {}: {}",
+                s.shard,
+                s.reason.as_deref().unwrap_or("no results")
+            )
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(CliError::Run(format!(
+            "{} (the other shards' results were kept and merged)",
+            missing.join("; ")
+        )));
     }
     if merged.is_empty() {
         let reasons: Vec<String> = collector
