@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${CASES:-1000000}
+cargo test --release --locked --test integration --no-run
 started=$SECONDS
 if PROPTEST_CASES=$cases cargo test --release --locked --test integration fuzz:: -- --test-threads=2; then
   properties=$(grep -c '^    fn no_' tests/fuzz.rs)
