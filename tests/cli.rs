@@ -107,6 +107,21 @@ fn run(args: &[&str]) -> Output {
     tokenmeter(args).output().unwrap()
 }
 
+/// `tokenmeter run CONFIG --engine native --shards N --out DIR`.
+fn sharded_native_run(config: &Path, shards: u32, out: &Path) -> Output {
+    let shards = shards.to_string();
+    run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--shards",
+        &shards,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 fn text(output: &Output) -> String {
     format!(
         "{}{}",
@@ -321,16 +336,7 @@ fn merge_of_folders_equals_the_sharded_run_and_refuses_a_bad_folder() {
     let dir = scratch("merge");
     let config = config(&dir, &[("clients", "6"), ("requests", "2")]);
     let whole = dir.join("whole");
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--shards",
-        "3",
-        "--out",
-        whole.to_str().unwrap(),
-    ]);
+    let output = sharded_native_run(&config, 3, &whole);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let merged = dir.join("merged");
     let shards: Vec<String> = (0..3)
@@ -453,16 +459,7 @@ fn the_indexed_job_pods_command_as_local_processes_merges_to_one_n_shard_run() {
             .unwrap();
     assert_eq!(shard["tokenmeter_shard"]["start_at_ms"].to_string(), start_at);
     let whole = dir.join("whole");
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--shards",
-        "4",
-        "--out",
-        whole.to_str().unwrap(),
-    ]);
+    let output = sharded_native_run(&config, 4, &whole);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let whole = stats(&whole);
     for key in [
