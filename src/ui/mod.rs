@@ -64,7 +64,7 @@ pub fn App() -> impl IntoView {
             </section>
             <section class="panel results">
                 <h2>"Results"</h2>
-                <p id="status" data-status=move || run.phase.get().as_str()
+                <p id="status" data-build=crate::browser::engine_worker::BUILD_ID data-status=move || run.phase.get().as_str()
                     data-run-state=move || run.phase.get().run_state()
                     class:error=move || run.phase.get() == Phase::Invalid>{move || run.message.get()}</p>
                 <p id="progress" class="progress"

@@ -730,6 +730,30 @@ test("chaos for every API class: 35% injected faults, each counted once with its
   assert.deepEqual(pageErrors(errors), []);
 });
 
+test("r18-5: an engine from another deploy (a stale cached worker) is refused with a reload message, never a hang", async () => {
+  const errors = [];
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  await page.goto(`${site.url}/`);
+  const build = await page.getAttribute("#status", "data-build");
+  assert.match(build, /^[0-9a-f]{16}$/);
+  // The worker's module as an older deploy would have it: the same code, another build identity.
+  await context.route(/tokenmeter-worker_bg\.wasm/, async (route) => {
+    const body = Buffer.from(await (await route.fetch()).body());
+    const at = body.indexOf(Buffer.from(build));
+    assert.ok(at >= 0, "the worker carries its build identity");
+    Buffer.from("0123456789abcdef").copy(body, at);
+    await route.fulfill({ body, contentType: "application/wasm" });
+  });
+  await page.reload();
+  await page.click("#run");
+  await page.waitForSelector('#status[data-status="invalid"]', { timeout: 30000 });
+  assert.match(await page.textContent("#status"), /come from different deploys.*reload the page/);
+  assert.deepEqual(pageErrors(errors), []);
+  await context.close();
+});
+
 test("the simulated model's error rate gives that share of typed failures", async () => {
   const errors = [];
   const page = await newPage(browser, errors);
