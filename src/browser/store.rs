@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbObjectStoreParameters, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
-use crate::core::checkpoint::Entry;
+use crate::core::checkpoint::{batch_key_range, heartbeat_key, Entry};
 use crate::core::saved::SavedRun;
 
 const DATABASE: &str = "tokenmeter";
@@ -182,16 +182,18 @@ impl RunStore {
         committed(&tx).await
     }
 
-    /// Deletes every checkpoint entry of run `run_key` (its finished run is kept now).
+    /// Deletes every checkpoint entry of run `run_key` (its finished run is kept now): its batches by key range,
+    /// and its heartbeat, without reading them.
     pub async fn delete_checkpoint_of(&self, run_key: &str) -> Result<(), StoreError> {
-        let keys: Vec<String> = self
-            .checkpoints()
-            .await?
-            .into_iter()
-            .filter(|e| e.run_key() == run_key)
-            .map(|e| e.key().to_owned())
-            .collect();
-        self.delete_checkpoints(&keys).await
+        let (tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readwrite)?;
+        let (first, last) = batch_key_range(run_key);
+        let batches = web_sys::IdbKeyRange::bound(&JsValue::from_str(&first), &JsValue::from_str(&last))
+            .map_err(|e| error_of(&e))?;
+        store.delete(&batches).map_err(|e| error_of(&e))?;
+        store
+            .delete(&JsValue::from_str(&heartbeat_key(run_key)))
+            .map_err(|e| error_of(&e))?;
+        committed(&tx).await
     }
 
     /// Every stored run, unordered; runs that cannot be read are skipped.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokenmeter_core::format::read_run_config;
 use tokenmeter_core::input::{Field, RawInput, RunInput};
 use tokenmeter_core::shard::Shard;
-use tokenmeter_core::target::{ApiKind, AwsAuthKind, TransportKind};
+use tokenmeter_core::target::{ApiKind, AwsAuthKind};
 use tokenmeter_engine::remote::RunRequest;
 use tokenmeter_engine::target::{Credentials, Target};
 
@@ -98,11 +98,6 @@ impl RunSetup {
             clock_offset_ms,
             tap_records: true,
         })
-    }
-
-    /// The target's origin, for messages (`None` for the simulated model).
-    pub fn is_simulated(&self) -> bool {
-        self.input.target.transport == TransportKind::Simulated
     }
 }
 

@@ -20,6 +20,15 @@ impl AddressSpace {
     }
 }
 
+/// `scheme://host:port` of a URL (the whole text when it has no path, query or fragment).
+pub fn origin(url: &str) -> &str {
+    let after = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| after + i);
+    &url[..end]
+}
+
 /// The address space of `url`'s host, or `None` for a public host (or no URL).
 pub fn address_space(url: &str) -> Option<AddressSpace> {
     let after = url.find("://")? + 3;

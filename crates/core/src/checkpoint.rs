@@ -27,6 +27,14 @@ pub fn batch_key(run_key: &str, seq: u64) -> String {
     format!("{run_key}/batch/{seq:010}")
 }
 
+/// The first and last possible keys of run `run_key`'s batches (a run named `a/x` is not within `a`'s).
+pub fn batch_key_range(run_key: &str) -> (String, String) {
+    (
+        format!("{run_key}/batch/"),
+        format!("{run_key}/batch/{}", char::MAX),
+    )
+}
+
 /// The storage key of run `run_key`'s heartbeat.
 pub fn heartbeat_key(run_key: &str) -> String {
     format!("{run_key}/live")
@@ -249,5 +257,13 @@ mod tests {
         let recovered = recover(entries, Liveness::Heartbeats { now_ms: 60_000.0 });
         assert_eq!(recovered.len(), 1);
         assert_eq!(recovered[0].run_name, "sweep/00004-clients");
+    }
+
+    #[test]
+    fn a_runs_batch_range_holds_its_batches_and_no_other_runs() {
+        let (first, last) = batch_key_range("7/run");
+        let within = |key: &str| first.as_str() <= key && key <= last.as_str();
+        assert!(within(&batch_key("7/run", 0)) && within(&batch_key("7/run", 9_999_999_999)));
+        assert!(!within(&batch_key("7/run/x", 0)) && !within(&heartbeat_key("7/run")));
     }
 }

@@ -3,7 +3,7 @@
 //! naming the target and the load. The `tokenmeter` command's runs need no question: its hook can only be set over
 //! the DevTools protocol, which no link reaches.
 
-use crate::address_space::{address_space, AddressSpace};
+use crate::address_space::{address_space, origin, AddressSpace};
 use crate::input::RunInput;
 use crate::plan::Arrival;
 use crate::target::TransportKind;
@@ -22,7 +22,7 @@ pub fn autorun_question(input: &RunInput, page_origin: &str) -> Option<String> {
             target.aws.as_ref().map_or("?", |a| a.region.as_str())
         ),
         url => {
-            let origin = origin_of(url);
+            let origin = origin(url).to_owned();
             if origin.eq_ignore_ascii_case(page_origin) || is_this_machine(&origin) {
                 return None;
             }
@@ -59,15 +59,6 @@ pub fn autorun_question(input: &RunInput, page_origin: &str) -> Option<String> {
     Some(format!(
         "The link you opened asks Tokenmeter to start a load test at once against {host}: {load}. Start it?"
     ))
-}
-
-/// `scheme://host:port` of a URL.
-fn origin_of(url: &str) -> String {
-    let after = url.find("://").map_or(0, |i| i + 3);
-    let end = url[after..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| after + i);
-    url[..end].to_owned()
 }
 
 /// A server on this machine (Chromium's loopback address space).

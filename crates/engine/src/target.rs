@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::request::PreparedRequest;
+use tokenmeter_core::address_space::origin;
 use tokenmeter_core::format::EndpointBlock;
 use tokenmeter_core::input::RunInput;
 use tokenmeter_core::payload::{bust_cache, cache_buster_tag, generated_prompt};
@@ -381,12 +382,7 @@ impl Target {
         if self.is_simulated() {
             return None;
         }
-        let url = self.url();
-        let after_scheme = url.find("://").map_or(0, |i| i + 3);
-        let end = url[after_scheme..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| after_scheme + i);
-        Some(url[..end].to_owned())
+        Some(origin(&self.url()).to_owned())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::format::FormatError;
 use crate::input::RawInput;
 use crate::record::RequestRecord;
 use crate::shard::Shard;
-use crate::stats::{RunInfo, RunningStats, StatsConfig, StatsConfigError};
+use crate::stats::{Aggregate, Metric, RunInfo, RunningStats, StatKey, StatsConfig, StatsConfigError};
 
 /// A run's place among shards and when it started, as its `run_config.json` records it (`tokenmeter_shard`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -303,13 +303,6 @@ fn shard_facts(part: &MergePart) -> ShardFacts {
             .and_then(|o| o.get("tokenmeter_client_affected"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-    let mut queued: Vec<f64> = run
-        .records
-        .iter()
-        .flatten()
-        .filter_map(|r| r.queued.map(|q| q.as_secs_f64()))
-        .collect();
-    queued.sort_by(f64::total_cmp);
     ShardFacts {
         shard: record
             .and_then(|r| r.shard())
@@ -325,8 +318,8 @@ fn shard_facts(part: &MergePart) -> ShardFacts {
         timer_resolution_us: block("tokenmeter_clock")
             .and_then(|c| c.get("timer_resolution_us"))
             .and_then(Value::as_f64),
-        browser_queue_p99: (!queued.is_empty())
-            .then(|| queued[((queued.len() as f64 * 0.99).ceil() as usize).clamp(1, queued.len()) - 1]),
+        // The shard's own statistics already hold it, computed under its rules.
+        browser_queue_p99: StatKey::Dist(Metric::BrowserQueueTime, Aggregate::P99).get(&run.stats),
         start_lag_ms: record.and_then(|r| r.start_lag_ms),
         clock_offset_ms: record.and_then(|r| r.clock_offset_ms),
     }
