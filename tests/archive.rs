@@ -717,3 +717,38 @@ fn recompute_path_errors_name_the_archive_and_the_folder() {
     assert!(matches!(error, FormatError::MissingFile { .. }), "{error}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// r22: a zip written piece by piece (a `responses.jsonl` batch by batch, its bytes taken as they come, as the
+/// page streams one from the record store into a Blob) is the same archive as one written whole.
+#[test]
+fn r22_a_streamed_zip_reads_back_as_the_whole_one() {
+    use tokenmeter::core::format::ZipStream;
+    let batches: Vec<String> = (0..50)
+        .map(|b| {
+            (0..200)
+                .map(|i| format!("{{\"id\": \"{b}-{i}\", \"ttft\": 0.{i:04}}}\n"))
+                .collect()
+        })
+        .collect();
+    let mut zip = ZipStream::default();
+    let mut bytes = Vec::new();
+    zip.start_file("run/stats.json").unwrap();
+    zip.write("{}").unwrap();
+    zip.start_file("run/responses.jsonl").unwrap();
+    for batch in &batches {
+        zip.write(batch).unwrap();
+        bytes.extend(zip.take());
+    }
+    assert!(
+        zip.start_file("run/stats.json").is_err(),
+        "a path twice is refused"
+    );
+    assert!(zip.start_file("../x").is_err(), "an unsafe path too");
+    bytes.extend(zip.finish().unwrap());
+    let whole = batches.concat();
+    assert_eq!(
+        read_zip(&bytes).unwrap(),
+        texts(&[("run/stats.json", "{}"), ("run/responses.jsonl", &whole)])
+    );
+    assert!(bytes.len() < whole.len() / 5, "deflated: {} bytes", bytes.len());
+}

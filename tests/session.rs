@@ -84,6 +84,7 @@ fn request(pairs: &[(&str, &str)]) -> RunRequest {
         default_name: "run-1".into(),
         clock_offset_ms: None,
         tap_records: false,
+        records_leave: false,
     }
 }
 
@@ -339,4 +340,99 @@ fn r18_9_a_time_bound_run_ends_within_duration_plus_the_default_timeout() {
     let took = run.stats["total_test_time"].as_f64().unwrap();
     assert!(took <= 2.0 + 60.0 + 0.01, "the run held on for {took} s");
     assert_eq!(run.stats["failed_requests_timeout"], 3, "{:?}", run.stats);
+}
+
+/// r22: records leave the engine with the snapshots, which the worker stores batch by batch. Every dispatched
+/// request is stored exactly once (none lost at a batch boundary or at Stop, none twice), the finished run's
+/// files leave the per-request files to the store, and statistics folded from the stored batches equal the live
+/// ones to 1e-9.
+#[test]
+fn r22_records_leave_in_batches_each_stored_once_and_their_statistics_equal_the_live_ones() {
+    use tokenmeter::core::checkpoint::RecordFold;
+    use tokenmeter::core::format::stats_config_for;
+    let rt = runtime(vec![Script::taking(millis(30))]);
+    let controls = Controls::default();
+    let messages = RefCell::new(Vec::new());
+    let emit = |m: FromEngine| {
+        let snapshots = messages
+            .borrow()
+            .iter()
+            .filter(|m| matches!(m, FromEngine::Snapshot { .. }))
+            .count();
+        // Stop mid-run, with requests in flight: the cancelled ones must be stored too.
+        if snapshots == 12 {
+            controls.cancel.cancel();
+        }
+        messages.borrow_mut().push(m);
+    };
+    let mut request = request(&[
+        ("url", "http://127.0.0.1:9/v1"),
+        ("mode", "rate"),
+        ("rate", "97"),
+        ("duration", "600"),
+        ("requests", "10000"),
+        ("check", "false"),
+    ]);
+    request.records_leave = true;
+    run_to_completion(&rt.clock, run_session(&rt, request, &controls, &emit)).unwrap();
+    let messages = messages.into_inner();
+    assert_eq!(ended(&messages).0, Ending::Stopped, "{:?}", ended(&messages));
+    let batches: Vec<_> = messages
+        .iter()
+        .filter_map(|m| match m {
+            FromEngine::Snapshot { snapshot } => snapshot.records.clone(),
+            _ => None,
+        })
+        .collect();
+    assert!(batches.len() >= 10, "{} batches", batches.len());
+    let last = messages
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            FromEngine::Snapshot { snapshot } => Some(snapshot.progress),
+            _ => None,
+        })
+        .unwrap();
+    assert!(last.cancelled > 0, "Stop cancelled requests in flight: {last:?}");
+    // Each record once: every request's own instants (`timing_ns`: sent, first and last byte) are unique, as
+    // many as were sent, and each batch's two files line up.
+    let mut ids = std::collections::HashSet::new();
+    for batch in &batches {
+        assert_eq!(batch.responses.lines().count(), batch.extras.lines().count());
+        for line in batch.extras.lines() {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(ids.insert(value["timing_ns"].to_string()), "stored twice: {line}");
+        }
+    }
+    assert_eq!(
+        ids.len() as u64,
+        last.sent,
+        "every dispatched request stored once"
+    );
+    let run = finished_runs(&messages)[0];
+    let names: Vec<_> = run.files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        !names.contains(&"responses.jsonl") && !names.contains(&"tokenmeter_responses.jsonl"),
+        "the store holds the records, not the files: {names:?}"
+    );
+    // The same statistics from the stored batches as live.
+    let mut fold = RecordFold::new(stats_config_for(Some(&run.stats), None)).unwrap();
+    for batch in &batches {
+        fold.add(&batch.responses, &batch.extras).unwrap();
+    }
+    assert_eq!(fold.lines(), last.sent);
+    let info = tokenmeter::core::format::run_info_from_stats(&run.stats).unwrap();
+    let folded = fold.snapshot(&info);
+    let mut compared = 0;
+    for (key, live) in &run.stats {
+        let (Some(live), Some(stored)) = (live.as_f64(), folded.get(key).and_then(|v| v.as_f64())) else {
+            continue;
+        };
+        assert!(
+            (live - stored).abs() <= 1e-9 * live.abs().max(1.0),
+            "{key}: live {live}, from the store {stored}"
+        );
+        compared += 1;
+    }
+    assert!(compared > 20, "only {compared} keys compared");
 }

@@ -97,6 +97,7 @@ impl RunSetup {
             default_name: self.input.name.clone().unwrap_or_else(|| "tokenmeter-run".into()),
             clock_offset_ms,
             tap_records: true,
+            records_leave: false,
         })
     }
 }

@@ -5,14 +5,18 @@
 //! finished run is stored. At start-up, the page recovers every run whose heartbeat stopped: its records become a
 //! run marked interrupted, read as LLMeter reads an interrupted run folder.
 //!
-//! Pure: storage keys, grouping, ordering and the staleness rule. `browser::store` does the I/O.
+//! A finished run's batches stay where they are: they are its records (`saved::StoredRecords`), read back batch by
+//! batch for exports and figures. Only the heartbeat goes once the run is stored.
+//!
+//! Pure: storage keys, what start-up does with each run (`triage`), and statistics folded batch by batch
+//! (`RecordFold`). `browser::store` does the I/O.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::format::{write_stats, Files, FormatError, LoadedRun, RunFile};
-use crate::stats::StatsConfig;
+use crate::format::{read_responses, write_stats, FormatError, RunFile};
+use crate::stats::{RunInfo, RunningStats, StatsConfig};
 
 /// A heartbeat younger than this means the run is going on in some tab: never recover it.
 pub const STALE_AFTER_MS: f64 = 5_000.0;
@@ -64,8 +68,7 @@ impl Entry {
     /// The run the entry belongs to.
     pub fn run_key(&self) -> &str {
         let key = self.key();
-        key.rsplit_once("/batch/")
-            .map(|(run, _)| run)
+        run_of_batch(key)
             .or_else(|| key.strip_suffix("/live"))
             .unwrap_or(key)
     }
@@ -73,44 +76,6 @@ impl Entry {
 
 /// A recovered run's files (`(name, text)`) and its `stats.json` map.
 pub type RecoveredRun = (Vec<(String, String)>, Map<String, Value>);
-
-/// A run recovered from its checkpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Recovered {
-    pub run_key: String,
-    /// The run's name, from its key.
-    pub run_name: String,
-    /// Every batch's lines, in the order they were written.
-    pub responses: String,
-    pub extras: String,
-    /// Every key it was stored under, to delete once the run is kept.
-    pub keys: Vec<String>,
-}
-
-impl Recovered {
-    /// The recovered run's files and statistics: its records as `responses.jsonl` (with Tokenmeter's extras),
-    /// statistics recomputed from them (facts recovered as LLMeter recovers an interrupted run), marked
-    /// `"interrupted": true`.
-    pub fn run(&self) -> Result<RecoveredRun, FormatError> {
-        let files = vec![
-            (RunFile::Responses.file_name().to_owned(), self.responses.clone()),
-            (
-                RunFile::TokenmeterResponses.file_name().to_owned(),
-                self.extras.clone(),
-            ),
-        ];
-        let loaded = LoadedRun::from_files(&Files::from_named(&files), StatsConfig::default())?;
-        let mut stats = loaded.stats;
-        stats.insert(
-            "run_name".into(),
-            Value::from(format!("{} (interrupted)", self.run_name)),
-        );
-        stats.insert("interrupted".into(), Value::Bool(true));
-        let mut files = files;
-        files.push((RunFile::Stats.file_name().to_owned(), write_stats(&stats)));
-        Ok((files, stats))
-    }
-}
 
 /// Which runs are still going on in some tab.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,136 +92,197 @@ pub fn lock_name(run_key: &str) -> String {
     format!("tokenmeter-run:{run_key}")
 }
 
-/// The runs to recover from `entries`: those no live tab is running, with at least one record.
-pub fn recover(entries: Vec<Entry>, liveness: Liveness<'_>) -> Vec<Recovered> {
-    let mut runs: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    for entry in entries {
-        runs.entry(entry.run_key().to_owned()).or_default().push(entry);
+/// The run a batch key belongs to.
+pub fn run_of_batch(key: &str) -> Option<&str> {
+    key.rsplit_once("/batch/").map(|(run, _)| run)
+}
+
+/// A run's name, from its key.
+pub fn run_name_of(run_key: &str) -> &str {
+    run_key.split_once('/').map_or(run_key, |(_, name)| name)
+}
+
+/// What the record store holds, listed without reading a batch: every batch's key and every heartbeat (`(run key,
+/// wall time in ms)`). A run's heartbeat lives from its start until the page has stored the finished run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    pub batches: Vec<String>,
+    pub heartbeats: Vec<(String, f64)>,
+}
+
+/// What start-up does with the store's runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Triage {
+    /// Runs no tab is running and no stored run holds, with records: they come back marked interrupted.
+    pub recover: Vec<String>,
+    /// Heartbeats to delete: their run is stored (the tab closed between storing it and deleting the heartbeat), or
+    /// it has no record to recover.
+    pub stale_heartbeats: Vec<String>,
+    /// Runs whose batches no stored run holds and no tab is writing (a deleted run's, if its deletion was cut
+    /// short): their batches go. Only decided with locks, which are exact.
+    pub orphaned: Vec<String>,
+}
+
+/// Sorts the store's runs into those to recover, heartbeats to drop and orphaned batches; `kept` says whether a
+/// stored run holds a run key's records. Live runs are left alone.
+pub fn triage(listing: &Listing, liveness: &Liveness<'_>, kept: &dyn Fn(&str) -> bool) -> Triage {
+    let mut runs: BTreeMap<&str, (bool, Option<f64>)> = BTreeMap::new();
+    for run in listing.batches.iter().filter_map(|k| run_of_batch(k)) {
+        runs.entry(run).or_default().0 = true;
     }
-    runs.into_iter()
-        .filter(|(run_key, entries)| match &liveness {
-            Liveness::Locks(held) => !held.contains(&lock_name(run_key)),
-            Liveness::Heartbeats { now_ms } => entries.iter().all(|e| match e {
-                Entry::Heartbeat { at_ms, .. } => now_ms - at_ms > STALE_AFTER_MS,
-                Entry::Batch { .. } => true,
-            }),
-        })
-        .filter_map(|(run_key, mut entries)| {
-            entries.sort_by(|a, b| a.key().cmp(b.key()));
-            let keys = entries.iter().map(|e| e.key().to_owned()).collect();
-            let (mut responses, mut extras) = (String::new(), String::new());
-            for entry in entries {
-                if let Entry::Batch {
-                    responses: r,
-                    extras: x,
-                    ..
-                } = entry
-                {
-                    responses.push_str(&r);
-                    extras.push_str(&x);
-                }
+    for (run, at_ms) in &listing.heartbeats {
+        runs.entry(run).or_default().1 = Some(*at_ms);
+    }
+    let mut triage = Triage::default();
+    for (run, (has_batches, heartbeat)) in runs {
+        let live = match liveness {
+            Liveness::Locks(held) => held.contains(&lock_name(run)),
+            Liveness::Heartbeats { now_ms } => heartbeat.is_some_and(|at| now_ms - at <= STALE_AFTER_MS),
+        };
+        if live {
+            continue;
+        }
+        match (kept(run), heartbeat.is_some(), has_batches) {
+            (true, true, _) | (false, true, false) => triage.stale_heartbeats.push(run.to_owned()),
+            (false, true, true) => triage.recover.push(run.to_owned()),
+            (false, false, true) if matches!(liveness, Liveness::Locks(_)) => {
+                triage.orphaned.push(run.to_owned())
             }
-            if responses.trim().is_empty() {
-                return None;
-            }
-            let run_name = run_key
-                .split_once('/')
-                .map_or(run_key.as_str(), |(_, n)| n)
-                .to_owned();
-            Some(Recovered {
-                run_key,
-                run_name,
-                responses,
-                extras,
-                keys,
-            })
+            _ => {}
+        }
+    }
+    triage
+}
+
+/// The statistics of a run's stored records, read batch by batch so they are never all in memory: what a run
+/// recovered after a crash shows.
+pub struct RecordFold {
+    stats: RunningStats,
+    lines: u64,
+}
+
+impl RecordFold {
+    pub fn new(config: StatsConfig) -> Result<RecordFold, crate::stats::StatsConfigError> {
+        Ok(RecordFold {
+            stats: RunningStats::new(config)?,
+            lines: 0,
         })
-        .collect()
+    }
+
+    /// Adds one batch: its `responses.jsonl` lines and the matching `tokenmeter_responses.jsonl` lines.
+    pub fn add(&mut self, responses: &str, extras: &str) -> Result<(), FormatError> {
+        let extras = (!extras.is_empty()).then_some(extras);
+        let parsed = read_responses(responses, extras)?;
+        for record in &parsed.records {
+            self.stats.observe(record);
+        }
+        self.lines += parsed.records.len() as u64;
+        Ok(())
+    }
+
+    /// How many records were added.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// The `stats.json` map of the records added, for the run facts `info`.
+    pub fn snapshot(&mut self, info: &RunInfo) -> Map<String, Value> {
+        self.stats.snapshot(info)
+    }
+
+    /// The interrupted run `run_name`: its `stats.json` (facts recovered as LLMeter recovers an interrupted run:
+    /// from the records' send times), marked `"interrupted": true`.
+    pub fn interrupted(mut self, run_name: &str) -> RecoveredRun {
+        let range = self.stats.request_time_range();
+        let info = RunInfo {
+            total_requests: Some(self.stats.requests()),
+            run_name: Some(format!("{run_name} (interrupted)")),
+            start_time: range.map(|r| r.0),
+            first_request_time: range.map(|r| r.0),
+            last_request_time: range.map(|r| r.1),
+            end_time: range.map(|r| r.1),
+            ..Default::default()
+        };
+        let mut stats = self.stats.snapshot(&info);
+        stats.insert("interrupted".into(), Value::Bool(true));
+        let files = vec![(RunFile::Stats.file_name().to_owned(), write_stats(&stats))];
+        (files, stats)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn batch(run: &str, seq: u64, line: &str) -> Entry {
-        Entry::Batch {
-            key: batch_key(run, seq),
-            responses: format!("{line}\n"),
-            extras: format!("x{line}\n"),
+    fn listing(batches: &[(&str, u64)], heartbeats: &[(&str, f64)]) -> Listing {
+        Listing {
+            batches: batches.iter().map(|(run, seq)| batch_key(run, *seq)).collect(),
+            heartbeats: heartbeats
+                .iter()
+                .map(|(run, at)| ((*run).to_owned(), *at))
+                .collect(),
         }
     }
 
     #[test]
-    fn a_stale_run_comes_back_whole_in_write_order_and_a_live_one_is_left_alone() {
+    fn a_stale_run_is_recovered_a_live_one_left_alone_and_a_stored_one_only_loses_its_heartbeat() {
         let dead = run_key(7, "run-3");
         let live = run_key(8, "run-4");
-        let entries = vec![
-            batch(&dead, 10, "c"),
-            batch(&dead, 2, "b"),
-            batch(&dead, 1, "a"),
-            Entry::Heartbeat {
-                key: heartbeat_key(&dead),
-                at_ms: 1_000.0,
-            },
-            batch(&live, 1, "z"),
-            Entry::Heartbeat {
-                key: heartbeat_key(&live),
-                at_ms: 9_000.0,
-            },
-        ];
-        let recovered = recover(entries.clone(), Liveness::Heartbeats { now_ms: 10_000.0 });
-        assert_eq!(recovered.len(), 1, "{recovered:?}");
+        let stored = run_key(9, "run-5");
+        let store = listing(
+            &[(&dead, 1), (&dead, 2), (&live, 1), (&stored, 1)],
+            &[(&dead, 1_000.0), (&live, 9_000.0), (&stored, 2_000.0)],
+        );
+        let kept = |run: &str| run == stored;
+        let by_heartbeats = triage(&store, &Liveness::Heartbeats { now_ms: 10_000.0 }, &kept);
+        assert_eq!(by_heartbeats.recover, [dead.clone()]);
+        assert_eq!(by_heartbeats.stale_heartbeats, [stored.clone()]);
+        assert!(
+            by_heartbeats.orphaned.is_empty(),
+            "orphans are only decided with locks"
+        );
         // With locks, only a held lock means alive, however fresh a heartbeat.
         let held = [lock_name(&dead)];
-        let by_locks = recover(entries, Liveness::Locks(&held));
+        let by_locks = triage(&store, &Liveness::Locks(&held), &kept);
+        assert_eq!(by_locks.recover, [live.clone()]);
+    }
+
+    #[test]
+    fn a_run_with_no_record_loses_its_heartbeat_and_batches_no_run_holds_are_orphans() {
+        let empty = run_key(1, "run-1");
+        let deleted = run_key(2, "sweep/00004-clients");
+        let store = listing(&[(&deleted, 1)], &[(&empty, 0.0)]);
+        let t = triage(&store, &Liveness::Locks(&[]), &|_| false);
+        assert_eq!(t.stale_heartbeats, [empty]);
+        assert_eq!(t.orphaned, [deleted.clone()]);
+        assert!(t.recover.is_empty());
         assert_eq!(
-            by_locks.iter().map(|r| r.run_name.as_str()).collect::<Vec<_>>(),
-            ["run-4"]
+            run_name_of(&deleted),
+            "sweep/00004-clients",
+            "names keep their slashes"
         );
-        let run = &recovered[0];
-        assert_eq!(
-            (run.run_name.as_str(), run.responses.as_str(), run.extras.as_str()),
-            ("run-3", "a\nb\nc\n", "xa\nxb\nxc\n")
-        );
-        assert_eq!(run.keys.len(), 4, "every key of the run, its heartbeat too");
+        assert_eq!(run_of_batch(&batch_key(&deleted, 3)), Some(deleted.as_str()));
     }
 
     #[test]
     fn a_recovered_run_has_its_records_statistics_and_says_it_was_interrupted() {
         let lines = include_str!("../../../tests/data/llmeter/sample-openai/responses.jsonl");
-        let run = run_key(3, "run-9");
-        let mut entries: Vec<Entry> = lines
-            .lines()
-            .enumerate()
-            .map(|(i, line)| Entry::Batch {
-                key: batch_key(&run, i as u64),
-                responses: format!("{line}\n"),
-                extras: String::new(),
-            })
-            .collect();
-        entries.reverse();
-        let recovered = recover(entries, Liveness::Locks(&[])).remove(0);
-        let (files, stats) = recovered.run().unwrap();
+        let mut fold = RecordFold::new(StatsConfig::default()).unwrap();
+        for line in lines.lines() {
+            fold.add(&format!("{line}\n"), "").unwrap();
+        }
+        assert_eq!(fold.lines(), 20);
+        let (files, stats) = fold.interrupted("run-9");
         assert_eq!(stats["total_requests"], 20);
         assert_eq!(stats["interrupted"], true);
         assert_eq!(stats["run_name"], "run-9 (interrupted)");
-        assert_eq!(files.len(), 3);
-    }
-
-    #[test]
-    fn a_run_with_no_record_is_not_recovered_and_names_keep_their_slashes() {
-        let empty = run_key(1, "run-1");
-        let named = run_key(2, "sweep/00004-clients");
-        let entries = vec![
-            Entry::Heartbeat {
-                key: heartbeat_key(&empty),
-                at_ms: 0.0,
-            },
-            batch(&named, 1, "a"),
-        ];
-        let recovered = recover(entries, Liveness::Heartbeats { now_ms: 60_000.0 });
-        assert_eq!(recovered.len(), 1);
-        assert_eq!(recovered[0].run_name, "sweep/00004-clients");
+        assert!(stats["first_request_time"].is_string());
+        assert_eq!(files.len(), 1);
+        let mut broken = RecordFold::new(StatsConfig::default()).unwrap();
+        assert!(
+            broken.add("{not json\n", "").is_err(),
+            "a damaged batch is an error, not a panic"
+        );
     }
 
     #[test]

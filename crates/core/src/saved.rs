@@ -32,8 +32,33 @@ pub struct SavedRun {
     /// Whether the comparison shows it.
     pub selected: bool,
     /// The run folder's files, `(name, text)`: shared, so renaming or selecting a run (a copy of the rest of it)
-    /// never copies its files.
+    /// never copies its files. Without `responses.jsonl` and `tokenmeter_responses.jsonl` when `records` says
+    /// where they are.
     pub files: Arc<Vec<(String, String)>>,
+    /// Where the run's per-request lines are, when they live in the browser's record store rather than in
+    /// `files` (a run measured in the page keeps them there from the moment each request finishes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<StoredRecords>,
+}
+
+/// A run's `responses.jsonl` and `tokenmeter_responses.jsonl` lines, kept in the record store in batches
+/// (`core::checkpoint`), never whole in memory: exports stream them, the figures worker reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecords {
+    /// The run's key in the store (`checkpoint::run_key`): its batches are `batch_key(key, 0..)`.
+    pub key: String,
+    /// How many lines were stored.
+    pub lines: u64,
+    /// Why record keeping stopped before the run's end (storage full), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+impl StoredRecords {
+    /// Whether `name` is one of the files the record store holds for a run.
+    pub fn holds(name: &str) -> bool {
+        name == RunFile::Responses.file_name() || name == RunFile::TokenmeterResponses.file_name()
+    }
 }
 
 impl SavedRun {
@@ -86,7 +111,28 @@ impl SavedRun {
             rules: None,
             selected: true,
             files: Arc::new(files),
+            records: None,
         }
+    }
+
+    /// The names of every file of the run, those in the record store included, in [`RunFile::ALL`] order first.
+    pub fn file_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.files.iter().map(|(n, _)| n.clone()).collect();
+        if self.records.is_some() {
+            for file in [RunFile::Responses, RunFile::TokenmeterResponses] {
+                if !names.iter().any(|n| n == file.file_name()) {
+                    names.push(file.file_name().to_owned());
+                }
+            }
+        }
+        let rank = |n: &String| {
+            RunFile::ALL
+                .iter()
+                .position(|f| f.file_name() == n)
+                .unwrap_or(RunFile::ALL.len())
+        };
+        names.sort_by_key(rank);
+        names
     }
 
     pub fn to_json(&self) -> String {

@@ -15,6 +15,7 @@ use tokenmeter_core::format::{
 use tokenmeter_core::page_health::PageHealth;
 use tokenmeter_core::plan::{Arrival, RunPlan};
 use tokenmeter_core::record::{Outcome, RequestRecord};
+use tokenmeter_core::saved::StoredRecords;
 use tokenmeter_core::stats::{RunInfo, RunningStats, Scalar, StatsConfig, StatsConfigError};
 use tokenmeter_core::time::Timestamp;
 use tokenmeter_core::timeline::Timeline;
@@ -68,6 +69,8 @@ pub struct LiveRun {
     /// Records finished since the last [`LiveRun::take_tapped`], when a collector asked for them (the command
     /// merges every shard's records as they come); bounded by the time between two takes.
     tap: Option<Vec<RequestRecord>>,
+    /// The records leave with the snapshots (the page's record store keeps them), so the files leave them out.
+    records_leave: bool,
     saw_queue_time: bool,
     /// What measured the run, once known.
     client: Option<ClientFacts>,
@@ -101,6 +104,7 @@ impl LiveRun {
             page: None,
             timeline: Timeline::new(Timestamp::ZERO),
             tap: None,
+            records_leave: false,
             saw_queue_time: false,
             client: None,
         })
@@ -109,6 +113,15 @@ impl LiveRun {
     /// Keeps finished records for [`LiveRun::take_tapped`] from now on.
     pub fn tap_records(&mut self) {
         self.tap.get_or_insert_with(Vec::new);
+    }
+
+    /// Keeps no record from now on: each finished record is only tapped (the page's worker stores every
+    /// snapshot's batch), so memory holds the statistics alone, and [`LiveRun::files`] leaves out
+    /// `responses.jsonl` and `tokenmeter_responses.jsonl`, which the store holds.
+    pub fn records_leave(&mut self) {
+        self.tap_records();
+        self.keep_records = false;
+        self.records_leave = true;
     }
 
     /// The records finished since the last call (none unless tapped).
@@ -181,8 +194,9 @@ impl LiveRun {
             run_name: Some(self.identity.run_name.clone()),
             run_description: self.identity.run_description.clone(),
             start_time: Some(self.start_wall),
-            first_request_time: None,
-            last_request_time: None,
+            // From the statistics, which see every record, kept or not.
+            first_request_time: self.stats.request_time_range().map(|r| r.0),
+            last_request_time: self.stats.request_time_range().map(|r| r.1),
             end_time,
         }
     }
@@ -207,7 +221,7 @@ impl LiveRun {
         self.page.get_or_insert_with(PageHealth::default)
     }
 
-    /// Every result file, named, ready to download.
+    /// Every result file, named, ready to download (without the per-request files when the records left).
     pub fn files(&mut self, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
         let info = self.run_info(now);
         let stats = self.snapshot(now);
@@ -224,12 +238,16 @@ impl LiveRun {
         config.tokenmeter_check = self.identity.check.clone();
         config.tokenmeter_client = self.client.clone();
         config.tokenmeter_shard = self.identity.shard;
-        write_run(&RunToWrite {
+        let mut files = write_run(&RunToWrite {
             config: &config,
             info: &info,
             records: &self.records,
             stats: &stats,
-        })
+        });
+        if self.records_leave {
+            files.retain(|(name, _)| !StoredRecords::holds(name));
+        }
+        files
     }
 }
 

@@ -14,6 +14,7 @@ use tokenmeter_core::format::ClockInfo;
 use tokenmeter_core::format::{write_extras, write_responses};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::record::RequestRecord;
+use tokenmeter_core::saved::StoredRecords;
 use tokenmeter_core::timeline::Timeline;
 
 /// Everything a Run press needs, serialisable: the settings as text (`RawInput::to_json`), the payloads the
@@ -33,6 +34,10 @@ pub struct RunRequest {
     /// Each snapshot carries the records finished since the one before, so a command merges shards live.
     #[serde(default)]
     pub tap_records: bool,
+    /// The engine keeps no record: each snapshot carries those finished since the last, and the page's worker
+    /// stores them (`browser::checkpointer`), so memory stays flat however long the run.
+    #[serde(default)]
+    pub records_leave: bool,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -59,9 +64,12 @@ pub enum ToEngine {
     Visibility {
         hidden: bool,
     },
-    /// The finished run whose records were checkpointed under `checkpoint` is stored: delete the checkpoint.
+    /// The finished run whose records were checkpointed under `checkpoint` is stored: delete its heartbeat, and
+    /// its batches too unless they are the stored run's records (`records_kept`).
     Forget {
         checkpoint: String,
+        #[serde(default)]
+        records_kept: bool,
     },
 }
 
@@ -126,6 +134,10 @@ pub struct FinishedRun {
     /// finished run is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint: Option<String>,
+    /// Where the run's per-request lines are, when they left with the snapshots for the record store (set by
+    /// the worker's store once every batch is written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<StoredRecords>,
 }
 
 /// From the worker to the page.

@@ -119,6 +119,7 @@ struct Shared {
     seed: u64,
     fan_out: FanOut,
     tap_records: bool,
+    records_leave: bool,
     shard: Option<ShardRecord>,
 }
 
@@ -181,6 +182,7 @@ async fn session<R: Runtime>(
     let shared = Shared {
         fan_out: input.fan_out,
         tap_records: request.tap_records,
+        records_leave: request.records_leave,
         shard,
         settings: request.settings,
         clock: runtime.clock_info(),
@@ -272,7 +274,9 @@ async fn run_one<R: Runtime>(
     let live = LiveRun::new(identity, shared.stats.clone(), clock.wall_time())
         .map_err(|e| format!("Statistics settings: {e}"))?;
     let mut live = live;
-    if shared.tap_records {
+    if shared.records_leave {
+        live.records_leave();
+    } else if shared.tap_records {
         live.tap_records();
     }
     let live = RefCell::new(live);
@@ -341,6 +345,7 @@ async fn run_one<R: Runtime>(
             stats,
             summary: line.clone(),
             checkpoint: None,
+            records: None,
         }),
     });
     Ok((ending, line))

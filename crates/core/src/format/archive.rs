@@ -14,12 +14,14 @@
 //!
 //! Pure: bytes and texts in, bytes and texts out, for the page and for native tools alike.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Cursor, Read, Write};
+use std::rc::Rc;
 
 use serde_json::{Map, Value};
 use zip::result::ZipError;
-use zip::write::SimpleFileOptions;
+use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::format::json::{parse_json, to_pretty};
@@ -156,31 +158,97 @@ fn write_zip_dated<P: AsRef<str>, T: AsRef<str>>(
     entries: &[(P, T)],
     modified: DateTime,
 ) -> Result<Vec<u8>, ArchiveError> {
-    let write_error = |e: ZipError| ArchiveError::Write {
-        reason: e.to_string(),
-    };
-    let mut seen = HashSet::new();
-    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let mut zip = ZipStream::dated(modified);
     for (path, text) in entries {
-        let raw = path.as_ref();
-        let path = normalize_path(raw).map_err(|reason| ArchiveError::UnsafePath {
-            path: raw.to_owned(),
+        zip.start_file(path.as_ref())?;
+        zip.write(text.as_ref())?;
+    }
+    zip.finish()
+}
+
+/// Where a [`ZipStream`] writes: bytes wait here until the caller takes them.
+#[derive(Clone, Default)]
+struct Drain(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Drain {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A zip archive written piece by piece, never whole in memory: the caller writes a file's text in parts (a
+/// `responses.jsonl` batch by batch from the browser's record store) and takes the compressed bytes as they come
+/// (into a Blob). Entries end with data descriptors, as any streamed zip does (LLMeter's `zipfile` and every
+/// unzip read them); a file must stay under 4 GiB.
+pub struct ZipStream {
+    zip: ZipWriter<StreamWriter<Drain>>,
+    out: Drain,
+    seen: HashSet<String>,
+    modified: DateTime,
+}
+
+impl Default for ZipStream {
+    fn default() -> Self {
+        ZipStream::dated(DateTime::default())
+    }
+}
+
+impl ZipStream {
+    /// An empty archive whose files are dated `modified`.
+    fn dated(modified: DateTime) -> ZipStream {
+        let out = Drain::default();
+        ZipStream {
+            zip: ZipWriter::new_stream(out.clone()),
+            out,
+            seen: HashSet::new(),
+            modified,
+        }
+    }
+
+    /// Starts the file at `path` (checked as [`write_zip`] checks it: safe, and not twice).
+    pub fn start_file(&mut self, path: &str) -> Result<(), ArchiveError> {
+        let normal = normalize_path(path).map_err(|reason| ArchiveError::UnsafePath {
+            path: path.to_owned(),
             reason,
         })?;
-        if !seen.insert(path.clone()) {
-            return Err(ArchiveError::Duplicate { path });
+        if !self.seen.insert(normal.clone()) {
+            return Err(ArchiveError::Duplicate { path: normal });
         }
-        let text = text.as_ref();
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Deflated)
-            .last_modified_time(modified)
-            .unix_permissions(0o644)
-            .large_file(text.len() as u64 >= u64::from(u32::MAX));
-        zip.start_file(path.as_str(), options).map_err(write_error)?;
-        zip.write_all(text.as_bytes())
-            .map_err(|e| write_error(ZipError::Io(e)))?;
+            .last_modified_time(self.modified)
+            .unix_permissions(0o644);
+        self.zip.start_file(normal.as_str(), options).map_err(write_error)
     }
-    Ok(zip.finish().map_err(write_error)?.into_inner())
+
+    /// Appends `text` to the file started last.
+    pub fn write(&mut self, text: &str) -> Result<(), ArchiveError> {
+        self.zip
+            .write_all(text.as_bytes())
+            .map_err(|e| write_error(ZipError::Io(e)))
+    }
+
+    /// The archive's bytes written since the last take.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut *self.out.0.borrow_mut())
+    }
+
+    /// Ends the archive: the bytes not taken yet, its central directory last.
+    pub fn finish(self) -> Result<Vec<u8>, ArchiveError> {
+        self.zip.finish().map_err(write_error)?;
+        Ok(std::mem::take(&mut *self.out.0.borrow_mut()))
+    }
+}
+
+fn write_error(e: ZipError) -> ArchiveError {
+    ArchiveError::Write {
+        reason: e.to_string(),
+    }
 }
 
 /// The text files of a zip archive as `(path, text)`, in the archive's order, under the default [`ZipLimits`].

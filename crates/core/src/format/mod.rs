@@ -47,7 +47,7 @@ use crate::stats::StatsConfigError;
 pub use archive::{
     as_load_test, group_run_folders, load_test_entries, read_zip, read_zip_with, recompute_folder,
     recompute_folders, run_entries, write_zip, write_zip_at, ArchiveError, FolderFiles, LoadTestLayout,
-    Recomputed, RecomputedRun, ZipLimits,
+    Recomputed, RecomputedRun, ZipLimits, ZipStream,
 };
 pub use json::{format_datetime, parse_datetime};
 pub use merge::{

@@ -10,6 +10,7 @@
 //! * distributions (`<metric>-average`, percentiles, …) take successful requests only. LLMeter also feeds
 //!   failed responses' partial values (a broken stream's TTFT) into them; Tokenmeter deliberately does not.
 
+use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -175,6 +176,9 @@ impl RunningStats {
         self.requests += 1;
         if let Some(at) = record.request_time {
             self.sends += 1;
+            // To the microsecond `responses.jsonl` keeps, so statistics recomputed from a run's files equal the
+            // live ones exactly (a browser's wall clock is no finer than 5 µs anyway).
+            let at = at.trunc_subsecs(6);
             self.widen_request_times(at, at);
         }
         self.tokens.add(&record.tokens);
