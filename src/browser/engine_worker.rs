@@ -40,6 +40,24 @@ impl EngineWorker {
         on_message: impl Fn(FromEngine) + 'static,
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineWorker, String> {
+        EngineWorker::start(true, on_message, on_error)
+    }
+
+    /// Starts a second instance of the worker for one figures job ([`ToEngine::Figures`]): it never measures, so
+    /// drawing a big run's figures never delays a timestamp, and dropping it gives its memory back. Its messages
+    /// are not forwarded to the `tokenmeter` command, and it is not told the tab's visibility.
+    pub fn spawn_figures(
+        on_message: impl Fn(FromEngine) + 'static,
+        on_error: impl Fn(String) + 'static,
+    ) -> Result<EngineWorker, String> {
+        EngineWorker::start(false, on_message, on_error)
+    }
+
+    fn start(
+        measures: bool,
+        on_message: impl Fn(FromEngine) + 'static,
+        on_error: impl Fn(String) + 'static,
+    ) -> Result<EngineWorker, String> {
         let on_error: Rc<dyn Fn(String)> = Rc::new(on_error);
         let url = web_sys::window()
             .and_then(|w| w.document())
@@ -56,7 +74,7 @@ impl EngineWorker {
         let ready = Rc::new(Cell::new(false));
         let pending: Rc<RefCell<Vec<String>>> = Rc::default();
         let origin_offset_ms = Rc::new(Cell::new(None));
-        let command = CommandHook::get();
+        let command = CommandHook::get().filter(|_| measures);
         let on_message = {
             let (worker, ready, pending, offset, failed) = (
                 worker.clone(),
@@ -103,7 +121,8 @@ impl EngineWorker {
         });
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        let visibility = web_sys::window().and_then(|w| w.document()).map(|document| {
+        let document = web_sys::window().and_then(|w| w.document()).filter(|_| measures);
+        let visibility = document.map(|document| {
             let (worker, ready, pending) = (worker.clone(), ready.clone(), pending.clone());
             let listener = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
                 let hidden = web_sys::window()

@@ -8,6 +8,7 @@ pub mod checkpointer;
 pub mod clock;
 pub mod command;
 pub mod engine_worker;
+pub mod export;
 pub mod fetch;
 pub mod files;
 pub mod js;

@@ -1,18 +1,27 @@
 //! Keeping runs across reloads: one IndexedDB object store of [`SavedRun`] JSON texts, keyed by id
-//! (localStorage holds only a few megabytes; a run's responses can be far more). A write that does not fit
+//! (localStorage holds only a few megabytes; a run's responses can be far more), and the record store of
+//! per-request lines in batches, which the engine's worker fills as a run goes. A write that does not fit
 //! reports [`StoreError::Full`], so the page can drop the oldest runs and try again.
 
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbObjectStoreParameters, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
-use crate::core::checkpoint::{batch_key_range, heartbeat_key, Entry};
+use crate::core::checkpoint::{batch_key_range, heartbeat_key, run_of_heartbeat, Entry, Listing};
 use crate::core::saved::SavedRun;
 
 const DATABASE: &str = "tokenmeter";
 const STORE: &str = "runs";
-/// Finished records of runs still going on (`core::checkpoint`), written by the engine's worker.
+/// The record store: every run's finished records in batches (`core::checkpoint`), written by the engine's worker
+/// as the run goes and kept as the run's records once it is stored (`SavedRun::records`).
 const CHECKPOINTS: &str = "checkpoints";
+
+/// One stored batch: its key, and its lines as JavaScript strings.
+pub struct StoredBatch {
+    pub key: String,
+    pub responses: js_sys::JsString,
+    pub extras: js_sys::JsString,
+}
 const VERSION: u32 = 2;
 
 /// Why the store could not do what was asked.
@@ -151,39 +160,84 @@ impl RunStore {
         committed(&tx).await
     }
 
-    /// Every checkpoint entry stored.
-    pub async fn checkpoints(&self) -> Result<Vec<Entry>, StoreError> {
+    /// What the record store holds, without reading a batch: every key, and each heartbeat's time.
+    pub async fn listing(&self) -> Result<Listing, StoreError> {
         let (_tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readonly)?;
-        let request = store.get_all().map_err(|e| error_of(&e))?;
+        let request = store.get_all_keys().map_err(|e| error_of(&e))?;
+        let keys: js_sys::Array = settle(&request).await?.unchecked_into();
+        let mut listing = Listing::default();
+        for key in keys.iter().filter_map(|k| k.as_string()) {
+            match run_of_heartbeat(&key) {
+                Some(run) => {
+                    let (_tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readonly)?;
+                    let request = store.get(&JsValue::from_str(&key)).map_err(|e| error_of(&e))?;
+                    let at_ms = js_sys::Reflect::get(&settle(&request).await?, &JsValue::from_str("at_ms"))
+                        .ok()
+                        .and_then(|a| a.as_f64())
+                        .unwrap_or(0.0);
+                    listing.heartbeats.push((run.to_owned(), at_ms));
+                }
+                None => listing.batches.push(key),
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Up to `limit` of run `run_key`'s batches, in write order, after the batch keyed `after` (from the first
+    /// without). Their texts stay JavaScript strings, so an export can hand them to a Blob without copying them
+    /// into the page's memory.
+    pub async fn batches(
+        &self,
+        run_key: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredBatch>, StoreError> {
+        let (_tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readonly)?;
+        let (first, last) = batch_key_range(run_key);
+        let range = match after {
+            Some(after) => web_sys::IdbKeyRange::bound_with_lower_open_and_upper_open(
+                &JsValue::from_str(after),
+                &JsValue::from_str(&last),
+                true,
+                false,
+            ),
+            None => web_sys::IdbKeyRange::bound(&JsValue::from_str(&first), &JsValue::from_str(&last)),
+        }
+        .map_err(|e| error_of(&e))?;
+        let request = store
+            .get_all_with_key_and_limit(&range, limit)
+            .map_err(|e| error_of(&e))?;
         let values: js_sys::Array = settle(&request).await?.unchecked_into();
-        let field = |v: &JsValue, name: &str| js_sys::Reflect::get(v, &JsValue::from_str(name)).ok();
+        let field = |v: &JsValue, name: &str| {
+            js_sys::Reflect::get(v, &JsValue::from_str(name))
+                .ok()
+                .filter(|f| f.is_string())
+        };
         Ok(values
             .iter()
             .filter_map(|v| {
-                let key = field(&v, "key")?.as_string()?;
-                match field(&v, "at_ms").and_then(|a| a.as_f64()) {
-                    Some(at_ms) => Some(Entry::Heartbeat { key, at_ms }),
-                    None => Some(Entry::Batch {
-                        key,
-                        responses: field(&v, "responses")?.as_string()?,
-                        extras: field(&v, "extras")?.as_string().unwrap_or_default(),
-                    }),
-                }
+                Some(StoredBatch {
+                    key: field(&v, "key")?.as_string()?,
+                    responses: field(&v, "responses")?.unchecked_into(),
+                    extras: field(&v, "extras")
+                        .map(JsCast::unchecked_into)
+                        .unwrap_or_else(|| js_sys::JsString::from("")),
+                })
             })
             .collect())
     }
 
-    /// Deletes the checkpoint entries under `keys`.
-    pub async fn delete_checkpoints(&self, keys: &[String]) -> Result<(), StoreError> {
+    /// Deletes run `run_key`'s heartbeat: the run is stored, its batches are its records now.
+    pub async fn delete_heartbeat(&self, run_key: &str) -> Result<(), StoreError> {
         let (tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readwrite)?;
-        for key in keys {
-            store.delete(&JsValue::from_str(key)).map_err(|e| error_of(&e))?;
-        }
+        store
+            .delete(&JsValue::from_str(&heartbeat_key(run_key)))
+            .map_err(|e| error_of(&e))?;
         committed(&tx).await
     }
 
-    /// Deletes every checkpoint entry of run `run_key` (its finished run is kept now): its batches by key range,
-    /// and its heartbeat, without reading them.
+    /// Deletes every entry of run `run_key` (its records and heartbeat) by key range, without reading them: a
+    /// deleted run's records, or a checkpoint whose run kept its records in its files.
     pub async fn delete_checkpoint_of(&self, run_key: &str) -> Result<(), StoreError> {
         let (tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readwrite)?;
         let (first, last) = batch_key_range(run_key);

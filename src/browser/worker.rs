@@ -13,8 +13,10 @@ use crate::browser::checkpointer::{CheckpointQueue, RunCheckpoints};
 use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
+use crate::browser::store::RunStore;
+use crate::charts::{figures_of_files, BatchFigures, Figure};
 use crate::core::format::ClockInfo;
-use crate::engine::remote::{FromEngine, ToEngine};
+use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
 use crate::engine::session::{run_session, ClientProfile, Controls, Runtime};
 
 /// The browser as the session's runtime: `performance.now()` clocks and `fetch`.
@@ -53,12 +55,12 @@ pub fn start() {
     let clock = clock_info();
     let hidden = Rc::new(Cell::new(false));
     let current: Rc<RefCell<Option<Rc<Controls>>>> = Rc::default();
-    let queue = CheckpointQueue::start();
     let post_scope = scope.clone();
-    let post = Rc::new(move |message: FromEngine| {
+    let post: Rc<dyn Fn(FromEngine)> = Rc::new(move |message: FromEngine| {
         // Only fails when the message cannot be cloned, which a string always can.
         let _ = post_scope.post_message(&JsValue::from_str(&message.to_json()));
     });
+    let queue = CheckpointQueue::start(post.clone());
     let on_message = {
         let post = post.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
@@ -71,22 +73,37 @@ pub fn start() {
                     let controls = Rc::new(Controls::default());
                     controls.hidden.set(hidden.get());
                     *current.borrow_mut() = Some(controls.clone());
-                    let (post, current, queue) = (post.clone(), current.clone(), queue.clone());
+                    let (current, queue) = (current.clone(), queue.clone());
                     wasm_bindgen_futures::spawn_local(async move {
                         let runtime = BrowserRuntime { clock };
-                        // Finished records are checkpointed as they come (the snapshots carry them).
+                        // Finished records go to the record store as they come (the snapshots carry them). A run
+                        // of the page keeps none in memory, if the store opened; the command's pages keep theirs
+                        // (it reads them from the snapshots, and writes the shard's files from them).
                         let mut request = *request;
-                        let checkpoints = RunCheckpoints::new(queue, request.seed, request.tap_records);
+                        request.records_leave = !request.tap_records && queue.store_opened().await;
+                        let checkpoints = RunCheckpoints::new(
+                            queue,
+                            request.seed,
+                            request.tap_records,
+                            request.records_leave,
+                        );
                         request.tap_records = true;
-                        let emit = |mut message: FromEngine| {
-                            checkpoints.take(&mut message);
-                            post(message);
-                        };
+                        let emit = |message: FromEngine| checkpoints.emit(message);
                         run_session(&runtime, request, &controls, &emit).await;
                         current.borrow_mut().take();
                     });
                 }
-                Ok(ToEngine::Forget { checkpoint }) => queue.forget(checkpoint),
+                Ok(ToEngine::Forget {
+                    checkpoint,
+                    records_kept,
+                }) => queue.forget(checkpoint, records_kept),
+                Ok(ToEngine::Figures { job }) => {
+                    let post = post.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let figures = draw_figures(&job).await;
+                        post(FromEngine::Figures { figures });
+                    });
+                }
                 Ok(ToEngine::Stop) => {
                     if let Some(controls) = current.borrow().as_ref() {
                         controls.cancel.cancel();
@@ -111,3 +128,31 @@ pub fn start() {
         build: crate::browser::engine_worker::BUILD_ID.to_owned(),
     });
 }
+
+/// A figures job (in a figures worker, never the one measuring): the run's records read batch by batch from the
+/// record store, or its files, into the per-run figures.
+async fn draw_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
+    let Some(key) = &job.records else {
+        return figures_of_files(&job.files, &job.stats, job.size);
+    };
+    let store = RunStore::open().await.map_err(|e| e.to_string())?;
+    let mut figures = BatchFigures::new(&job.stats);
+    let mut after: Option<String> = None;
+    loop {
+        let batches = store
+            .batches(key, after.as_deref(), BATCHES_PER_READ)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = batches.last() else { break };
+        after = Some(last.key.clone());
+        for batch in &batches {
+            figures
+                .add(&String::from(&batch.responses), &String::from(&batch.extras))
+                .map_err(|e| format!("The stored records could not be read: {e}"))?;
+        }
+    }
+    Ok(figures.finish(job.size))
+}
+
+/// How many stored batches one read takes (a batch is one snapshot's records: up to a few megabytes).
+const BATCHES_PER_READ: u32 = 8;

@@ -5,12 +5,12 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::browser::engine_worker::EngineWorker;
 use crate::browser::{files, raster};
 use crate::charts::over_time::{latency_over_time, output_tokens_over_time, requests_over_time};
-use crate::charts::{load_test_figures, run_figures, ClientScale, Figure, RunData};
-use crate::core::format::{stats_config_for, Files, LoadedRun};
-use crate::core::saved::SavedRun;
+use crate::charts::{load_test_figures, ClientScale, Figure};
 use crate::core::timeline::Timeline;
+use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
 use crate::ui::library::Library;
 
 /// Every figure's size, in SVG units (the PNG is twice that).
@@ -21,15 +21,17 @@ pub(crate) const FIGURE_SIZE: (u32, u32) = (560, 320);
 fn FigureView(figure: Figure) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let Figure { id, title, svg } = figure;
+    let id = id.into_owned();
+    let (svg_id, png_id) = (id.clone(), id.clone());
     let svg_file = svg.clone();
     let save_svg = move |_| {
-        if let Err(e) = files::download(&format!("{id}.svg"), &svg_file, "image/svg+xml") {
+        if let Err(e) = files::download(&format!("{svg_id}.svg"), &svg_file, "image/svg+xml") {
             error.set(Some(e));
         }
     };
     let png_source = svg.clone();
     let save_png = move |_| {
-        let svg = png_source.clone();
+        let (svg, id) = (png_source.clone(), png_id.clone());
         spawn_local(async move {
             let saved = raster::svg_to_png(&svg, FIGURE_SIZE.0, FIGURE_SIZE.1)
                 .await
@@ -73,18 +75,6 @@ pub(crate) fn LiveFigures(timeline: RwSignal<Option<Timeline>>) -> impl IntoView
     }
 }
 
-/// The per-run figures of `run`, from its responses; an explanation when it has none.
-fn run_figures_of(run: &SavedRun) -> Result<Vec<Figure>, String> {
-    let files = Files::from_named(&run.files);
-    let config = stats_config_for(Some(&run.stats), None);
-    let method = config.method;
-    let loaded = LoadedRun::from_files(&files, config).map_err(|e| e.to_string())?;
-    let records = loaded.records.filter(|r| !r.is_empty()).ok_or(
-        "This run kept no per-request data (low memory, or no responses.jsonl), so only its table shows.",
-    )?;
-    Ok(run_figures(&RunData::from_records(&records, method), FIGURE_SIZE))
-}
-
 /// How the per-run figures are grouped on the page (each group folds away; the first is open), by figure id.
 const RUN_GROUPS: [(&str, &[&str]); 4] = [
     (
@@ -118,7 +108,7 @@ fn grouped(mut figures: Vec<Figure>) -> impl IntoView {
         .iter()
         .map(|(title, ids)| {
             let (mine, rest): (Vec<Figure>, Vec<Figure>) =
-                figures.drain(..).partition(|f| ids.contains(&f.id));
+                figures.drain(..).partition(|f| ids.contains(&f.id.as_ref()));
             figures = rest;
             (*title, mine)
         })
@@ -139,17 +129,57 @@ fn grouped(mut figures: Vec<Figure>) -> impl IntoView {
         .collect_view()
 }
 
-/// The figures of the run in focus.
+/// The figures of the run in focus, drawn by a figures worker (a second instance of the engine's worker) from the
+/// run's stored records, read batch by batch, or its files: the page's thread only shows them. The worker ends
+/// with its job (or when the focus moves), so its memory goes back.
 #[component]
 pub(crate) fn RunFigures(library: Library) -> impl IntoView {
-    // Which run, by id: selecting or renaming a run must not re-read the focused run's files.
+    // Which run, by id: selecting or renaming a run must not redraw the focused run's figures.
     let focus = Memo::new(move |_| library.focused_run().map(|run| run.id.clone()));
-    let drawn = Memo::new(move |_| {
-        let id = focus.get()?;
-        let run = library
-            .runs
-            .with_untracked(|runs| runs.iter().find(|r| r.id == id).cloned())?;
-        Some(run_figures_of(&run))
+    let drawn = RwSignal::new(None::<Result<Vec<Figure>, String>>);
+    let worker: StoredValue<Option<EngineWorker>, LocalStorage> = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let id = focus.get();
+        // A new focus ends the last job (dropping its worker terminates it).
+        worker.set_value(None);
+        drawn.set(None);
+        let Some(run) = id.and_then(|id| {
+            library
+                .runs
+                .with_untracked(|runs| runs.iter().find(|r| r.id == id).cloned())
+        }) else {
+            return;
+        };
+        let job = FigureJob {
+            records: run.records.as_ref().map(|r| r.key.clone()),
+            files: if run.records.is_some() {
+                Vec::new()
+            } else {
+                run.files.to_vec()
+            },
+            stats: run.stats.clone(),
+            size: FIGURE_SIZE,
+        };
+        let done = move |result: Result<Vec<Figure>, String>| {
+            drawn.set(Some(result));
+            // After this message's handler returns: a worker is not dropped from inside its own handler.
+            spawn_local(async move { worker.set_value(None) });
+        };
+        let spawned = EngineWorker::spawn_figures(
+            move |message| {
+                if let FromEngine::Figures { figures } = message {
+                    done(figures);
+                }
+            },
+            move |e| done(Err(e)),
+        );
+        match spawned {
+            Ok(figures_worker) => {
+                figures_worker.post(&ToEngine::Figures { job: Box::new(job) });
+                worker.set_value(Some(figures_worker));
+            }
+            Err(e) => drawn.set(Some(Err(e))),
+        }
     });
     let name = move || {
         library
@@ -158,14 +188,14 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
             .unwrap_or_default()
     };
     move || {
-        drawn.get().map(|figures| {
-            view! {
-                <h3>"Figures: " <span id="figures-run">{name}</span></h3>
-                {match figures {
-                    Ok(figures) => view! { <div id="figures">{grouped(figures)}</div> }.into_any(),
-                    Err(why) => view! { <p id="figures-note" class="note">{why}</p> }.into_any(),
-                }}
-            }
+        focus.get()?;
+        Some(view! {
+            <h3>"Figures: " <span id="figures-run">{name}</span></h3>
+            {move || match drawn.get() {
+                None => view! { <p id="figures-drawing" class="note">"Drawing the figures…"</p> }.into_any(),
+                Some(Ok(figures)) => view! { <div id="figures">{grouped(figures)}</div> }.into_any(),
+                Some(Err(why)) => view! { <p id="figures-note" class="note">{why}</p> }.into_any(),
+            }}
         })
     }
 }

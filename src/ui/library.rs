@@ -9,11 +9,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::browser::clock::PerformanceClock;
-use crate::browser::files;
 use crate::browser::locks;
 use crate::browser::store::{RunStore, StoreError};
-use crate::core::checkpoint::{recover, Liveness};
-use crate::core::saved::{load_test_zip, oldest, SavedRun};
+use crate::browser::{export, files};
+use crate::core::checkpoint::{run_name_of, triage, Liveness, RecordFold};
+use crate::core::format::archive::path_component;
+use crate::core::saved::{load_test_plan, oldest, SavedRun, StoredRecords};
+use crate::core::stats::StatsConfig;
 use crate::engine::Clock;
 
 /// The page's runs, oldest first. Copyable handle. Runs are shared (`Arc`), never copied: a run's files can be
@@ -42,9 +44,10 @@ impl Library {
         spawn_local(async move {
             match RunStore::open().await {
                 Ok(store) => {
+                    let stored = store.all().await.unwrap_or_default();
                     // Stored first, so the runs loaded next include them.
-                    recover_checkpoints(&store, &library).await;
-                    let mut stored = store.all().await.unwrap_or_default();
+                    recover_checkpoints(&store, &library, &stored).await;
+                    let mut stored = store.all().await.unwrap_or(stored);
                     stored.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.id.cmp(&b.id)));
                     library.store.set_value(Some(Rc::new(store)));
                     library.runs.update(|runs| {
@@ -106,9 +109,9 @@ impl Library {
                     let victim = self.runs.with_untracked(|runs| {
                         let others: Vec<&SavedRun> =
                             runs.iter().filter(|r| r.id != run.id).map(|r| &**r).collect();
-                        oldest(others).map(|r| (r.id.clone(), r.name.clone()))
+                        oldest(others).map(|r| (r.id.clone(), r.name.clone(), r.records.clone()))
                     });
-                    let Some((id, name)) = victim else {
+                    let Some((id, name, records)) = victim else {
                         self.notice.set(Some(format!(
                             "Storage is full: {} is shown but will not survive a reload (it is larger than the \
                              browser lets this page keep). Download it to keep it.",
@@ -116,7 +119,7 @@ impl Library {
                         )));
                         return;
                     };
-                    let _ = store.delete(&id).await;
+                    let _ = delete_stored(&store, &id, records.map(|r| r.key).as_deref()).await;
                     self.runs.update(|runs| runs.retain(|r| r.id != id));
                     removed.push(name);
                 }
@@ -168,6 +171,7 @@ impl Library {
     }
 
     pub(crate) fn delete(&self, id: &str) {
+        let records = self.records_of(id);
         self.runs.update(|runs| runs.retain(|r| r.id != id));
         if self.focused.get_untracked().as_deref() == Some(id) {
             self.focused
@@ -176,11 +180,59 @@ impl Library {
         if let Some(store) = self.store.get_value() {
             let (id, notice) = (id.to_owned(), self.notice);
             spawn_local(async move {
-                if let Err(e) = store.delete(&id).await {
+                if let Err(e) = delete_stored(&store, &id, records.as_deref()).await {
                     notice.set(Some(format!("The run could not be removed from storage: {e}.")));
                 }
             });
         }
+    }
+
+    /// The record-store key of run `id`'s records, if it has some there.
+    fn records_of(&self, id: &str) -> Option<String> {
+        self.runs.with_untracked(|runs| {
+            runs.iter()
+                .find(|r| r.id == id)
+                .and_then(|r| r.records.as_ref().map(|k| k.key.clone()))
+        })
+    }
+
+    /// The record store, once open.
+    pub(crate) fn store(&self) -> Option<Rc<RunStore>> {
+        self.store.get_value()
+    }
+
+    /// Downloads `run`'s files whose name `wanted` accepts, each streamed from where it is (the record store for
+    /// a run's per-request files), never built whole in the page's memory.
+    pub(crate) async fn download_files(
+        &self,
+        run: &SavedRun,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
+        let store = self.store();
+        for (name, source) in run.sources().into_iter().filter(|(n, _)| wanted(n)) {
+            let mime = if name.ends_with(".jsonl") {
+                "application/x-ndjson"
+            } else {
+                "application/json"
+            };
+            let blob = export::file_blob(store.as_deref(), source, mime).await?;
+            files::download_blob(&name, &blob)?;
+        }
+        Ok(())
+    }
+
+    /// Downloads `run` as one `.zip` (`{run_name}/{file}`), streamed.
+    pub(crate) async fn download_zip(&self, run: &SavedRun) -> Result<(), String> {
+        let blob = export::zip_blob(self.store().as_deref(), run.zip_plan()).await?;
+        files::download_blob(&format!("{}.zip", path_component(&run.name)), &blob)
+    }
+
+    /// Downloads `runs` as one LoadTest `.zip` named `name` (LLMeter's layout), streamed.
+    pub(crate) async fn download_load_test(&self, name: &str, runs: &[Arc<SavedRun>]) -> Result<(), String> {
+        let runs: Vec<&SavedRun> = runs.iter().map(|r| &**r).collect();
+        let plan = load_test_plan(name, &runs)?;
+        let blob = export::zip_blob(self.store().as_deref(), plan).await?;
+        files::download_blob(&format!("{name}.zip"), &blob)
     }
 
     /// The runs selected for comparison.
@@ -196,10 +248,20 @@ impl Library {
     }
 }
 
-/// Runs a closed, reloaded or crashed tab left unfinished: their checkpointed records become runs marked
-/// interrupted (stored, then their checkpoints deleted); the notice names them.
-async fn recover_checkpoints(store: &RunStore, library: &Library) {
-    let Ok(entries) = store.checkpoints().await else {
+/// Deletes stored run `id` and its records in the record store (`records`, their key).
+async fn delete_stored(store: &RunStore, id: &str, records: Option<&str>) -> Result<(), StoreError> {
+    store.delete(id).await?;
+    match records {
+        Some(key) => store.delete_checkpoint_of(key).await,
+        None => Ok(()),
+    }
+}
+
+/// Runs a closed, reloaded or crashed tab left unfinished: their stored records become runs marked interrupted
+/// (statistics folded batch by batch, the records left where they are); the notice names them. Heartbeats of runs
+/// already stored, and records no run holds, go. `stored` are the runs in storage.
+async fn recover_checkpoints(store: &RunStore, library: &Library, stored: &[SavedRun]) {
+    let Ok(listing) = store.listing().await else {
         return;
     };
     let now = PerformanceClock::start().wall_time();
@@ -210,15 +272,53 @@ async fn recover_checkpoints(store: &RunStore, library: &Library) {
             now_ms: now.timestamp_micros() as f64 / 1e3,
         },
     };
-    let recovered = recover(entries, liveness);
+    let kept = |key: &str| {
+        stored
+            .iter()
+            .any(|r| r.records.as_ref().is_some_and(|k| k.key == key))
+    };
+    let triage = triage(&listing, &liveness, &kept);
+    for run in &triage.stale_heartbeats {
+        let _ = store.delete_heartbeat(run).await;
+    }
+    for run in &triage.orphaned {
+        let _ = store.delete_checkpoint_of(run).await;
+    }
     let mut names = Vec::new();
-    for run in &recovered {
-        if let Ok((files, stats)) = run.run() {
-            let saved = SavedRun::new(library.new_id(), files, stats, &now.to_rfc3339());
-            if store.put(&saved).await.is_ok() {
-                names.push(saved.name.clone());
-                let _ = store.delete_checkpoints(&run.keys).await;
+    for key in triage.recover {
+        let Ok(mut fold) = RecordFold::new(StatsConfig::default()) else {
+            continue;
+        };
+        let mut after: Option<String> = None;
+        let read = loop {
+            match store.batches(&key, after.as_deref(), 8).await {
+                Ok(batches) if batches.is_empty() => break Ok(()),
+                Ok(batches) => {
+                    after = batches.last().map(|b| b.key.clone());
+                    if let Err(e) = batches
+                        .iter()
+                        .try_for_each(|b| fold.add(&String::from(&b.responses), &String::from(&b.extras)))
+                    {
+                        break Err(e.to_string());
+                    }
+                }
+                Err(e) => break Err(e.to_string()),
             }
+        };
+        if read.is_err() {
+            continue;
+        }
+        let lines = fold.lines();
+        let (files, stats) = fold.interrupted(run_name_of(&key));
+        let mut saved = SavedRun::new(library.new_id(), files, stats, &now.to_rfc3339());
+        saved.records = Some(StoredRecords {
+            key: key.clone(),
+            lines,
+            stopped: None,
+        });
+        if store.put(&saved).await.is_ok() {
+            names.push(saved.name.clone());
+            let _ = store.delete_heartbeat(&key).await;
         }
     }
     if !names.is_empty() {
@@ -235,15 +335,10 @@ pub(crate) fn RunsList(library: Library) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let export_sweep = move |_| {
         let selected = library.selected();
-        let runs: Vec<&SavedRun> = selected.iter().map(|r| &**r).collect();
-        let name = "tokenmeter-loadtest";
-        match load_test_zip(name, &runs) {
-            Ok(zip) => match files::download_bytes(&format!("{name}.zip"), &zip, "application/zip") {
-                Ok(()) => error.set(None),
-                Err(e) => error.set(Some(e)),
-            },
-            Err(e) => error.set(Some(e)),
-        }
+        spawn_local(async move {
+            let saved = library.download_load_test("tokenmeter-loadtest", &selected).await;
+            error.set(saved.err());
+        });
     };
     view! {
         <Show when=move || !library.runs.with(Vec::is_empty)>
@@ -276,14 +371,13 @@ fn row(library: Library, run: Arc<SavedRun>, error: RwSignal<Option<String>>) ->
     };
     let zip = {
         let run = run.clone();
-        move |_| match run.zip() {
-            Ok(bytes) => {
-                let name = format!("{}.zip", crate::core::format::archive::path_component(&run.name));
-                if let Err(e) = files::download_bytes(&name, &bytes, "application/zip") {
+        move |_| {
+            let run = run.clone();
+            spawn_local(async move {
+                if let Err(e) = library.download_zip(&run).await {
                     error.set(Some(e));
                 }
-            }
-            Err(e) => error.set(Some(e.to_string())),
+            });
         }
     };
     let date = run.date.get(..19).unwrap_or(&run.date).replace('T', " ");

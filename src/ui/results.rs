@@ -10,7 +10,7 @@ use crate::browser::clock::PerformanceClock;
 use crate::browser::files;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
-use crate::core::format::archive::{group_run_folders, path_component, read_zip};
+use crate::core::format::archive::{group_run_folders, read_zip};
 use crate::core::format::import::{pick, Pick};
 use crate::core::format::{merge_folder_files, read_stats, stats_config_for, LoadedRun, RunFile};
 use crate::core::saved::SavedRun;
@@ -45,39 +45,25 @@ pub(crate) fn LiveTable(groups: RwSignal<Vec<Group>>) -> impl IntoView {
 #[component]
 pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
-    // Downloads the run's files whose name `wanted` accepts.
-    let save = move |wanted: &dyn Fn(&str) -> bool| match run.files() {
-        Some(files) => {
-            for (name, contents) in files.into_iter().filter(|(n, _)| wanted(n)) {
-                let mime = if name.ends_with(".jsonl") {
-                    "application/x-ndjson"
-                } else {
-                    "application/json"
-                };
-                if let Err(e) = files::download(&name, &contents, mime) {
-                    error.set(Some(e));
-                }
-            }
-        }
-        None => error.set(Some(
-            "Run something first: there is nothing to export yet.".into(),
-        )),
+    let library = run.library;
+    // Downloads the last run's files whose name `wanted` accepts (`None`: a `.zip` of them all).
+    let save = move |wanted: Option<&'static str>| {
+        let Some(saved) = run.last_run() else {
+            return error.set(Some(
+                "Run something first: there is nothing to export yet.".into(),
+            ));
+        };
+        spawn_local(async move {
+            let done = match wanted {
+                Some("*") => library.download_files(&saved, |_| true).await,
+                Some(name) => library.download_files(&saved, |n| n == name).await,
+                None => library.download_zip(&saved).await,
+            };
+            error.set(done.err());
+        });
     };
-    let download = move |_| save(&|_| true);
-    let zip = move |_| match run.last_run() {
-        Some(saved) => match saved.zip() {
-            Ok(bytes) => {
-                let name = format!("{}.zip", path_component(&saved.name));
-                if let Err(e) = files::download_bytes(&name, &bytes, "application/zip") {
-                    error.set(Some(e));
-                }
-            }
-            Err(e) => error.set(Some(e.to_string())),
-        },
-        None => error.set(Some(
-            "Run something first: there is nothing to export yet.".into(),
-        )),
-    };
+    let download = move |_| save(Some("*"));
+    let zip = move |_| save(None);
     // One button per file, named by the file, so a person or a script can fetch just that one.
     let per_file = move || {
         run.has_results().then(|| {
@@ -87,14 +73,13 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
                 .map(|name| {
                     view! {
                         <button class="download-file" data-file=name
-                            on:click=move |_| save(&|n| n == name) disabled=move || run.is_busy()>{name}</button>
+                            on:click=move |_| save(Some(name)) disabled=move || run.is_busy()>{name}</button>
                     }
                 })
                 .collect_view()
         })
     };
     let rules = RwSignal::new("own".to_owned());
-    let library = run.library;
     let import = move |ev: leptos::ev::Event| {
         let picked = files::take_picked(&ev);
         let rules = rules.get_untracked();
@@ -329,5 +314,5 @@ fn chart(runs: &[Arc<SavedRun>], id: &'static str, title: &str, metric: Metric) 
         .collect();
     let title = format!("{title} p50/p90/p99 by run (ms)");
     let svg = percentiles_svg(&title, metric, &stats, FIGURE_SIZE);
-    Figure { id, title, svg }
+    Figure::new(id, title, svg)
 }

@@ -107,8 +107,8 @@ pub(crate) struct RunController {
     pub(crate) library: Library,
     /// The current run's requests, tokens and latency per second, for the live figures (while it goes on).
     pub(crate) timeline: RwSignal<Option<Timeline>>,
-    /// The last run's files (finished or stopped), to download.
-    last_files: RwSignal<Option<Vec<(String, String)>>>,
+    /// Whether a run finished (or stopped) here, so there are files to download.
+    has_last: RwSignal<bool>,
     /// The last run's id in the library.
     last_id: StoredValue<Option<String>>,
     /// When (worker time, ms) the live figures were last redrawn.
@@ -138,7 +138,7 @@ impl RunController {
             memory: RwSignal::new(None),
             library: Library::new(),
             timeline: RwSignal::new(None),
-            last_files: RwSignal::new(None),
+            has_last: RwSignal::new(false),
             last_id: StoredValue::new(None),
             timeline_drawn_at: StoredValue::new(f64::NEG_INFINITY),
             engine: StoredValue::new_local(None),
@@ -229,6 +229,8 @@ impl RunController {
             default_name: format!("run-{number}"),
             // Driven by the `tokenmeter` command: it merges every shard's records as they come.
             tap_records: command.is_some(),
+            // The worker decides: records leave its memory for the record store when the store opened.
+            records_leave: false,
             clock_offset_ms: command.as_ref().and_then(CommandHook::clock_offset_ms),
         };
         let send = move || {
@@ -267,18 +269,25 @@ impl RunController {
             FromEngine::RunStarted { run_name } => self.message.set(format!("Running {run_name}…")),
             FromEngine::Snapshot { snapshot } => self.show_snapshot(&snapshot),
             FromEngine::RunEnded { run } => {
-                self.last_files.set(Some(run.files.clone()));
                 let now = PerformanceClock::start().wall_time().to_rfc3339();
-                let saved = SavedRun::new(self.library.new_id(), run.files, run.stats, &now);
+                let mut saved = SavedRun::new(self.library.new_id(), run.files, run.stats, &now);
+                saved.records = run.records;
+                let records_kept = saved.records.is_some();
                 self.last_id.set_value(Some(saved.id.clone()));
-                // Once the run is stored, its records' checkpoint in the engine's worker can go.
+                self.has_last.set(true);
+                // Once the run is stored, its heartbeat goes (and its checkpoint, if its files hold its records).
                 let (checkpoint, engine) = (run.checkpoint, self.engine.get_value());
                 self.library.add_then(saved, move || {
                     if let (Some(checkpoint), Some(engine)) = (checkpoint, engine) {
-                        engine.post(&ToEngine::Forget { checkpoint });
+                        engine.post(&ToEngine::Forget {
+                            checkpoint,
+                            records_kept,
+                        });
                     }
                 });
             }
+            // Only a figures worker draws figures.
+            FromEngine::Figures { .. } => {}
             FromEngine::Ended { ending, message } => {
                 self.timeline.set(None);
                 self.message.set(message);
@@ -332,12 +341,7 @@ impl RunController {
 
     /// Whether a run (finished or stopped) has files to download.
     pub(crate) fn has_results(&self) -> bool {
-        self.last_files.with(Option::is_some)
-    }
-
-    /// The last run's result files, ready to download.
-    pub(crate) fn files(&self) -> Option<Vec<(String, String)>> {
-        self.last_files.get_untracked()
+        self.has_last.get()
     }
 
     /// Says what an import did (the imported runs are in the library already).

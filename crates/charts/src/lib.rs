@@ -29,20 +29,5 @@ mod tests;
 
 pub use axis::ClientScale;
 pub use load_test::load_test_figures;
-pub use run::{run_figures, Latency, RunData};
-
-/// One drawn figure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Figure {
-    /// Stable name, used as the element id in the page and the file stem of a download (`ttft-histogram`).
-    pub id: &'static str,
-    pub title: String,
-    /// A complete SVG document.
-    pub svg: String,
-}
-
-impl Figure {
-    pub(crate) fn new(id: &'static str, title: String, svg: String) -> Figure {
-        Figure { id, title, svg }
-    }
-}
+pub use run::{figures_of_files, run_figures, BatchFigures, Latency, RunData, RunDataBuilder};
+pub use tokenmeter_core::figure::Figure;

@@ -210,7 +210,7 @@ mod tests {
         );
         let levels = [(4, &c), (1, &a), (2, &b)];
         let figures = load_test_figures(&levels, ClientScale::Log, (640, 360));
-        let ids: Vec<&str> = figures.iter().map(|f| f.id).collect();
+        let ids: Vec<&str> = figures.iter().map(|f| f.id.as_ref()).collect();
         assert_eq!(ids, SPECS.map(|s| s.id));
         let rpm = &figures[0];
         for text in [

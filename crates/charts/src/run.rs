@@ -10,9 +10,12 @@ use crate::heatmap::{heatmap, HeatmapLatency, HEATMAP_BINS};
 use crate::over_time::{latency_over_time, output_tokens_over_time, requests_over_time};
 use crate::scatter::{ttft_over_time, ttft_vs_input_tokens, ttlt_vs_output_tokens};
 use crate::Figure;
+use serde_json::{Map, Value};
+use tokenmeter_core::format::{read_responses, stats_config_for, Files, FormatError, LoadedRun};
 use tokenmeter_core::metrics;
 use tokenmeter_core::record::{Outcome, RequestRecord};
 use tokenmeter_core::stats::{Metric, PercentileMethod};
+use tokenmeter_core::time::Timestamp;
 use tokenmeter_core::timeline::{RunClock, Timeline};
 
 /// A latency the per-run figures draw.
@@ -98,32 +101,10 @@ pub struct RunData {
 impl RunData {
     /// Reads a run's records once. `method` is the run's percentile method, so marks match `stats.json`.
     pub fn from_records(records: &[RequestRecord], method: PercentileMethod) -> RunData {
-        let clock = RunClock::of(records);
-        let mut run = RunData {
-            ttft: Vec::new(),
-            ttlt: Vec::new(),
-            tpot: Vec::new(),
-            itl: Vec::new(),
-            ttft_by_input: Vec::new(),
-            ttlt_by_output: Vec::new(),
-            ttft_by_send: Vec::new(),
-            failed_sends: Vec::new(),
-            tokens: Vec::new(),
-            timeline: Timeline::from_records(records),
-            method,
-        };
-        let sent = |r: &RequestRecord| clock.map_or(0.0, |c| c.sent_secs(r));
-        for r in records {
-            if r.in_distributions() {
-                run.add_success(r, sent(r));
-            } else if !r.warmup && matches!(r.outcome(), Outcome::Failed(_)) {
-                run.failed_sends.push(sent(r));
-            }
-        }
-        for values in [&mut run.ttft, &mut run.ttlt, &mut run.tpot, &mut run.itl] {
-            values.sort_unstable_by(f64::total_cmp);
-        }
-        run
+        let clock = RunClock::of(records).unwrap_or(RunClock::Monotonic(Timestamp::ZERO));
+        let mut builder = RunDataBuilder::new(method, clock);
+        records.iter().for_each(|r| builder.add(r));
+        builder.finish()
     }
 
     fn add_success(&mut self, r: &RequestRecord, sent: f64) {
@@ -177,6 +158,106 @@ impl RunData {
     pub fn failed(&self) -> usize {
         self.failed_sends.len()
     }
+}
+
+/// [`RunData`] built record by record, so a run's records can be read batch by batch from storage (the figures
+/// worker) and never held all at once. The run's clock is given up front: a run measured by Tokenmeter starts at
+/// its own origin ([`Timestamp::ZERO`]).
+pub struct RunDataBuilder {
+    run: RunData,
+    clock: RunClock,
+}
+
+impl RunDataBuilder {
+    pub fn new(method: PercentileMethod, clock: RunClock) -> RunDataBuilder {
+        let start = match clock {
+            RunClock::Monotonic(start) => start,
+            RunClock::Wall(_) => Timestamp::ZERO,
+        };
+        RunDataBuilder {
+            run: RunData {
+                ttft: Vec::new(),
+                ttlt: Vec::new(),
+                tpot: Vec::new(),
+                itl: Vec::new(),
+                ttft_by_input: Vec::new(),
+                ttlt_by_output: Vec::new(),
+                ttft_by_send: Vec::new(),
+                failed_sends: Vec::new(),
+                tokens: Vec::new(),
+                timeline: Timeline::new(start),
+                method,
+            },
+            clock,
+        }
+    }
+
+    /// Adds one finished record.
+    pub fn add(&mut self, r: &RequestRecord) {
+        self.run.timeline.observe_at(self.clock.ended_secs(r), r);
+        let sent = self.clock.sent_secs(r);
+        if r.in_distributions() {
+            self.run.add_success(r, sent);
+        } else if !r.warmup && matches!(r.outcome(), Outcome::Failed(_)) {
+            self.run.failed_sends.push(sent);
+        }
+    }
+
+    /// The run's data, distributions sorted.
+    pub fn finish(mut self) -> RunData {
+        let run = &mut self.run;
+        for values in [&mut run.ttft, &mut run.ttlt, &mut run.tpot, &mut run.itl] {
+            values.sort_unstable_by(f64::total_cmp);
+        }
+        self.run
+    }
+}
+
+/// The per-run figures of a run whose records are read batch by batch (`responses.jsonl` lines with their
+/// `tokenmeter_responses.jsonl` lines), as the figures worker reads a run from the browser's record store.
+pub struct BatchFigures {
+    builder: RunDataBuilder,
+}
+
+impl BatchFigures {
+    /// Figures marked by the percentile method the run's `stats` name; a run measured by Tokenmeter, so its
+    /// records share its clock from [`Timestamp::ZERO`].
+    pub fn new(stats: &Map<String, Value>) -> BatchFigures {
+        let method = stats_config_for(Some(stats), None).method;
+        BatchFigures {
+            builder: RunDataBuilder::new(method, RunClock::Monotonic(Timestamp::ZERO)),
+        }
+    }
+
+    /// Adds one batch; a damaged batch is an error naming its line.
+    pub fn add(&mut self, responses: &str, extras: &str) -> Result<(), FormatError> {
+        let extras = (!extras.is_empty()).then_some(extras);
+        for record in read_responses(responses, extras)?.records {
+            self.builder.add(&record);
+        }
+        Ok(())
+    }
+
+    /// Every per-run figure, each `size` pixels.
+    pub fn finish(self, size: (u32, u32)) -> Vec<Figure> {
+        run_figures(&self.builder.finish(), size)
+    }
+}
+
+/// The per-run figures of a run kept as files (an imported folder): from its `responses.jsonl`, or why there are
+/// none.
+pub fn figures_of_files(
+    files: &[(String, String)],
+    stats: &Map<String, Value>,
+    size: (u32, u32),
+) -> Result<Vec<Figure>, String> {
+    let config = stats_config_for(Some(stats), None);
+    let method = config.method;
+    let loaded = LoadedRun::from_files(&Files::from_named(files), config).map_err(|e| e.to_string())?;
+    let records = loaded.records.filter(|r| !r.is_empty()).ok_or(
+        "This run kept no per-request data (low memory, or no responses.jsonl), so only its table shows.",
+    )?;
+    Ok(run_figures(&RunData::from_records(&records, method), size))
 }
 
 /// Every per-run figure, in reading order: histograms, CDFs, box plots, token scatters, over-time figures,

@@ -101,7 +101,7 @@ const IDS: [&str; 15] = [
 fn every_per_run_figure_has_its_title_axes_and_data() {
     let run = RunData::from_records(&synthetic_run(), PercentileMethod::Linear);
     let figures = run_figures(&run, SIZE);
-    assert_eq!(figures.iter().map(|f| f.id).collect::<Vec<_>>(), IDS);
+    assert_eq!(figures.iter().map(|f| f.id.as_ref()).collect::<Vec<_>>(), IDS);
     for f in &figures {
         assert!(f.svg.contains(&f.title), "{}: title missing", f.id);
         assert!(!f.svg.contains("No data"), "{}: unexpectedly empty", f.id);
@@ -276,4 +276,46 @@ fn a_long_tail_is_stated_not_drawn() {
         &f,
         &["3 requests above", "(beyond p99) are not drawn", "TTFT (s)"],
     );
+}
+
+/// r22: a stored run's figures, read batch by batch (as the figures worker reads the record store), are the
+/// figures of the whole run: the same set, and the same distributions drawn to the byte.
+#[test]
+fn r22_figures_from_batches_are_the_figures_of_the_whole_run() {
+    use crate::{figures_of_files, BatchFigures};
+    use tokenmeter_core::format::{write_extras, write_responses};
+    let mut records = synthetic_run();
+    // Tokenmeter's own runs start at their origin: place the first request there.
+    for r in &mut records {
+        r.timing.scheduled_at = Timestamp::from_nanos(r.timing.scheduled_at.as_nanos() - 1_000_000_000);
+        r.timing.dispatched_at = Timestamp::from_nanos(r.timing.dispatched_at.as_nanos() - 1_000_000_000);
+    }
+    let stats = serde_json::Map::new();
+    let mut batched = BatchFigures::new(&stats);
+    for chunk in records.chunks(7) {
+        batched
+            .add(&write_responses(chunk), &write_extras(chunk))
+            .unwrap();
+    }
+    let batched = batched.finish(SIZE);
+    let files = vec![
+        ("responses.jsonl".to_owned(), write_responses(&records)),
+        ("tokenmeter_responses.jsonl".to_owned(), write_extras(&records)),
+    ];
+    let whole = figures_of_files(&files, &stats, SIZE).unwrap();
+    assert_eq!(
+        batched.iter().map(|f| &f.id).collect::<Vec<_>>(),
+        whole.iter().map(|f| &f.id).collect::<Vec<_>>()
+    );
+    for id in [
+        "ttft-histogram",
+        "ttlt-cdf",
+        "latency-boxplots",
+        "ttft-vs-input-tokens",
+    ] {
+        assert_eq!(figure(&batched, id), figure(&whole, id), "{id}");
+    }
+    let mut broken = BatchFigures::new(&stats);
+    assert!(broken.add("{oops\n", "").is_err());
+    assert!(figures_of_files(&[], &stats, SIZE).is_err());
 }

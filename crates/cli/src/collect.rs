@@ -95,7 +95,8 @@ impl Collector {
         let shard = &mut self.shards[index];
         shard.last_heard = monotonic_now();
         match message {
-            FromEngine::Ready { .. } => {}
+            // A page's figures are not the command's business (its figures worker is never forwarded).
+            FromEngine::Ready { .. } | FromEngine::Figures { .. } => {}
             FromEngine::Checked { check } => shard.check = Some(check),
             FromEngine::RunStarted { run_name } => {
                 shard.current = Some(run_name.clone());

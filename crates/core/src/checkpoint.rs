@@ -68,9 +68,7 @@ impl Entry {
     /// The run the entry belongs to.
     pub fn run_key(&self) -> &str {
         let key = self.key();
-        run_of_batch(key)
-            .or_else(|| key.strip_suffix("/live"))
-            .unwrap_or(key)
+        run_of_batch(key).or_else(|| run_of_heartbeat(key)).unwrap_or(key)
     }
 }
 
@@ -95,6 +93,11 @@ pub fn lock_name(run_key: &str) -> String {
 /// The run a batch key belongs to.
 pub fn run_of_batch(key: &str) -> Option<&str> {
     key.rsplit_once("/batch/").map(|(run, _)| run)
+}
+
+/// The run a heartbeat key belongs to.
+pub fn run_of_heartbeat(key: &str) -> Option<&str> {
+    key.strip_suffix("/live")
 }
 
 /// A run's name, from its key.
@@ -235,8 +238,8 @@ mod tests {
         );
         let kept = |run: &str| run == stored;
         let by_heartbeats = triage(&store, &Liveness::Heartbeats { now_ms: 10_000.0 }, &kept);
-        assert_eq!(by_heartbeats.recover, [dead.clone()]);
-        assert_eq!(by_heartbeats.stale_heartbeats, [stored.clone()]);
+        assert_eq!(by_heartbeats.recover, [dead.as_str()]);
+        assert_eq!(by_heartbeats.stale_heartbeats, [stored.as_str()]);
         assert!(
             by_heartbeats.orphaned.is_empty(),
             "orphans are only decided with locks"
@@ -244,7 +247,7 @@ mod tests {
         // With locks, only a held lock means alive, however fresh a heartbeat.
         let held = [lock_name(&dead)];
         let by_locks = triage(&store, &Liveness::Locks(&held), &kept);
-        assert_eq!(by_locks.recover, [live.clone()]);
+        assert_eq!(by_locks.recover, [live.as_str()]);
     }
 
     #[test]
@@ -254,7 +257,7 @@ mod tests {
         let store = listing(&[(&deleted, 1)], &[(&empty, 0.0)]);
         let t = triage(&store, &Liveness::Locks(&[]), &|_| false);
         assert_eq!(t.stale_heartbeats, [empty]);
-        assert_eq!(t.orphaned, [deleted.clone()]);
+        assert_eq!(t.orphaned, [deleted.as_str()]);
         assert!(t.recover.is_empty());
         assert_eq!(
             run_name_of(&deleted),

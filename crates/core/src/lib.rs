@@ -12,6 +12,7 @@ pub mod consent;
 pub mod dist;
 pub mod experiments;
 pub mod fan_out;
+pub mod figure;
 pub mod format;
 pub mod input;
 pub mod metrics;

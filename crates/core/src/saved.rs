@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::format::archive::{load_test_entries, run_entries, write_zip, ArchiveError};
+use crate::format::archive::{level_name, path_component, write_zip, ArchiveError};
 use crate::format::{read_run_config, RunFile};
 
 /// A run the page keeps.
@@ -143,23 +143,70 @@ impl SavedRun {
         serde_json::from_str(text).map_err(|e| format!("a stored run could not be read: {e}"))
     }
 
-    /// Every file of the run in one `.zip`, in a folder named after it.
+    /// Every file of the run, named, with where its text is: in `files`, or in the record store.
+    pub fn sources(&self) -> Vec<(String, FileSource<'_>)> {
+        self.file_names()
+            .into_iter()
+            .filter_map(|name| {
+                let source = match (&self.records, self.files.iter().find(|(n, _)| *n == name)) {
+                    (_, Some((_, text))) => FileSource::Text(text),
+                    (Some(records), None) => FileSource::Stored {
+                        key: &records.key,
+                        file: RunFile::ALL.into_iter().find(|f| f.file_name() == name)?,
+                    },
+                    (None, None) => return None,
+                };
+                Some((name, source))
+            })
+            .collect()
+    }
+
+    /// The run's `.zip` layout: every file in a folder named after the run (`{run_name}/{file}`).
+    pub fn zip_plan(&self) -> Vec<(String, FileSource<'_>)> {
+        let folder = path_component(&self.name);
+        self.sources()
+            .into_iter()
+            .map(|(name, source)| (format!("{folder}/{}", path_component(&name)), source))
+            .collect()
+    }
+
+    /// Every file of the run in one `.zip`, in a folder named after it; only for a run whose files are all in
+    /// memory (the page streams the others, [`SavedRun::zip_plan`]).
     pub fn zip(&self) -> Result<Vec<u8>, ArchiveError> {
-        write_zip(&run_entries(&self.name, &self.files))
+        write_zip(&texts_of(self.zip_plan())?)
     }
 }
 
-/// Runs as a LLMeter LoadTest folder (`{test_name}/{NNNNN-clients}/…`) in one `.zip`, which LLMeter's
-/// `LoadTestResult.load` reads once unpacked. Runs without a client count are left out; it is an error when
-/// fewer than one remains or two share a client count.
-pub fn load_test_zip(test_name: &str, runs: &[&SavedRun]) -> Result<Vec<u8>, String> {
-    let mut levels: Vec<(u32, Vec<(&str, &str)>)> = runs
-        .iter()
-        .filter_map(|r| {
-            r.clients
-                .map(|c| (c, r.files.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect()))
+/// Where a saved run's file is, to write it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileSource<'a> {
+    /// In memory, with the run.
+    Text(&'a str),
+    /// In the record store, under the run's `key`: `responses.jsonl` or `tokenmeter_responses.jsonl`, batch by
+    /// batch.
+    Stored { key: &'a str, file: RunFile },
+}
+
+/// The texts of a plan whose files are all in memory.
+fn texts_of(plan: Vec<(String, FileSource<'_>)>) -> Result<Vec<(String, &str)>, ArchiveError> {
+    plan.into_iter()
+        .map(|(path, source)| match source {
+            FileSource::Text(text) => Ok((path, text)),
+            FileSource::Stored { .. } => Err(ArchiveError::Write {
+                reason: format!("{path} is in the browser's record store, not in memory"),
+            }),
         })
-        .collect();
+        .collect()
+}
+
+/// Runs as a LLMeter LoadTest folder (`{test_name}/{NNNNN-clients}/…`), which LLMeter's `LoadTestResult.load`
+/// reads once unpacked: each file's path and where its text is. Runs without a client count are left out; it is an
+/// error when fewer than one remains or two share a client count.
+pub fn load_test_plan<'a>(
+    test_name: &str,
+    runs: &[&'a SavedRun],
+) -> Result<Vec<(String, FileSource<'a>)>, String> {
+    let mut levels: Vec<(u32, &SavedRun)> = runs.iter().filter_map(|r| r.clients.map(|c| (c, *r))).collect();
     levels.sort_by_key(|(c, _)| *c);
     if levels.is_empty() {
         return Err(
@@ -172,7 +219,24 @@ pub fn load_test_zip(test_name: &str, runs: &[&SavedRun]) -> Result<Vec<u8>, Str
             w[0].0
         ));
     }
-    write_zip(&load_test_entries(test_name, &levels)).map_err(|e| e.to_string())
+    let test = path_component(test_name);
+    Ok(levels
+        .into_iter()
+        .flat_map(|(clients, run)| {
+            let folder = format!("{test}/{}", level_name(clients));
+            run.sources()
+                .into_iter()
+                .map(move |(name, source)| (format!("{folder}/{}", path_component(&name)), source))
+        })
+        .collect())
+}
+
+/// [`load_test_plan`] written as one `.zip`, for runs whose files are all in memory.
+pub fn load_test_zip(test_name: &str, runs: &[&SavedRun]) -> Result<Vec<u8>, String> {
+    let plan = load_test_plan(test_name, runs)?;
+    texts_of(plan)
+        .and_then(|entries| write_zip(&entries))
+        .map_err(|e| e.to_string())
 }
 
 /// The oldest run, to make room for a newer one.
@@ -256,6 +320,40 @@ mod tests {
             .unwrap_err()
             .contains("2 clients"));
         assert!(load_test_zip("s", &[]).is_err());
+    }
+
+    /// r22: a run measured in the page has its per-request files in the record store: listed with the others,
+    /// written from the store, never claimed to be in memory.
+    #[test]
+    fn r22_a_runs_stored_records_are_among_its_files() {
+        let mut r = run("run-1", 4, "x");
+        r.records = Some(StoredRecords {
+            key: "7/run-1".into(),
+            lines: 3,
+            stopped: None,
+        });
+        let plan = r.zip_plan();
+        let paths: Vec<_> = plan.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "run-1/run_config.json",
+                "run-1/responses.jsonl",
+                "run-1/tokenmeter_responses.jsonl",
+                "run-1/stats.json"
+            ]
+        );
+        assert_eq!(
+            plan[1].1,
+            FileSource::Stored {
+                key: "7/run-1",
+                file: RunFile::Responses
+            }
+        );
+        assert!(r.zip().is_err(), "the page streams it instead");
+        let sweep = load_test_plan("s", &[&r]).unwrap();
+        assert_eq!(sweep[1].0, "s/00004-clients/responses.jsonl");
+        assert_eq!(SavedRun::from_json(&r.to_json()).unwrap(), r);
     }
 
     #[test]

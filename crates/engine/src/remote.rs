@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::live::Progress;
 use crate::target::Credentials;
 use tokenmeter_core::cold_check::ColdCheck;
+use tokenmeter_core::figure::Figure;
 use tokenmeter_core::format::ClockInfo;
 use tokenmeter_core::format::{write_extras, write_responses};
 use tokenmeter_core::progress::ProgressView;
@@ -71,6 +72,23 @@ pub enum ToEngine {
         #[serde(default)]
         records_kept: bool,
     },
+    /// Draw one run's figures (sent to a figures worker, never to the one measuring).
+    Figures {
+        job: Box<FigureJob>,
+    },
+}
+
+/// The figures worker's one job: the per-run figures of one run. The page starts a second instance of the worker
+/// for it, so drawing never competes with a run's measurements, and ends it after, so its memory goes back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureJob {
+    /// The run's records in the record store (`StoredRecords::key`); without, `files` hold them.
+    pub records: Option<String>,
+    /// The run's files (an imported run's `responses.jsonl` among them).
+    pub files: Vec<(String, String)>,
+    /// The run's statistics: they name the percentile method the figures mark.
+    pub stats: Map<String, Value>,
+    pub size: (u32, u32),
 }
 
 /// How a Run press ended.
@@ -165,6 +183,10 @@ pub enum FromEngine {
     },
     RunEnded {
         run: Box<FinishedRun>,
+    },
+    /// A figures job's result: the drawn figures, or why there are none.
+    Figures {
+        figures: Result<Vec<Figure>, String>,
     },
     /// The Run press is over; `message` says how.
     Ended {
