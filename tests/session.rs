@@ -85,6 +85,7 @@ fn request(pairs: &[(&str, &str)]) -> RunRequest {
         clock_offset_ms: None,
         tap_records: false,
         records_leave: false,
+        store_cap_bytes: None,
     }
 }
 
@@ -394,6 +395,21 @@ fn r22_records_leave_in_batches_each_stored_once_and_their_statistics_equal_the_
         })
         .unwrap();
     assert!(last.cancelled > 0, "Stop cancelled requests in flight: {last:?}");
+    // The worker stores a snapshot's batch in parts of a bounded number of lines: the parts are the batch.
+    for batch in &batches {
+        let parts = batch.split(5);
+        assert_eq!(
+            parts.iter().map(|p| p.0.as_str()).collect::<String>(),
+            batch.responses
+        );
+        assert_eq!(
+            parts.iter().map(|p| p.1.as_str()).collect::<String>(),
+            batch.extras
+        );
+        assert!(parts
+            .iter()
+            .all(|(r, x)| r.lines().count() <= 5 && r.lines().count() == x.lines().count()));
+    }
     // Each record once: every request's own instants (`timing_ns`: sent, first and last byte) are unique, as
     // many as were sent, and each batch's two files line up.
     let mut ids = std::collections::HashSet::new();

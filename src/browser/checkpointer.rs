@@ -23,11 +23,14 @@ use crate::core::checkpoint::{batch_key, heartbeat_key, lock_name, run_key, Entr
 use crate::core::format::write_stats;
 use crate::core::format::RunFile;
 use crate::core::saved::StoredRecords;
-use crate::engine::remote::{FinishedRun, FromEngine};
+use crate::engine::remote::{FinishedRun, FromEngine, RunRequest};
 
 enum Op {
-    /// A run starts: hold its lock while it goes on.
-    Hold(String),
+    /// A run starts: hold its lock while it goes on; it may store `cap` bytes at most, if capped.
+    Hold {
+        run: String,
+        cap: Option<u64>,
+    },
     Put(Entry),
     /// Post a message to the page, after every write before it; a finished run whose records left memory learns
     /// where they are (`settle`).
@@ -46,6 +49,7 @@ enum Op {
 struct Kept {
     lines: u64,
     bytes: u64,
+    cap: Option<u64>,
     /// Why record keeping stopped, once it did.
     stopped: Option<String>,
 }
@@ -71,11 +75,17 @@ impl CheckpointQueue {
             let mut kept: HashMap<String, Kept> = HashMap::new();
             while let Some(op) = pending.next().await {
                 match op {
-                    Op::Hold(run) => {
+                    Op::Hold { run, cap } => {
                         if let Some(guard) = locks::hold(&lock_name(&run)) {
                             locks.insert(run.clone(), guard);
                         }
-                        kept.insert(run, Kept::default());
+                        kept.insert(
+                            run,
+                            Kept {
+                                cap,
+                                ..Kept::default()
+                            },
+                        );
                     }
                     Op::Put(entry) => {
                         let Some(store) = &store else { continue };
@@ -89,7 +99,7 @@ impl CheckpointQueue {
                                     continue;
                                 }
                                 let size = (responses.len() + extras.len()) as u64;
-                                let capped = store_cap_bytes().is_some_and(|cap| state.bytes + size > cap);
+                                let capped = state.cap.is_some_and(|cap| state.bytes + size > cap);
                                 let written = if capped {
                                     Err(StoreError::Full)
                                 } else {
@@ -188,14 +198,9 @@ fn stopped_note(error: &StoreError, lines: u64) -> String {
     )
 }
 
-/// The test hook's cap on what one run may store, in bytes (`globalThis.__tokenmeter_store_cap_bytes`, set by a
-/// test before the worker starts; no link or setting can set it).
-fn store_cap_bytes() -> Option<u64> {
-    js_sys::Reflect::get(&js_sys::global(), &"__tokenmeter_store_cap_bytes".into())
-        .ok()
-        .and_then(|v| v.as_f64())
-        .map(|v| v as u64)
-}
+/// The most lines a stored batch holds: small enough that an export deflates one in a few milliseconds between
+/// two awaits, large enough that a fast run writes few entries.
+const LINES_PER_BATCH: usize = 512;
 
 /// One Run press's record keeping: the worker's emitter during a session.
 pub struct RunCheckpoints {
@@ -208,22 +213,20 @@ pub struct RunCheckpoints {
     page_wants_records: bool,
     /// Whether the engine keeps no record (`RunRequest::records_leave`): the store's batches are the run's records.
     records_leave: bool,
+    /// What one run may store at most (`RunRequest::store_cap_bytes`, a test's stand-in for a full disk).
+    cap: Option<u64>,
 }
 
 impl RunCheckpoints {
-    pub fn new(
-        queue: CheckpointQueue,
-        seed: u64,
-        page_wants_records: bool,
-        records_leave: bool,
-    ) -> RunCheckpoints {
+    pub fn new(queue: CheckpointQueue, request: &RunRequest) -> RunCheckpoints {
         RunCheckpoints {
             queue,
-            seed,
+            seed: request.seed,
             current: RefCell::new(None),
             next_batch: Cell::new(0),
-            page_wants_records,
-            records_leave,
+            page_wants_records: request.tap_records,
+            records_leave: request.records_leave,
+            cap: request.store_cap_bytes,
         }
     }
 
@@ -233,7 +236,10 @@ impl RunCheckpoints {
         match &mut message {
             FromEngine::RunStarted { run_name } => {
                 let run = run_key(self.seed, run_name);
-                self.queue.send(Op::Hold(run.clone()));
+                self.queue.send(Op::Hold {
+                    run: run.clone(),
+                    cap: self.cap,
+                });
                 self.current.replace(Some(run));
             }
             FromEngine::Snapshot { snapshot } => {
@@ -243,13 +249,13 @@ impl RunCheckpoints {
                     } else {
                         snapshot.records.take()
                     };
-                    if let Some(batch) = records {
+                    for (responses, extras) in records.iter().flat_map(|b| b.split(LINES_PER_BATCH)) {
                         let seq = self.next_batch.get();
                         self.next_batch.set(seq + 1);
                         self.queue.send(Op::Put(Entry::Batch {
                             key: batch_key(&run, seq),
-                            responses: batch.responses,
-                            extras: batch.extras,
+                            responses,
+                            extras,
                         }));
                     }
                     self.queue.send(Op::Put(Entry::Heartbeat {

@@ -11,7 +11,7 @@ use crate::core::format::{RunFile, ZipStream};
 use crate::core::saved::FileSource;
 
 /// Stored batches a plain file's read takes at once (no work per batch but a handover).
-const TEXT_BATCHES_PER_READ: u32 = 16;
+const TEXT_BATCHES_PER_READ: u32 = 4;
 /// Stored batches a `.zip`'s read takes at once: each is deflated before the next await.
 const ZIP_BATCHES_PER_READ: u32 = 1;
 

@@ -81,12 +81,7 @@ pub fn start() {
                         // (it reads them from the snapshots, and writes the shard's files from them).
                         let mut request = *request;
                         request.records_leave = !request.tap_records && queue.store_opened().await;
-                        let checkpoints = RunCheckpoints::new(
-                            queue,
-                            request.seed,
-                            request.tap_records,
-                            request.records_leave,
-                        );
+                        let checkpoints = RunCheckpoints::new(queue, &request);
                         request.tap_records = true;
                         let emit = |message: FromEngine| checkpoints.emit(message);
                         run_session(&runtime, request, &controls, &emit).await;

@@ -13,7 +13,7 @@ use crate::browser::command::CommandHook;
 use crate::browser::engine_worker::EngineWorker;
 use crate::browser::local_network;
 use crate::core::address_space::address_space;
-use crate::core::budget::{human_bytes, MemoryEstimate, WARN_BYTES};
+use crate::core::budget::{human_bytes, MemoryEstimate, RecordPlace, WARN_BYTES, WARN_STORED_BYTES};
 use crate::core::cold_check::ColdCheck;
 use crate::core::fan_out::connection_warning;
 use crate::core::format::ClockInfo;
@@ -197,10 +197,10 @@ impl RunController {
         let budget = StatsConfig::default().chunk_value_budget;
         let largest = plans
             .iter()
-            .map(|plan| MemoryEstimate::of(plan, payload_bytes, input.max_tokens, budget))
+            .map(|plan| MemoryEstimate::of(plan, payload_bytes, input.max_tokens, budget, RecordPlace::Store))
             .max_by_key(|e| e.bytes);
         self.memory
-            .set(largest.map(|e| (memory_message(&e), e.is_too_large())));
+            .set(largest.map(|e| (memory_message(&e), e.is_too_large() || e.stores_too_much())));
         // Numbered after the runs kept (across reloads too), so a new run never takes a kept run's name.
         let highest = self.library.runs.with_untracked(|runs| {
             runs.iter()
@@ -231,6 +231,7 @@ impl RunController {
             tap_records: command.is_some(),
             // The worker decides: records leave its memory for the record store when the store opened.
             records_leave: false,
+            store_cap_bytes: store_cap_hook(),
             clock_offset_ms: command.as_ref().and_then(CommandHook::clock_offset_ms),
         };
         let send = move || {
@@ -273,6 +274,10 @@ impl RunController {
                 let mut saved = SavedRun::new(self.library.new_id(), run.files, run.stats, &now);
                 saved.records = run.records;
                 let records_kept = saved.records.is_some();
+                // Storage filled up during the run: say so where storage speaks (the run's files say it too).
+                if let Some(note) = saved.records.as_ref().and_then(|r| r.stopped.clone()) {
+                    self.library.notice.set(Some(note));
+                }
                 self.last_id.set_value(Some(saved.id.clone()));
                 self.has_last.set(true);
                 // Once the run is stored, its heartbeat goes (and its checkpoint, if its files hold its records).
@@ -417,6 +422,15 @@ impl RunController {
     }
 }
 
+/// The test hook capping what one run may store (`window.__tokenmeter_store_cap_bytes`, set by a test before the
+/// page loads; no link or setting can set it).
+fn store_cap_hook() -> Option<u64> {
+    js_sys::Reflect::get(&js_sys::global(), &"__tokenmeter_store_cap_bytes".into())
+        .ok()
+        .and_then(|v| v.as_f64())
+        .map(|v| v as u64)
+}
+
 /// Whether the page's tab is hidden now (browsers then throttle its timers).
 fn tab_is_hidden() -> bool {
     web_sys::window()
@@ -439,13 +453,20 @@ fn isolation_note(clock: &ClockInfo) -> Vec<String> {
         .collect()
 }
 
-/// The memory line shown when a run starts: the estimate, and past the limit what to do about it.
+/// The memory line shown when a run starts: the estimate, and past a limit what to do about it.
 fn memory_message(estimate: &MemoryEstimate) -> String {
     if estimate.is_too_large() {
         format!(
             "Memory: this run may hold {estimate}, more than a browser tab can safely keep (about {}). Turn on \
-             Low memory to keep statistics only, or shorten the run.",
+             Low memory to bin per-chunk values, or shorten the run.",
             human_bytes(WARN_BYTES)
+        )
+    } else if estimate.stores_too_much() {
+        format!(
+            "Memory: {estimate}. That may be more storage than the browser gives this page (often about {}): if \
+             it fills, the run goes on with exact statistics and stops keeping responses, saying so. Delete old \
+             runs, or shorten the run.",
+            human_bytes(WARN_STORED_BYTES)
         )
     } else {
         format!("Memory: {estimate}.")

@@ -112,3 +112,37 @@ export async function newPage(browser, errors) {
   page.on("console", (m) => { if (m.type() === "error") errors.push(`console: ${m.text()}`); });
   return page;
 }
+
+/**
+ * The resident memory of `browser`'s renderer processes, in bytes (Linux: /proc/PID/status VmRSS of every process
+ * the browser reports as a renderer; workers live in their page's renderer). A page's growth is the difference of
+ * two readings.
+ */
+export async function rendererMemoryBytes(browser) {
+  const cdp = await browser.newBrowserCDPSession();
+  try {
+    const { processInfo } = await cdp.send("SystemInfo.getProcessInfo");
+    let total = 0;
+    for (const p of processInfo.filter((p) => p.type === "renderer")) {
+      const status = await readFile(`/proc/${p.id}/status`, "utf8").catch(() => "");
+      const kb = Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0);
+      total += kb * 1024;
+    }
+    return total;
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** Starts collecting the page's long tasks (main thread, ≥ 50 ms) into `window.__longTasks`. */
+export async function watchLongTasks(page) {
+  await page.evaluate(() => {
+    window.__longTasks = [];
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+    }).observe({ type: "longtask" });
+  });
+}
+
+/** The long tasks collected since watchLongTasks, in ms. */
+export const longTasks = (page) => page.evaluate(() => window.__longTasks);

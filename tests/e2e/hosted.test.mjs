@@ -62,6 +62,12 @@ test("the built site under a sub-path with COOP/COEP and the CSP header: runs, c
   // So the page times finely and says nothing about a coarse clock.
   assert.equal(await page.locator("#isolation-note").count(), 0);
   assert.deepEqual(await page.evaluate(() => self.cspViolations), []);
+  // r18-10: the figures (drawn in a figures worker, text measured with a canvas) need no patched DOM method and
+  // no exception to the style policy.
+  await page.waitForSelector('#figures [data-figure="ttft-cdf"] svg', { timeout: 30000 });
+  assert.match(await page.evaluate(() => Element.prototype.setAttribute.toString()), /\[native code\]/);
+  assert.match(await page.locator('#figures [data-figure="ttft-cdf"] svg').innerHTML(), /p50/);
+  assert.deepEqual(await page.evaluate(() => self.cspViolations), []);
 
   // A user's endpoint stays reachable under COEP and connect-src: the mock server on 127.0.0.1, over CORS.
   await page.goto(`${site.url}/?${new URLSearchParams({ url: `${mock.url}/v1?tokens=4`, clients: "2", requests: "2" })}`);

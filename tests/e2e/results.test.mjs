@@ -8,7 +8,7 @@ import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { ROOT, startStatic, launchBrowser, newPage } from "./harness.mjs";
+import { ROOT, startStatic, launchBrowser, newPage, rendererMemoryBytes, watchLongTasks, longTasks } from "./harness.mjs";
 
 const run_ = promisify(execFile);
 let site, browser;
@@ -287,6 +287,89 @@ test("r18-11: a reload mid-run keeps every request that had finished: the run co
   await page.reload();
   await page.waitForSelector("#results-list tbody tr");
   assert.equal(await page.locator("#results-list tbody tr").count(), 1);
+  assert.deepEqual(pageErrors(errors), []);
+  await context.close();
+});
+
+// r22: records leave memory for the record store as they finish. 50,048 requests against the simulated model at
+// zero latency (64 clients, 16 tokens each): the renderer grows by less than 150 MB (it grew by about 900 MB when
+// every record was kept: 18 KB a request), no main-thread task reaches 50 ms during the run, after it or during
+// the export, and responses.jsonl, streamed from the store, has every line.
+const GROWTH_BOUND = 150e6;
+test("r22: a 50,000-request run keeps memory flat, never holds the page's thread 50 ms, and exports every line", async () => {
+  const own = await launchBrowser();
+  const errors = [];
+  const page = await newPage(own, errors);
+  await page.goto(url({ clients: "64", requests: "782", sim_ttft: "fixed:0", sim_itl: "fixed:0", sim_tokens: "fixed:16",
+    check: "false" }));
+  await page.waitForSelector("#run:not([disabled])");
+  await page.waitForTimeout(1000);
+  const before = await rendererMemoryBytes(own);
+  await watchLongTasks(page);
+  await page.click("#run");
+  await page.waitForSelector('#status[data-run-state="done"]', { timeout: 240000 });
+  assert.equal(await page.textContent('#live-table [data-stat="total_requests"]'), "50048");
+  await page.waitForSelector('#figures [data-figure="ttft-histogram"] svg', { timeout: 120000 });
+  await page.waitForTimeout(1000);
+  const grown = (await rendererMemoryBytes(own)) - before;
+  const download = page.waitForEvent("download", { timeout: 120000 });
+  await page.click('.download-file[data-file="responses.jsonl"]');
+  const file = await readFile(await (await download).path(), "utf8");
+  const lines = file.split("\n").filter((l) => l.length > 0);
+  assert.equal(lines.length, 50048, "every request's line, streamed from the record store");
+  assert.ok(lines.every((l) => l.startsWith("{") && l.endsWith("}")));
+  const tasks = await longTasks(page);
+  console.log(`r22: renderer grew ${(grown / 1e6).toFixed(1)} MB; long tasks ${JSON.stringify(tasks)}`);
+  assert.ok(grown < GROWTH_BOUND, `the renderer grew by ${(grown / 1e6).toFixed(1)} MB`);
+  assert.ok(tasks.every((ms) => ms <= 50), `main-thread tasks over 50 ms: ${JSON.stringify(tasks)}`);
+  assert.deepEqual(pageErrors(errors), []);
+  await own.close();
+});
+
+// r22: storage full (a test cap of 300 KB on what the run may store): record keeping ends cleanly, the run goes on
+// with exact statistics, it says so in the page and in stats.json, and every record stored before is intact, after
+// a reload too.
+test("r22: storage full ends record keeping with a note; statistics stay exact and stored records intact", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await context.addInitScript(() => { window.__tokenmeter_store_cap_bytes = 300000; });
+  const errors = [];
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  await page.goto(url({ clients: "8", requests: "250", sim_ttft: "fixed:0", sim_itl: "fixed:0", sim_tokens: "fixed:8",
+    check: "false" }));
+  await run(page);
+  assert.equal(await page.textContent('#live-table [data-stat="total_requests"]'), "2000", "statistics count every request");
+  await page.waitForSelector("#storage-notice");
+  const note = await page.textContent("#storage-notice");
+  const kept = Number(note.match(/Record keeping stopped after (\d+) requests/)?.[1]);
+  assert.ok(kept > 0 && kept < 2000, note);
+  const lines = async () => {
+    const download = page.waitForEvent("download");
+    await page.click('.download-file[data-file="responses.jsonl"]');
+    return (await readFile(await (await download).path(), "utf8")).split("\n").filter((l) => l).length;
+  };
+  assert.equal(await lines(), kept, "every stored record, intact");
+  const stats = async () => {
+    const download = page.waitForEvent("download");
+    await page.click('.download-file[data-file="stats.json"]');
+    return JSON.parse(await readFile(await (await download).path(), "utf8"));
+  };
+  const saved = await stats();
+  assert.equal(saved.total_requests, 2000);
+  assert.equal(saved.tokenmeter_records_kept, kept);
+  assert.match(saved.tokenmeter_records_note, /Record keeping stopped/);
+  // After a reload the run and its stored records are still there.
+  await page.reload();
+  await page.waitForSelector("#results-list tbody tr");
+  const zip = page.waitForEvent("download");
+  await page.locator("#results-list tbody tr").first().locator(".download-zip").click();
+  const dir = await mkdtemp(join(tmpdir(), "tm-r22-"));
+  const zipPath = join(dir, "run.zip");
+  await writeFile(zipPath, await readFile(await (await zip).path()));
+  const { stdout } = await run_("python3", ["-c",
+    "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith('/responses.jsonl')][0]; print(len([l for l in z.read(n).splitlines() if l]))",
+    zipPath]);
+  assert.equal(Number(stdout.trim()), kept, "the zip, deflated batch by batch, holds the same lines");
   assert.deepEqual(pageErrors(errors), []);
   await context.close();
 });

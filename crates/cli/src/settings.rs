@@ -98,6 +98,7 @@ impl RunSetup {
             clock_offset_ms,
             tap_records: true,
             records_leave: false,
+            store_cap_bytes: None,
         })
     }
 }

@@ -1,24 +1,50 @@
-//! What a run will hold in memory, estimated before it starts, so the page can warn before a long run outgrows a
-//! browser tab. Requests × chunks is what grows: each kept record holds its chunk times, text and payload; the
-//! statistics hold a few numbers per request and, until the budget bins them, one gap per chunk.
+//! What a run will hold in memory and in the browser's storage, estimated before it starts, so the page can warn
+//! before a long run outgrows a tab. A run measured in the page keeps its records in the record store as they
+//! finish ([`RecordPlace::Store`]): memory then holds the statistics (a few numbers per request and, until the
+//! budget bins them, one gap per chunk) and a bounded working set, and storage holds each response's two lines.
+//! Elsewhere ([`RecordPlace::Memory`]: the `tokenmeter` command's pages) each record stays in memory too.
+//!
+//! The per-request costs are measured, not guessed: the 50,000-request e2e test and `scripts/bench.sh` read the
+//! renderer's growth and the stored lines' size (figures in ARCHITECTURE.md).
 
 use std::fmt;
 
 use crate::plan::{Arrival, RunPlan};
 
-/// Past this, the page warns: a tab's wasm memory is capped at 4 GB, and browsers kill tabs well before that.
+/// Past this in memory, the page warns: a tab's wasm memory is capped at 4 GB, and browsers kill tabs well before.
 pub const WARN_BYTES: u64 = 1 << 30;
+/// Past this in storage, the page warns: browsers give a site a share of the disk, often a few gigabytes.
+pub const WARN_STORED_BYTES: u64 = 4 << 30;
 
-/// A kept record's fixed part: the struct, its id, timings and the sidecar's fields.
+/// A record kept in memory: the struct, its id, timings, the sidecar's fields (measured: 18 KB a request with
+/// 16 chunks and its payload, when every record stayed in the worker and crossed to the page).
 const RECORD_BYTES: u64 = 512;
 /// Per output chunk in a kept record: its arrival time (8 bytes) and its text (a few bytes per token).
 const CHUNK_IN_RECORD_BYTES: u64 = 8 + 6;
-/// Per request in the statistics: one value of each per-request metric, plus cost terms.
+/// Per request in the statistics: one value of each per-request metric, plus cost terms, as grown vectors hold
+/// them (measured with the rest of the worker's and page's growth: see the module documentation).
 const STATS_PER_REQUEST_BYTES: u64 = 12 * 8;
+/// What a run in the page holds whatever its length: snapshots, the record batches on their way to storage, the
+/// timeline, the statistics' sorted stages.
+const WORKING_SET_BYTES: u64 = 32 << 20;
 /// One exact per-chunk value (an inter-token gap).
 const GAP_BYTES: u64 = 8;
 /// A binned per-chunk metric: the histogram of gaps up to about a minute.
 const BINNED_BYTES: u64 = 256 * 1024;
+/// A stored request's two lines (`responses.jsonl` and `tokenmeter_responses.jsonl`) without its payload and
+/// chunks (measured: see the module documentation).
+const STORED_LINE_BYTES: u64 = 900;
+/// Per output chunk in the stored lines: its text in `response_text` and its time in the sidecar.
+const CHUNK_IN_LINES_BYTES: u64 = 20;
+
+/// Where a run's records go while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordPlace {
+    /// Kept in memory until the run ends.
+    Memory,
+    /// Written to the browser's record store as they finish; memory keeps the statistics only.
+    Store,
+}
 
 /// The estimate for one run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,28 +53,36 @@ pub struct MemoryEstimate {
     pub requests: Option<u64>,
     /// Output chunks per request at most (one per token, the payload's output limit).
     pub chunks_per_request: u64,
-    /// Bytes for `requests`, or for 1,000 requests when the count is unknown.
+    /// Bytes of memory for `requests`, or for 1,000 requests when the count is unknown.
     pub bytes: u64,
+    /// Bytes of the browser's storage the records take ([`RecordPlace::Store`]), for as many requests.
+    pub stored_bytes: u64,
     /// Whether the per-chunk values will be binned (low memory, or past the budget).
     pub binned: bool,
 }
 
 impl MemoryEstimate {
     /// The estimate for `plan` sending payloads of `payload_bytes` asking for at most `max_tokens` tokens, with
-    /// `chunk_value_budget` per-chunk values kept exactly (see `StatsConfig`).
+    /// `chunk_value_budget` per-chunk values kept exactly (see `StatsConfig`), its records going to `place`.
     pub fn of(
         plan: &RunPlan,
         payload_bytes: u64,
         max_tokens: u32,
         chunk_value_budget: Option<usize>,
+        place: RecordPlace,
     ) -> Self {
         let requests = expected_requests(plan);
         let n = requests.unwrap_or(1_000);
         let chunks = u64::from(max_tokens).max(1);
-        let records = if plan.low_memory() {
-            0
-        } else {
-            n.saturating_mul(RECORD_BYTES + payload_bytes + chunks * CHUNK_IN_RECORD_BYTES)
+        let per_record = RECORD_BYTES + payload_bytes + chunks * CHUNK_IN_RECORD_BYTES;
+        let (records, working_set, stored) = match place {
+            RecordPlace::Memory if plan.low_memory() => (0, 0, 0),
+            RecordPlace::Memory => (n.saturating_mul(per_record), 0, 0),
+            RecordPlace::Store => (
+                0,
+                WORKING_SET_BYTES,
+                n.saturating_mul(STORED_LINE_BYTES + payload_bytes + chunks * CHUNK_IN_LINES_BYTES),
+            ),
         };
         let gaps = n.saturating_mul(chunks - 1);
         let budget = if plan.low_memory() {
@@ -65,15 +99,22 @@ impl MemoryEstimate {
             requests,
             chunks_per_request: chunks,
             bytes: records
+                .saturating_add(working_set)
                 .saturating_add(n.saturating_mul(STATS_PER_REQUEST_BYTES))
                 .saturating_add(gap_bytes),
+            stored_bytes: stored,
             binned,
         }
     }
 
-    /// Whether the page should warn before the run.
+    /// Whether the run may hold more memory than a tab can safely keep.
     pub fn is_too_large(&self) -> bool {
         self.bytes > WARN_BYTES
+    }
+
+    /// Whether the run's records may take more storage than a browser usually gives a site.
+    pub fn stores_too_much(&self) -> bool {
+        self.stored_bytes > WARN_STORED_BYTES
     }
 }
 
@@ -91,6 +132,13 @@ impl fmt::Display for MemoryEstimate {
                 "about {size} per 1,000 requests of up to {} chunks (a time-bound closed loop's count is unknown)",
                 self.chunks_per_request
             )?,
+        }
+        if self.stored_bytes > 0 {
+            write!(
+                f,
+                "; each response goes to the browser's storage as it finishes (about {})",
+                human_bytes(self.stored_bytes)
+            )?;
         }
         if self.binned {
             write!(f, "; inter-token gaps binned (percentiles within 0.1%)")?;
@@ -146,17 +194,59 @@ mod tests {
     fn a_million_requests_of_200_chunks_warns_and_low_memory_does_not() {
         let million = StopCondition::total_requests(1_000_000);
         let closed = Arrival::ClosedLoop { clients: 100 };
-        let full = MemoryEstimate::of(&plan(closed, million, false), 200, 200, Some(2_000_000));
+        let full = MemoryEstimate::of(
+            &plan(closed, million, false),
+            200,
+            200,
+            Some(2_000_000),
+            RecordPlace::Memory,
+        );
         assert_eq!(full.requests, Some(1_000_000));
         assert!(full.is_too_large(), "{full}");
         assert!(full.binned, "199 million gaps are past a 2 million budget");
-        let low = MemoryEstimate::of(&plan(closed, million, true), 200, 200, Some(2_000_000));
+        let low = MemoryEstimate::of(
+            &plan(closed, million, true),
+            200,
+            200,
+            Some(2_000_000),
+            RecordPlace::Memory,
+        );
         assert!(!low.is_too_large(), "{low}");
         assert!(low.bytes < 200_000_000, "{low}");
         assert!(
             low.to_string().starts_with("about 96.3 MB for 1000000 requests"),
             "{low}"
         );
+    }
+
+    /// r22: records in the store leave memory holding the statistics: a million requests fit in a tab, and
+    /// what they take in storage is said, and warned about past what browsers usually give a site.
+    #[test]
+    fn r22_records_in_the_store_cost_storage_not_memory() {
+        let million = StopCondition::total_requests(1_000_000);
+        let closed = Arrival::ClosedLoop { clients: 100 };
+        let stored = MemoryEstimate::of(
+            &plan(closed, million, false),
+            200,
+            200,
+            Some(2_000_000),
+            RecordPlace::Store,
+        );
+        assert!(!stored.is_too_large(), "{stored}");
+        assert!(stored.bytes < 200_000_000, "{stored}");
+        assert!(stored.stores_too_much(), "{stored}");
+        assert!(
+            stored.to_string().contains("goes to the browser's storage"),
+            "{stored}"
+        );
+        let small = MemoryEstimate::of(
+            &plan(closed, StopCondition::total_requests(50_000), false),
+            200,
+            16,
+            Some(2_000_000),
+            RecordPlace::Store,
+        );
+        assert!(!small.stores_too_much(), "{small}");
     }
 
     #[test]
@@ -167,11 +257,11 @@ mod tests {
         };
         let minute = StopCondition::duration(Duration::from_secs(60));
         assert_eq!(
-            MemoryEstimate::of(&plan(rate, minute, false), 0, 10, None).requests,
+            MemoryEstimate::of(&plan(rate, minute, false), 0, 10, None, RecordPlace::Store).requests,
             Some(3_000)
         );
         let closed = Arrival::ClosedLoop { clients: 4 };
-        let unknown = MemoryEstimate::of(&plan(closed, minute, false), 0, 10, None);
+        let unknown = MemoryEstimate::of(&plan(closed, minute, false), 0, 10, None, RecordPlace::Store);
         assert_eq!(unknown.requests, None);
         assert!(unknown.to_string().contains("per 1,000 requests"), "{unknown}");
     }

@@ -39,6 +39,10 @@ pub struct RunRequest {
     /// stores them (`browser::checkpointer`), so memory stays flat however long the run.
     #[serde(default)]
     pub records_leave: bool,
+    /// The most one run may put in the record store, in bytes: a test's stand-in for a full disk (the page reads
+    /// it from a test hook, `__tokenmeter_store_cap_bytes`, that no link or setting can set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_cap_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -131,6 +135,22 @@ pub struct RecordBatch {
 }
 
 impl RecordBatch {
+    /// The batch's lines in parts of at most `lines` lines each, the two files line for line.
+    pub fn split(&self, lines: usize) -> Vec<(String, String)> {
+        let lines = lines.max(1);
+        let responses: Vec<&str> = self.responses.split_inclusive('\n').collect();
+        let extras: Vec<&str> = self.extras.split_inclusive('\n').collect();
+        responses
+            .chunks(lines)
+            .enumerate()
+            .map(|(i, part)| {
+                let from = (i * lines).min(extras.len());
+                let to = (from + part.len()).min(extras.len());
+                (part.concat(), extras[from..to].concat())
+            })
+            .collect()
+    }
+
     /// The batch of `records`, or `None` when there are none.
     pub fn of(records: &[RequestRecord]) -> Option<RecordBatch> {
         (!records.is_empty()).then(|| RecordBatch {
