@@ -19,7 +19,7 @@ use futures::StreamExt;
 use crate::browser::js;
 use crate::browser::locks::{self, LockGuard};
 use crate::browser::store::{RunStore, StoreError};
-use crate::core::checkpoint::{batch_key, heartbeat_key, lock_name, run_key, Entry};
+use crate::core::checkpoint::{batch_key, heartbeat_key, lock_name, run_key, Entry, LINES_PER_BATCH};
 use crate::core::format::write_stats;
 use crate::core::format::RunFile;
 use crate::core::saved::StoredRecords;
@@ -187,6 +187,7 @@ fn settle_records(run: &mut FinishedRun, state: Kept) {
         key,
         lines: state.lines,
         stopped: state.stopped,
+        extras: true,
     });
 }
 
@@ -197,10 +198,6 @@ fn stopped_note(error: &StoreError, lines: u64) -> String {
          responses.jsonl holds the first {lines}. Free some space (delete old runs) before a run this long."
     )
 }
-
-/// The most lines a stored batch holds: small enough that an export deflates one in a few milliseconds between
-/// two awaits, large enough that a fast run writes few entries.
-const LINES_PER_BATCH: usize = 512;
 
 /// One Run press's record keeping: the worker's emitter during a session.
 pub struct RunCheckpoints {

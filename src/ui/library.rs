@@ -12,8 +12,11 @@ use crate::browser::clock::PerformanceClock;
 use crate::browser::locks;
 use crate::browser::store::{RunStore, StoreError};
 use crate::browser::{export, files};
-use crate::core::checkpoint::{run_name_of, triage, Liveness, RecordFold};
+use crate::core::checkpoint::{
+    batch_key, lock_name, run_name_of, split_lines, triage, Entry, Liveness, RecordFold, LINES_PER_BATCH,
+};
 use crate::core::format::archive::path_component;
+use crate::core::format::RunFile;
 use crate::core::saved::{load_test_plan, oldest, SavedRun, StoredRecords};
 use crate::core::stats::StatsConfig;
 use crate::engine::Clock;
@@ -187,13 +190,63 @@ impl Library {
         }
     }
 
-    /// The record-store key of run `id`'s records, if it has some there.
+    /// The record-store key of run `id`'s records, if it has some there that no other run shares (an import
+    /// under two rules keeps one copy).
     fn records_of(&self, id: &str) -> Option<String> {
         self.runs.with_untracked(|runs| {
-            runs.iter()
+            let key = runs
+                .iter()
                 .find(|r| r.id == id)
-                .and_then(|r| r.records.as_ref().map(|k| k.key.clone()))
+                .and_then(|r| r.records.as_ref().map(|k| k.key.clone()))?;
+            let shared = runs
+                .iter()
+                .any(|r| r.id != id && r.records.as_ref().is_some_and(|k| k.key == key));
+            (!shared).then_some(key)
         })
+    }
+
+    /// Moves an imported folder's per-request files into the record store, in batches, so the run keeps only its
+    /// small files in memory (and across reloads): where they are now, with the lock that keeps another tab's
+    /// start-up from taking them for orphans until the run is stored. `None` when the folder has none, or storage
+    /// refused them (they then stay with the run).
+    pub(crate) async fn store_records(
+        &self,
+        files: &[(String, String)],
+    ) -> Option<(StoredRecords, Option<locks::LockGuard>)> {
+        let store = self.store()?;
+        let text = |file: RunFile| {
+            files
+                .iter()
+                .find(|(n, _)| n == file.file_name())
+                .map(|(_, t)| t.as_str())
+        };
+        let responses = text(RunFile::Responses).filter(|t| !t.trim().is_empty())?;
+        let extras = text(RunFile::TokenmeterResponses);
+        let key = format!("imported-{}", self.new_id());
+        let guard = locks::hold(&lock_name(&key));
+        let mut lines = 0;
+        for (seq, (responses, extras)) in split_lines(responses, extras, LINES_PER_BATCH)
+            .into_iter()
+            .enumerate()
+        {
+            lines += responses.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+            let batch = Entry::Batch {
+                key: batch_key(&key, seq as u64),
+                responses,
+                extras,
+            };
+            if store.put_checkpoint(&batch).await.is_err() {
+                let _ = store.delete_checkpoint_of(&key).await;
+                return None;
+            }
+        }
+        let records = StoredRecords {
+            key,
+            lines,
+            stopped: None,
+            extras: extras.is_some(),
+        };
+        Some((records, guard))
     }
 
     /// The record store, once open.
@@ -315,6 +368,7 @@ async fn recover_checkpoints(store: &RunStore, library: &Library, stored: &[Save
             key: key.clone(),
             lines,
             stopped: None,
+            extras: true,
         });
         if store.put(&saved).await.is_ok() {
             names.push(saved.name.clone());

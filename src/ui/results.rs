@@ -8,12 +8,13 @@ use leptos::task::spawn_local;
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::files;
+use crate::browser::locks::LockGuard;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
 use crate::core::format::archive::{group_run_folders, read_zip};
 use crate::core::format::import::{pick, Pick};
 use crate::core::format::{merge_folder_files, read_stats, stats_config_for, LoadedRun, RunFile};
-use crate::core::saved::SavedRun;
+use crate::core::saved::{SavedRun, StoredRecords};
 use crate::core::stats::{Metric, StatsConfig};
 use crate::core::table::{format_cell, Group, COMPARED};
 use crate::engine::Clock;
@@ -204,6 +205,7 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
         ));
     }
     let mut added = Vec::new();
+    let mut guards = Vec::new();
     for folder in &folders {
         let files = folder.run_files();
         let saved = files.stats.and_then(|text| read_stats(text).ok());
@@ -226,6 +228,8 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
             );
             variants.push((ours, "Tokenmeter rules", described));
         }
+        // Its per-request lines go to the record store once (both rules' runs share them); the runs keep the rest.
+        let mut stored: Option<(StoredRecords, Option<LockGuard>)> = None;
         for (config, label, described) in variants {
             // One bad folder is named; the good ones are still kept.
             let loaded = match LoadedRun::from_files(&files, config) {
@@ -238,7 +242,20 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
                     break;
                 }
             };
-            let mut run = SavedRun::new(library.new_id(), folder.files.clone(), loaded.stats, &now);
+            if stored.is_none() {
+                stored = library.store_records(&folder.files).await;
+            }
+            let files = match &stored {
+                Some(_) => folder
+                    .files
+                    .iter()
+                    .filter(|(n, _)| !StoredRecords::holds(n))
+                    .cloned()
+                    .collect(),
+                None => folder.files.clone(),
+            };
+            let mut run = SavedRun::new(library.new_id(), files, loaded.stats, &now);
+            run.records = stored.as_ref().map(|(records, _)| records.clone());
             if run.name == "run" && !folder.name().is_empty() {
                 run.name = folder.name().to_owned();
             }
@@ -248,10 +265,17 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
             notes.extend(loaded.warnings.iter().map(|w| format!("warning: {w}")));
             added.push(run);
         }
+        guards.extend(stored.and_then(|(_, guard)| guard));
     }
     let count = added.len();
+    // Once every imported run is stored (writes to one store commit in order: the last one last), their records'
+    // locks can go: start-up in another tab would no longer take them for orphans.
+    let last = added.pop();
     for run in added {
         library.add(run);
+    }
+    if let Some(run) = last {
+        library.add_then(run, move || drop(guards));
     }
     let summary = format!(
         "{} run{}: {}",

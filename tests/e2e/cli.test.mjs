@@ -112,7 +112,9 @@ test("one browser past 6 connections: 12 clients fan out over *.localhost, no re
   const stats = await json(join(out, "stats.json"));
   assert.equal(stats.total_requests, 24);
   assert.ok(stats["time_to_first_token-p50"] < 0.15 + 0.1, `TTFT p50 ${stats["time_to_first_token-p50"]} at 12 clients`);
-  assert.ok((stats["browser_queue_time-p99"] ?? 0) < 0.05, JSON.stringify(stats));
+  // Queued behind a connection, a request would wait a whole request (about 0.24 s here); on a 2-core machine
+  // running Chromium, the command and the server, a p99 of 50-70 ms of scheduling noise was seen 1 run in 4.
+  assert.ok((stats["browser_queue_time-p99"] ?? 0) < 0.1, JSON.stringify(stats));
 });
 
 test("a browser shard that crashes mid-run is a failed shard: the other's results are merged and the merged run names it", async () => {

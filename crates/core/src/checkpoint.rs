@@ -26,6 +26,29 @@ pub fn run_key(seed: u64, run_name: &str) -> String {
     format!("{seed:020}/{run_name}")
 }
 
+/// The most lines a stored batch holds: small enough that an export deflates one in a few milliseconds between two
+/// awaits, large enough that a fast run writes few entries.
+pub const LINES_PER_BATCH: usize = 512;
+
+/// `responses` and its sidecar `extras` (line for line, when there is one) in parts of at most `lines` lines: the
+/// batches a run's records are stored in.
+pub fn split_lines(responses: &str, extras: Option<&str>, lines: usize) -> Vec<(String, String)> {
+    let lines = lines.max(1);
+    let responses: Vec<&str> = responses.split_inclusive('\n').collect();
+    let extras: Vec<&str> = extras
+        .map(|x| x.split_inclusive('\n').collect())
+        .unwrap_or_default();
+    responses
+        .chunks(lines)
+        .enumerate()
+        .map(|(i, part)| {
+            let from = (i * lines).min(extras.len());
+            let to = (from + part.len()).min(extras.len());
+            (part.concat(), extras[from..to].concat())
+        })
+        .collect()
+}
+
 /// The storage key of batch `seq` of run `run_key`: ordered as written.
 pub fn batch_key(run_key: &str, seq: u64) -> String {
     format!("{run_key}/batch/{seq:010}")
@@ -286,6 +309,24 @@ mod tests {
             broken.add("{not json\n", "").is_err(),
             "a damaged batch is an error, not a panic"
         );
+    }
+
+    #[test]
+    fn records_split_into_batches_line_for_line() {
+        let parts = split_lines("a\nb\nc\n", Some("1\n2\n3\n"), 2);
+        assert_eq!(
+            parts,
+            [
+                ("a\nb\n".to_owned(), "1\n2\n".to_owned()),
+                ("c\n".to_owned(), "3\n".to_owned())
+            ]
+        );
+        let no_sidecar = split_lines("a\nb", None, 1);
+        assert_eq!(
+            no_sidecar,
+            [("a\n".to_owned(), String::new()), ("b".to_owned(), String::new())]
+        );
+        assert!(split_lines("", None, 5).is_empty());
     }
 
     #[test]

@@ -52,6 +52,13 @@ pub struct StoredRecords {
     /// Why record keeping stopped before the run's end (storage full), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// Whether the batches carry `tokenmeter_responses.jsonl` lines (an imported LLMeter folder's do not).
+    #[serde(default = "yes")]
+    pub extras: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl StoredRecords {
@@ -118,8 +125,13 @@ impl SavedRun {
     /// The names of every file of the run, those in the record store included, in [`RunFile::ALL`] order first.
     pub fn file_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.files.iter().map(|(n, _)| n.clone()).collect();
-        if self.records.is_some() {
-            for file in [RunFile::Responses, RunFile::TokenmeterResponses] {
+        if let Some(records) = &self.records {
+            let held = if records.extras {
+                &[RunFile::Responses, RunFile::TokenmeterResponses][..]
+            } else {
+                &[RunFile::Responses][..]
+            };
+            for &file in held {
                 if !names.iter().any(|n| n == file.file_name()) {
                     names.push(file.file_name().to_owned());
                 }
@@ -331,6 +343,7 @@ mod tests {
             key: "7/run-1".into(),
             lines: 3,
             stopped: None,
+            extras: true,
         });
         let plan = r.zip_plan();
         let paths: Vec<_> = plan.iter().map(|(p, _)| p.as_str()).collect();

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::live::Progress;
 use crate::target::Credentials;
+use tokenmeter_core::checkpoint::split_lines;
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::figure::Figure;
 use tokenmeter_core::format::ClockInfo;
@@ -137,18 +138,7 @@ pub struct RecordBatch {
 impl RecordBatch {
     /// The batch's lines in parts of at most `lines` lines each, the two files line for line.
     pub fn split(&self, lines: usize) -> Vec<(String, String)> {
-        let lines = lines.max(1);
-        let responses: Vec<&str> = self.responses.split_inclusive('\n').collect();
-        let extras: Vec<&str> = self.extras.split_inclusive('\n').collect();
-        responses
-            .chunks(lines)
-            .enumerate()
-            .map(|(i, part)| {
-                let from = (i * lines).min(extras.len());
-                let to = (from + part.len()).min(extras.len());
-                (part.concat(), extras[from..to].concat())
-            })
-            .collect()
+        split_lines(&self.responses, Some(&self.extras), lines)
     }
 
     /// The batch of `records`, or `None` when there are none.
