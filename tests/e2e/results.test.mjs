@@ -292,10 +292,10 @@ test("r18-11: a reload mid-run keeps every request that had finished: the run co
 });
 
 // r22: records leave memory for the record store as they finish. 50,048 requests against the simulated model at
-// zero latency (64 clients, 16 tokens each): the renderer grows by less than 150 MB (it grew by about 900 MB when
-// every record was kept: 18 KB a request), no main-thread task reaches 50 ms during the run, after it or during
-// the export, and responses.jsonl, streamed from the store, has every line.
-const GROWTH_BOUND = 150e6;
+// zero latency (64 clients, 16 tokens each): the renderer grows by less than 200 MB (83-116 MB measured; about
+// 900 MB when every record was kept: 18 KB a request), no main-thread task passes 50 ms during the run, after it
+// or during the export, and responses.jsonl, streamed from the store, has every line.
+const GROWTH_BOUND = 200e6;
 test("r22: a 50,000-request run keeps memory flat, never holds the page's thread 50 ms, and exports every line", async () => {
   const own = await launchBrowser();
   const errors = [];

@@ -5,7 +5,7 @@
 //! Elsewhere ([`RecordPlace::Memory`]: the `tokenmeter` command's pages) each record stays in memory too.
 //!
 //! The per-request costs are measured, not guessed: the 50,000-request e2e test and `scripts/bench.sh` read the
-//! renderer's growth and the stored lines' size (figures in ARCHITECTURE.md).
+//! renderer's growth and the stored lines' size (712 MB of `responses.jsonl` for a million requests of 16 tokens).
 
 use std::fmt;
 
@@ -25,8 +25,10 @@ const CHUNK_IN_RECORD_BYTES: u64 = 8 + 6;
 /// them (measured with the rest of the worker's and page's growth: see the module documentation).
 const STATS_PER_REQUEST_BYTES: u64 = 12 * 8;
 /// What a run in the page holds whatever its length: snapshots, the record batches on their way to storage, the
-/// timeline, the statistics' sorted stages.
-const WORKING_SET_BYTES: u64 = 32 << 20;
+/// timeline, the statistics' sorted stages, and the strings the two threads' collectors have not freed yet.
+/// Measured (release page, Chromium, 64 clients at zero latency, 16 tokens): the renderer grew by 83-116 MB at
+/// 50,048 requests, levelled at about 150 MB from 100,000 to 200,000, and by 187 MB at 1,000,000.
+const WORKING_SET_BYTES: u64 = 96 << 20;
 /// One exact per-chunk value (an inter-token gap).
 const GAP_BYTES: u64 = 8;
 /// A binned per-chunk metric: the histogram of gaps up to about a minute.
@@ -233,7 +235,7 @@ mod tests {
             RecordPlace::Store,
         );
         assert!(!stored.is_too_large(), "{stored}");
-        assert!(stored.bytes < 200_000_000, "{stored}");
+        assert!(stored.bytes < 300_000_000, "{stored}");
         assert!(stored.stores_too_much(), "{stored}");
         assert!(
             stored.to_string().contains("goes to the browser's storage"),
@@ -247,6 +249,23 @@ mod tests {
             RecordPlace::Store,
         );
         assert!(!small.stores_too_much(), "{small}");
+    }
+
+    /// r22: the estimate is within 25% of what the renderer was measured to grow by (release page, Chromium, 64
+    /// clients against the simulated model at zero latency, 16 tokens, the page's default 128-token limit and
+    /// prompt): 83-116 MB at 50,048 requests, about 150 MB at 200,000, 187 MB at 1,000,000.
+    #[test]
+    fn r22_the_estimate_is_within_a_quarter_of_the_measured_growth() {
+        let closed = Arrival::ClosedLoop { clients: 64 };
+        for (requests, measured_mb) in [(50_048, 100.0), (200_000, 150.0), (1_000_000, 187.0)] {
+            let run = plan(closed, StopCondition::total_requests(requests), false);
+            let estimate = MemoryEstimate::of(&run, 143, 128, Some(2_000_000), RecordPlace::Store);
+            let ratio = estimate.bytes as f64 / 1e6 / measured_mb;
+            assert!(
+                (0.75..=1.25).contains(&ratio),
+                "{requests}: {estimate} against {measured_mb} MB"
+            );
+        }
     }
 
     #[test]
