@@ -19,3 +19,5 @@ cargo build --locked --release -p tokenmeter --bin tokenmeter
 MOCK_LLM="$PWD/target/release/mock-llm" node tests/e2e/bench_command.mjs 2>/dev/null
 # Runs of any length (issue 22): a million requests with every response kept in the record store.
 node tests/e2e/bench_records.mjs 2>/dev/null
+# Start-up with 20 stored runs of 100,000 requests (issue 18 §8): only their small files are read.
+node tests/e2e/bench_startup.mjs 2>/dev/null

@@ -288,6 +288,22 @@ impl RunStore {
     }
 }
 
+/// Asks the browser to keep this page's storage under pressure (`navigator.storage.persist()`), so a long run's
+/// records are not evicted with the cache; the browser may grant it silently, ask, or refuse. Fire and forget.
+pub fn ask_persistent_storage() {
+    let persist = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|navigator| js_sys::Reflect::get(&navigator, &"storage".into()))
+        .and_then(|storage| {
+            let persist = js_sys::Reflect::get(&storage, &"persist".into())?;
+            Ok((storage, persist))
+        });
+    if let Ok((storage, persist)) = persist {
+        if let Some(persist) = persist.dyn_ref::<js_sys::Function>() {
+            let _ = persist.call0(&storage);
+        }
+    }
+}
+
 /// Resolves when `tx` commits; an aborted transaction (a quota error at commit) is its error.
 async fn committed(tx: &web_sys::IdbTransaction) -> Result<(), StoreError> {
     let promise = js_sys::Promise::new(&mut |resolve, reject| {

@@ -12,6 +12,7 @@ use crate::browser::clock::PerformanceClock;
 use crate::browser::command::CommandHook;
 use crate::browser::engine_worker::EngineWorker;
 use crate::browser::local_network;
+use crate::browser::store::ask_persistent_storage;
 use crate::core::address_space::address_space;
 use crate::core::budget::{human_bytes, MemoryEstimate, RecordPlace, WARN_BYTES, WARN_STORED_BYTES};
 use crate::core::cold_check::ColdCheck;
@@ -221,6 +222,8 @@ impl RunController {
             "Starting…".into()
         });
         let command = CommandHook::get();
+        // The run's records go to the browser's storage: ask that it be kept under storage pressure.
+        ask_persistent_storage();
         let request = RunRequest {
             settings: form.raw().to_json(),
             payloads: target.payloads().to_vec(),

@@ -50,6 +50,8 @@ test("a run draws live over-time figures while it goes on, then every per-run fi
   await page.screenshot({ path: join(SHOTS, "live-figures.png"), fullPage: true });
   await page.waitForSelector('#status[data-run-state="done"]', { timeout: 30000 });
   await page.waitForSelector("#live-figures", { state: "detached" });
+  // The per-run set comes from the figures worker, a moment after the run ends.
+  await page.waitForSelector('#figures [data-figure="ttft-histogram"] svg', { timeout: 30000 });
   for (const id of PER_RUN) {
     const figure = page.locator(`#figures [data-figure="${id}"]`);
     assert.equal(await figure.locator("svg").count(), 1, id);
