@@ -3,13 +3,14 @@
 // writes). Reports the time from navigation until the 20 runs are listed, the renderer's memory and the page's
 // JS heap once they are. Before issue 22, every stored run was loaded whole at start-up (its responses inside
 // its files): 20 such runs are some 2.8 GB of text, more than a tab can hold.
-import { startStatic, launchBrowser, newPage, rendererMemoryBytes } from "./harness.mjs";
+import { startStatic, launchBrowser, rendererMemoryBytes } from "./harness.mjs";
 
 const RUNS = Number(process.env.RUNS ?? 20);
 const LINES = Number(process.env.LINES ?? 100_000);
 const site = await startStatic();
 const browser = await launchBrowser();
-const page = await newPage(browser, []);
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+const page = await context.newPage();
 const form = new URLSearchParams({ clients: "4", requests: "4", sim_ttft: "fixed:0", sim_itl: "fixed:0",
   sim_tokens: "fixed:16", check: "false" });
 await page.goto(`${site.url}/?${form}`);
@@ -45,7 +46,6 @@ const seeded = await page.evaluate(async ({ runs, lines }) => {
   }
   return (line.length + extra.length) * lines * runs;
 }, { runs: RUNS, lines: LINES });
-const context = page.context();
 await page.close();
 const before = await rendererMemoryBytes(browser);
 const fresh = await context.newPage();
