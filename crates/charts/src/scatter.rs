@@ -107,10 +107,20 @@ fn draw_scatter<DB: DrawingBackend>(
     let px = chart.plotting_area().dim_in_pixel();
     let (xr, yr) = ((x.ticks.lo, x.ticks.hi), (y.ticks.lo, y.ticks.hi));
     let kept = thin_points(points.iter().map(|&(a, b)| (a, b * s)), xr, yr, px, CELL);
+    // A thinned scatter says so: the figure shows where requests fell, not each one.
+    let label = match kept.len() {
+        drawn if drawn < points.len() => {
+            format!(
+                "{} requests ({drawn} dots: one per {CELL}-pixel cell)",
+                points.len()
+            )
+        }
+        _ => format!("{} requests", points.len()),
+    };
     let dot = style::PRIMARY.mix(0.6).filled();
     chart
         .draw_series(kept.into_iter().map(|p| Circle::new(p, style::POINT_RADIUS, dot)))?
-        .label(format!("{} requests", points.len()))
+        .label(label)
         .legend(move |(x, y)| Circle::new((x + 5, y), style::POINT_RADIUS + 1, dot));
     if !failed_at.is_empty() {
         let marks = thin_xs(failed_at.iter().copied(), xr, px.0, 4);

@@ -319,3 +319,29 @@ fn r22_figures_from_batches_are_the_figures_of_the_whole_run() {
     assert!(broken.add("{oops\n", "").is_err());
     assert!(figures_of_files(&[], &stats, SIZE).is_err());
 }
+
+/// r22: a scatter of more requests than its pixels can show thins them, and says so in its legend; a small one
+/// draws every request and says nothing.
+#[test]
+fn r22_a_thinned_scatter_says_so() {
+    let small = RunData::from_records(&synthetic_run(), PercentileMethod::Linear);
+    let svg = figure(&run_figures(&small, SIZE), "ttft-vs-input-tokens")
+        .svg
+        .clone();
+    assert!(
+        !svg.contains("dots: one per"),
+        "nothing thinned among 56 requests"
+    );
+    let many: Vec<RequestRecord> = (0..20_000)
+        .map(|i| request(i, 100 + (i * 7919) % 900, 10, 100 + (i * 104_729) % 900, 50))
+        .collect();
+    let big = RunData::from_records(&many, PercentileMethod::Linear);
+    let svg = figure(&run_figures(&big, SIZE), "ttft-vs-input-tokens")
+        .svg
+        .clone();
+    assert!(
+        svg.contains("20000 requests ("),
+        "the legend counts every request"
+    );
+    assert!(svg.contains("dots: one per"), "and says the dots are thinned");
+}
