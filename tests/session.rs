@@ -97,6 +97,25 @@ fn session(runtime: &TestRuntime, request: RunRequest, controls: &Controls) -> V
     messages.into_inner()
 }
 
+/// Runs the session to its end, pressing Stop once the page has seen `snapshots` snapshots; returns every message.
+fn session_stopped_after(runtime: &TestRuntime, request: RunRequest, snapshots: usize) -> Vec<FromEngine> {
+    let controls = Controls::default();
+    let messages = RefCell::new(Vec::new());
+    let emit = |m: FromEngine| {
+        let seen = messages
+            .borrow()
+            .iter()
+            .filter(|m| matches!(m, FromEngine::Snapshot { .. }))
+            .count();
+        if seen == snapshots {
+            controls.cancel.cancel();
+        }
+        messages.borrow_mut().push(m);
+    };
+    run_to_completion(&runtime.clock, run_session(runtime, request, &controls, &emit)).unwrap();
+    messages.into_inner()
+}
+
 fn ended(messages: &[FromEngine]) -> (Ending, String) {
     match messages.last() {
         Some(FromEngine::Ended { ending, message }) => (*ending, message.clone()),
@@ -269,23 +288,9 @@ fn a_sweep_reports_every_level_as_its_own_run() {
 #[test]
 fn stop_ends_the_session_as_stopped_with_the_partial_run() {
     let rt = runtime(vec![Script::taking(millis(1))]);
-    let controls = Controls::default();
-    let messages = RefCell::new(Vec::new());
-    let emit = |m: FromEngine| {
-        // Stop once the page has seen a few snapshots.
-        let snapshots = messages
-            .borrow()
-            .iter()
-            .filter(|m| matches!(m, FromEngine::Snapshot { .. }))
-            .count();
-        if snapshots == 3 {
-            controls.cancel.cancel();
-        }
-        messages.borrow_mut().push(m);
-    };
+    // Stop once the page has seen a few snapshots.
     let request = request(&[("mode", "rate"), ("rate", "5"), ("duration", "600")]);
-    run_to_completion(&rt.clock, run_session(&rt, request, &controls, &emit)).unwrap();
-    let messages = messages.into_inner();
+    let messages = session_stopped_after(&rt, request, 3);
     assert_eq!(ended(&messages).0, Ending::Stopped);
     let run = finished_runs(&messages)[0];
     assert!(run.summary.contains("stopped"), "{}", run.summary);
@@ -352,20 +357,6 @@ fn r22_records_leave_in_batches_each_stored_once_and_their_statistics_equal_the_
     use tokenmeter::core::checkpoint::RecordFold;
     use tokenmeter::core::format::stats_config_for;
     let rt = runtime(vec![Script::taking(millis(30))]);
-    let controls = Controls::default();
-    let messages = RefCell::new(Vec::new());
-    let emit = |m: FromEngine| {
-        let snapshots = messages
-            .borrow()
-            .iter()
-            .filter(|m| matches!(m, FromEngine::Snapshot { .. }))
-            .count();
-        // Stop mid-run, with requests in flight: the cancelled ones must be stored too.
-        if snapshots == 12 {
-            controls.cancel.cancel();
-        }
-        messages.borrow_mut().push(m);
-    };
     let mut request = request(&[
         ("url", "http://127.0.0.1:9/v1"),
         ("mode", "rate"),
@@ -375,8 +366,8 @@ fn r22_records_leave_in_batches_each_stored_once_and_their_statistics_equal_the_
         ("check", "false"),
     ]);
     request.records_leave = true;
-    run_to_completion(&rt.clock, run_session(&rt, request, &controls, &emit)).unwrap();
-    let messages = messages.into_inner();
+    // Stop mid-run, with requests in flight: the cancelled ones must be stored too.
+    let messages = session_stopped_after(&rt, request, 12);
     assert_eq!(ended(&messages).0, Ending::Stopped, "{:?}", ended(&messages));
     let batches: Vec<_> = messages
         .iter()
