@@ -11,7 +11,8 @@ use crate::over_time::{latency_over_time, output_tokens_over_time, requests_over
 use crate::scatter::{ttft_over_time, ttft_vs_input_tokens, ttlt_vs_output_tokens};
 use crate::Figure;
 use serde_json::{Map, Value};
-use tokenmeter_core::format::{read_responses, stats_config_for, Files, FormatError, LoadedRun};
+use tokenmeter_core::checkpoint::read_batch;
+use tokenmeter_core::format::{stats_config_for, Files, FormatError, LoadedRun};
 use tokenmeter_core::metrics;
 use tokenmeter_core::record::{Outcome, RequestRecord};
 use tokenmeter_core::stats::{Metric, PercentileMethod};
@@ -231,8 +232,7 @@ impl BatchFigures {
 
     /// Adds one batch; a damaged batch is an error naming its line.
     pub fn add(&mut self, responses: &str, extras: &str) -> Result<(), FormatError> {
-        let extras = (!extras.is_empty()).then_some(extras);
-        for record in read_responses(responses, extras)?.records {
+        for record in read_batch(responses, extras)? {
             self.builder.add(&record);
         }
         Ok(())

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::format::{read_responses, write_stats, FormatError, RunFile};
+use crate::record::RequestRecord;
 use crate::stats::{RunInfo, RunningStats, StatsConfig};
 
 /// A heartbeat younger than this means the run is going on in some tab: never recover it.
@@ -180,6 +181,13 @@ pub fn triage(listing: &Listing, liveness: &Liveness<'_>, kept: &dyn Fn(&str) ->
     triage
 }
 
+/// The records of one stored batch: its `responses.jsonl` lines with the matching `tokenmeter_responses.jsonl`
+/// lines (empty when the batch has none, as an imported LLMeter folder's).
+pub fn read_batch(responses: &str, extras: &str) -> Result<Vec<RequestRecord>, FormatError> {
+    let extras = (!extras.is_empty()).then_some(extras);
+    Ok(read_responses(responses, extras)?.records)
+}
+
 /// The statistics of a run's stored records, read batch by batch so they are never all in memory: what a run
 /// recovered after a crash shows.
 pub struct RecordFold {
@@ -197,12 +205,11 @@ impl RecordFold {
 
     /// Adds one batch: its `responses.jsonl` lines and the matching `tokenmeter_responses.jsonl` lines.
     pub fn add(&mut self, responses: &str, extras: &str) -> Result<(), FormatError> {
-        let extras = (!extras.is_empty()).then_some(extras);
-        let parsed = read_responses(responses, extras)?;
-        for record in &parsed.records {
+        let records = read_batch(responses, extras)?;
+        for record in &records {
             self.stats.observe(record);
         }
-        self.lines += parsed.records.len() as u64;
+        self.lines += records.len() as u64;
         Ok(())
     }
 

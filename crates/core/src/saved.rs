@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::format::archive::{level_name, path_component, write_zip, ArchiveError};
+use crate::format::archive::{level_path, run_path, write_zip, ArchiveError};
 use crate::format::{read_run_config, RunFile};
 
 /// A run the page keeps.
@@ -175,10 +175,9 @@ impl SavedRun {
 
     /// The run's `.zip` layout: every file in a folder named after the run (`{run_name}/{file}`).
     pub fn zip_plan(&self) -> Vec<(String, FileSource<'_>)> {
-        let folder = path_component(&self.name);
         self.sources()
             .into_iter()
-            .map(|(name, source)| (format!("{folder}/{}", path_component(&name)), source))
+            .map(|(name, source)| (run_path(&self.name, &name), source))
             .collect()
     }
 
@@ -231,14 +230,12 @@ pub fn load_test_plan<'a>(
             w[0].0
         ));
     }
-    let test = path_component(test_name);
     Ok(levels
         .into_iter()
         .flat_map(|(clients, run)| {
-            let folder = format!("{test}/{}", level_name(clients));
             run.sources()
                 .into_iter()
-                .map(move |(name, source)| (format!("{folder}/{}", path_component(&name)), source))
+                .map(move |(name, source)| (level_path(test_name, clients, &name), source))
         })
         .collect())
 }

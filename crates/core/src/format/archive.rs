@@ -597,41 +597,45 @@ pub fn path_component(name: &str) -> String {
     }
 }
 
-/// The zip entries of one run: `{run_name}/{file}`, names made safe with [`path_component`].
+/// Where a run's `file` goes in an archive: `{run_name}/{file}`, names made safe with [`path_component`].
+pub fn run_path(run_name: &str, file: &str) -> String {
+    format!("{}/{}", path_component(run_name), path_component(file))
+}
+
+/// Where a LoadTest level's `file` goes in an archive: `{test_name}/{clients:05}-clients/{file}` (LLMeter's
+/// layout, which `LoadTestResult.load` reads), names made safe with [`path_component`].
+pub fn level_path(test_name: &str, clients: u32, file: &str) -> String {
+    format!(
+        "{}/{}/{}",
+        path_component(test_name),
+        level_name(clients),
+        path_component(file)
+    )
+}
+
+/// The zip entries of one run: each file at its [`run_path`].
 pub fn run_entries<'a, F: AsRef<str>, T: AsRef<str>>(
     run_name: &str,
     files: &'a [(F, T)],
 ) -> Vec<(String, &'a str)> {
-    let folder = path_component(run_name);
     files
         .iter()
-        .map(|(name, text)| {
-            (
-                format!("{folder}/{}", path_component(name.as_ref())),
-                text.as_ref(),
-            )
-        })
+        .map(|(name, text)| (run_path(run_name, name.as_ref()), text.as_ref()))
         .collect()
 }
 
-/// The zip entries of a LoadTest: `{test_name}/{clients:05}-clients/{file}` per level (LLMeter's layout, which
-/// `LoadTestResult.load` reads), names made safe with [`path_component`]. `levels` are `(clients, files)`, the
-/// files as [`crate::format::write_run`] returns them.
+/// The zip entries of a LoadTest: each level's files at their [`level_path`]. `levels` are `(clients, files)`,
+/// the files as [`crate::format::write_run`] returns them.
 pub fn load_test_entries<'a, F: AsRef<str>, T: AsRef<str>>(
     test_name: &str,
     levels: &'a [(u32, Vec<(F, T)>)],
 ) -> Vec<(String, &'a str)> {
-    let test = path_component(test_name);
     levels
         .iter()
         .flat_map(|(clients, files)| {
-            let folder = format!("{test}/{}", level_name(*clients));
-            files.iter().map(move |(name, text)| {
-                (
-                    format!("{folder}/{}", path_component(name.as_ref())),
-                    text.as_ref(),
-                )
-            })
+            files
+                .iter()
+                .map(move |(name, text)| (level_path(test_name, *clients, name.as_ref()), text.as_ref()))
         })
         .collect()
 }
