@@ -53,27 +53,6 @@ impl GrowingBlob {
     }
 }
 
-/// Reads run `key`'s stored batches in order, `per_read` at a time, handing each read to `each`.
-async fn each_read(
-    store: &RunStore,
-    key: &str,
-    per_read: u32,
-    mut each: impl FnMut(&[StoredBatch]) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut after: Option<String> = None;
-    loop {
-        let batches = store
-            .batches(key, after.as_deref(), per_read)
-            .await
-            .map_err(|e| format!("the run's records could not be read: {e}"))?;
-        let Some(last) = batches.last() else {
-            return Ok(());
-        };
-        after = Some(last.key.clone());
-        each(&batches)?;
-    }
-}
-
 fn text_of(batch: &StoredBatch, file: RunFile) -> &js_sys::JsString {
     match file {
         RunFile::TokenmeterResponses => &batch.extras,
@@ -92,10 +71,11 @@ pub async fn file_blob(store: Option<&RunStore>, source: FileSource<'_>, mime: &
         FileSource::Text(text) => blob.append(js_sys::Array::of1(&JsValue::from_str(text)))?,
         FileSource::Stored { key, file } => {
             let store = store.ok_or_else(no_store)?;
-            each_read(store, key, TEXT_BATCHES_PER_READ, |batches| {
-                blob.append(batches.iter().map(|b| JsValue::from(text_of(b, file))).collect())
-            })
-            .await?;
+            store
+                .each_read(key, TEXT_BATCHES_PER_READ, |batches| {
+                    blob.append(batches.iter().map(|b| JsValue::from(text_of(b, file))).collect())
+                })
+                .await?;
         }
     }
     blob.finish()
@@ -112,14 +92,15 @@ pub async fn zip_blob(store: Option<&RunStore>, plan: Vec<(String, FileSource<'_
             FileSource::Text(text) => zip.write(text).map_err(|e| e.to_string())?,
             FileSource::Stored { key, file } => {
                 let store = store.ok_or_else(no_store)?;
-                each_read(store, key, ZIP_BATCHES_PER_READ, |batches| {
-                    for batch in batches {
-                        zip.write(&String::from(text_of(batch, file)))
-                            .map_err(|e| e.to_string())?;
-                    }
-                    blob.append(bytes_part(zip.take()))
-                })
-                .await?;
+                store
+                    .each_read(key, ZIP_BATCHES_PER_READ, |batches| {
+                        for batch in batches {
+                            zip.write(&String::from(text_of(batch, file)))
+                                .map_err(|e| e.to_string())?;
+                        }
+                        blob.append(bytes_part(zip.take()))
+                    })
+                    .await?;
             }
         }
         blob.append(bytes_part(zip.take()))?;

@@ -186,7 +186,7 @@ impl RunStore {
     /// Up to `limit` of run `run_key`'s batches, in write order, after the batch keyed `after` (from the first
     /// without). Their texts stay JavaScript strings, so an export can hand them to a Blob without copying them
     /// into the page's memory.
-    pub async fn batches(
+    async fn batches(
         &self,
         run_key: &str,
         after: Option<&str>,
@@ -225,6 +225,28 @@ impl RunStore {
                 })
             })
             .collect())
+    }
+
+    /// Reads run `run_key`'s batches in write order, `per_read` at a time, handing each read to `each`; the first
+    /// error (the store's, or `each`'s) ends it.
+    pub async fn each_read(
+        &self,
+        run_key: &str,
+        per_read: u32,
+        mut each: impl FnMut(&[StoredBatch]) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut after: Option<String> = None;
+        loop {
+            let batches = self
+                .batches(run_key, after.as_deref(), per_read)
+                .await
+                .map_err(|e| format!("the run's records could not be read: {e}"))?;
+            let Some(last) = batches.last() else {
+                return Ok(());
+            };
+            after = Some(last.key.clone());
+            each(&batches)?;
+        }
     }
 
     /// Deletes run `run_key`'s heartbeat: the run is stored, its batches are its records now.

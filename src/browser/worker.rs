@@ -132,20 +132,15 @@ async fn draw_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
     };
     let store = RunStore::open().await.map_err(|e| e.to_string())?;
     let mut figures = BatchFigures::new(&job.stats);
-    let mut after: Option<String> = None;
-    loop {
-        let batches = store
-            .batches(key, after.as_deref(), BATCHES_PER_READ)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(last) = batches.last() else { break };
-        after = Some(last.key.clone());
-        for batch in &batches {
-            figures
-                .add(&String::from(&batch.responses), &String::from(&batch.extras))
-                .map_err(|e| format!("The stored records could not be read: {e}"))?;
-        }
-    }
+    store
+        .each_read(key, BATCHES_PER_READ, |batches| {
+            batches.iter().try_for_each(|batch| {
+                figures
+                    .add(&String::from(&batch.responses), &String::from(&batch.extras))
+                    .map_err(|e| format!("The stored records could not be read: {e}"))
+            })
+        })
+        .await?;
     Ok(figures.finish(job.size))
 }
 

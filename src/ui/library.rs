@@ -112,9 +112,9 @@ impl Library {
                     let victim = self.runs.with_untracked(|runs| {
                         let others: Vec<&SavedRun> =
                             runs.iter().filter(|r| r.id != run.id).map(|r| &**r).collect();
-                        oldest(others).map(|r| (r.id.clone(), r.name.clone(), r.records.clone()))
+                        oldest(others).map(|r| (r.id.clone(), r.name.clone()))
                     });
-                    let Some((id, name, records)) = victim else {
+                    let Some((id, name)) = victim else {
                         self.notice.set(Some(format!(
                             "Storage is full: {} is shown but will not survive a reload (it is larger than the \
                              browser lets this page keep). Download it to keep it.",
@@ -122,7 +122,9 @@ impl Library {
                         )));
                         return;
                     };
-                    let _ = delete_stored(&store, &id, records.map(|r| r.key).as_deref()).await;
+                    // Its records too, unless another run shares them (an import under both rules).
+                    let records = self.records_of(&id);
+                    let _ = delete_stored(&store, &id, records.as_deref()).await;
                     self.runs.update(|runs| runs.retain(|r| r.id != id));
                     removed.push(name);
                 }
@@ -342,22 +344,14 @@ async fn recover_checkpoints(store: &RunStore, library: &Library, stored: &[Save
         let Ok(mut fold) = RecordFold::new(StatsConfig::default()) else {
             continue;
         };
-        let mut after: Option<String> = None;
-        let read = loop {
-            match store.batches(&key, after.as_deref(), 8).await {
-                Ok(batches) if batches.is_empty() => break Ok(()),
-                Ok(batches) => {
-                    after = batches.last().map(|b| b.key.clone());
-                    if let Err(e) = batches
-                        .iter()
-                        .try_for_each(|b| fold.add(&String::from(&b.responses), &String::from(&b.extras)))
-                    {
-                        break Err(e.to_string());
-                    }
-                }
-                Err(e) => break Err(e.to_string()),
-            }
-        };
+        let read = store
+            .each_read(&key, 8, |batches| {
+                batches.iter().try_for_each(|b| {
+                    fold.add(&String::from(&b.responses), &String::from(&b.extras))
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .await;
         if read.is_err() {
             continue;
         }
