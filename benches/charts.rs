@@ -1,4 +1,4 @@
-//! Benchmark of the per-run figure set at 100k requests: reading the records once (`RunData::from_records`) and
+//! Benchmark of the per-run figure set at 100k requests: reading the records once (`FigureData::from_records`) and
 //! drawing every per-run figure to SVG (`run_figures`), on the synthetic requests of the stats bench. Run with
 //! `cargo bench --bench charts`.
 
@@ -13,7 +13,7 @@ mod native {
     use std::time::Duration;
 
     use criterion::{criterion_group, Criterion, SamplingMode};
-    use tokenmeter::charts::{run_figures, RunData};
+    use tokenmeter::charts::{run_figures, FigureData};
     use tokenmeter::core::record::RequestRecord;
     use tokenmeter::core::stats::PercentileMethod;
 
@@ -25,7 +25,7 @@ mod native {
     fn chart_benches(c: &mut Criterion) {
         let mut source = Source::new();
         let records: Vec<RequestRecord> = (0..RECORDS).map(|_| source.next().clone()).collect();
-        let run = RunData::from_records(&records, PercentileMethod::Linear);
+        let run = FigureData::from_records(&records, PercentileMethod::Linear);
         let figures = run_figures(&run, SIZE);
         let kb = |bytes: usize| bytes.div_ceil(1024);
         let sizes: Vec<String> = figures
@@ -45,15 +45,15 @@ mod native {
             .sampling_mode(SamplingMode::Flat)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(4));
-        group.bench_function("read 100k records (RunData::from_records)", |b| {
-            b.iter(|| black_box(RunData::from_records(&records, PercentileMethod::Linear)))
+        group.bench_function("read 100k records (FigureData::from_records)", |b| {
+            b.iter(|| black_box(FigureData::from_records(&records, PercentileMethod::Linear)))
         });
         group.bench_function("draw all per-run figures at 100k requests", |b| {
             b.iter(|| black_box(run_figures(&run, SIZE)))
         });
         group.bench_function("read and draw at 100k requests", |b| {
             b.iter(|| {
-                let run = RunData::from_records(&records, PercentileMethod::Linear);
+                let run = FigureData::from_records(&records, PercentileMethod::Linear);
                 black_box(run_figures(&run, SIZE))
             })
         });

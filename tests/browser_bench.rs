@@ -249,7 +249,7 @@ async fn memory_of_a_long_run_low_memory_1m() {
 /// (what the page does when a run ends or its Figures button is pressed; inserting the SVG is the browser's).
 #[wasm_bindgen_test]
 fn figures_at_100k_requests() {
-    use tokenmeter::charts::{run_figures, RunData};
+    use tokenmeter::charts::{run_figures, FigureData};
     use tokenmeter::core::record::RequestRecord;
     use tokenmeter::core::stats::PercentileMethod;
     let mut source = Source::new();
@@ -258,7 +258,7 @@ fn figures_at_100k_requests() {
     let mut draw = Vec::new();
     for _ in 0..5 {
         let t0 = performance_now();
-        let run = RunData::from_records(&records, PercentileMethod::Linear);
+        let run = FigureData::from_records(&records, PercentileMethod::Linear);
         let t1 = performance_now();
         let figures = run_figures(&run, (560, 320));
         let t2 = performance_now();

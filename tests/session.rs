@@ -442,4 +442,18 @@ fn r22_records_leave_in_batches_each_stored_once_and_their_statistics_equal_the_
         compared += 1;
     }
     assert!(compared > 20, "only {compared} keys compared");
+    // The engine built the run's figure data as the records left: the same as from the stored batches.
+    let built = run
+        .figure_data
+        .clone()
+        .expect("figure data of a run whose records left");
+    let mut from_store = tokenmeter::charts::BatchFigures::new(&run.stats);
+    for batch in &batches {
+        from_store.add(&batch.responses, &batch.extras).unwrap();
+    }
+    assert_eq!(built, from_store.finish());
+    assert_eq!(
+        built.ttft.len() as u64 + built.failed(),
+        last.finished - last.cancelled
+    );
 }

@@ -19,7 +19,9 @@ use futures::StreamExt;
 use crate::browser::js;
 use crate::browser::locks::{self, LockGuard};
 use crate::browser::store::{RunStore, StoreError};
-use crate::core::checkpoint::{batch_key, heartbeat_key, lock_name, run_key, Entry, LINES_PER_BATCH};
+use crate::core::checkpoint::{
+    batch_key, figures_key, heartbeat_key, lock_name, run_key, Entry, LINES_PER_BATCH,
+};
 use crate::core::format::write_stats;
 use crate::core::format::RunFile;
 use crate::core::saved::StoredRecords;
@@ -113,15 +115,25 @@ impl CheckpointQueue {
                                     Err(e) => state.stopped = Some(stopped_note(&e, state.lines)),
                                 }
                             }
-                            Entry::Heartbeat { .. } => {
+                            Entry::Heartbeat { .. } | Entry::Figures { .. } => {
                                 let _ = store.put_checkpoint(&entry).await;
                             }
                         }
                     }
                     Op::Post { mut message, settle } => {
                         if let FromEngine::RunEnded { run } = &mut message {
+                            // The figure data stays in the worker: beside the records, never in the page.
+                            let figure_data = run.figure_data.take();
                             let state = run.checkpoint.as_ref().and_then(|key| kept.remove(key));
-                            if let (Some(state), true, true) = (state, settle, store.is_some()) {
+                            if let (Some(state), true, Some(store)) = (state, settle, &store) {
+                                if let (Some(data), Some(key)) = (figure_data, &run.checkpoint) {
+                                    let entry = Entry::Figures {
+                                        key: figures_key(key),
+                                        json: data.to_json(),
+                                    };
+                                    // Without it (storage full), the figures are read from the batches.
+                                    let _ = store.put_checkpoint(&entry).await;
+                                }
                                 settle_records(run, state);
                             }
                         }

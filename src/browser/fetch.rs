@@ -5,8 +5,7 @@
 //! Each request owns an `AbortController`; dropping the request future or its body aborts the fetch, which is
 //! how timeouts and a stopped run release the browser's connection.
 
-use std::cell::RefCell;
-use std::collections::HashSet;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -20,21 +19,22 @@ use web_sys::{AbortController, Headers, ReadableStreamDefaultReader, RequestInit
 use crate::browser::clock::PerformanceClock;
 use crate::browser::{js, local_network};
 use crate::core::address_space::address_space;
-use crate::core::metrics::{match_resource_timing, ResourceTiming, RESOURCE_START_TOLERANCE_MS};
+use crate::core::metrics::{ResourceTiming, ResourceTimings};
 use crate::core::record::{ErrorKind, RequestError};
 use crate::core::time::Timestamp;
 use crate::engine::{Chunk, Clock, HttpResponse, Transport};
 use crate::protocol::HttpRequest;
 
-/// Resource Timing entries kept before they are cleared (the browser's default buffer holds only 250).
+/// Resource Timing entries the browser's own buffer takes before it is cleared (its default holds only 250); the
+/// transport reads entries from an observer, so the buffer only needs room, not history.
 const RESOURCE_TIMING_BUFFER: u32 = 5000;
 
 /// Sends requests with `fetch`, timed by a [`PerformanceClock`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchTransport {
     clock: PerformanceClock,
-    /// Resource Timing entries already matched to a request.
-    claimed: Rc<RefCell<HashSet<(u64, u64)>>>,
+    /// The browser's Resource Timing entries as they come (none where no observer could start).
+    resources: Option<Rc<ResourceObserver>>,
 }
 
 impl FetchTransport {
@@ -42,8 +42,90 @@ impl FetchTransport {
         js::set_resource_timing_buffer_size(RESOURCE_TIMING_BUFFER);
         FetchTransport {
             clock,
-            claimed: Rc::default(),
+            resources: ResourceObserver::start().map(Rc::new),
         }
+    }
+}
+
+impl std::fmt::Debug for FetchTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchTransport").finish_non_exhaustive()
+    }
+}
+
+/// A `PerformanceObserver` of `fetch()`'s Resource Timing entries, feeding [`ResourceTimings`]: each request
+/// then finds its own entry in O(1), where searching the buffer by URL cost O(entries) per request.
+struct ResourceObserver {
+    observer: web_sys::PerformanceObserver,
+    timings: Rc<RefCell<ResourceTimings>>,
+    /// Entries taken since the browser's buffer was last cleared.
+    absorbed: Rc<Cell<u32>>,
+    _callback: Closure<dyn FnMut(web_sys::PerformanceObserverEntryList)>,
+}
+
+impl ResourceObserver {
+    fn start() -> Option<ResourceObserver> {
+        let timings: Rc<RefCell<ResourceTimings>> = Rc::default();
+        let absorbed = Rc::new(Cell::new(0u32));
+        let callback = {
+            let (timings, absorbed) = (timings.clone(), absorbed.clone());
+            Closure::<dyn FnMut(web_sys::PerformanceObserverEntryList)>::new(
+                move |list: web_sys::PerformanceObserverEntryList| {
+                    absorb(&list.get_entries(), &timings, &absorbed);
+                },
+            )
+        };
+        let observer = web_sys::PerformanceObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+        let types = js_sys::Array::of1(&JsValue::from_str("resource"));
+        observer.observe(&web_sys::PerformanceObserverInit::new(&types));
+        Some(ResourceObserver {
+            observer,
+            timings,
+            absorbed,
+            _callback: callback,
+        })
+    }
+
+    /// The entry of the request to `url` that started at `started_ms` and ended at `ended_ms`, taking first the
+    /// entries the browser reported since the observer's last callback.
+    fn claim(&self, url: &str, started_ms: f64, ended_ms: f64) -> Option<ResourceTiming> {
+        absorb(&self.observer.take_records(), &self.timings, &self.absorbed);
+        self.timings.borrow_mut().claim(url, started_ms, ended_ms)
+    }
+}
+
+impl Drop for ResourceObserver {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+/// Takes the `fetch()` entries of `entries` into `timings`; every so often clears the browser's buffer, which
+/// the observer does not need.
+fn absorb(entries: &js_sys::Array, timings: &RefCell<ResourceTimings>, absorbed: &Cell<u32>) {
+    let mut timings = timings.borrow_mut();
+    for entry in entries.iter() {
+        let e: web_sys::PerformanceResourceTiming = entry.unchecked_into();
+        if e.initiator_type() != "fetch" {
+            continue;
+        }
+        timings.add(
+            &e.name(),
+            ResourceTiming {
+                start_time: e.start_time(),
+                domain_lookup_start: e.domain_lookup_start(),
+                domain_lookup_end: e.domain_lookup_end(),
+                connect_start: e.connect_start(),
+                connect_end: e.connect_end(),
+                request_start: e.request_start(),
+                response_end: e.response_end(),
+            },
+        );
+        absorbed.set(absorbed.get() + 1);
+    }
+    if absorbed.get() >= RESOURCE_TIMING_BUFFER / 2 {
+        absorbed.set(0);
+        js::clear_resource_timings();
     }
 }
 
@@ -97,34 +179,7 @@ impl Transport for FetchTransport {
     fn queue_time(&self, url: &str, dispatched_at: Timestamp, ended_at: Timestamp) -> Option<Duration> {
         let started = self.clock.to_performance_millis(dispatched_at);
         let ended = self.clock.to_performance_millis(ended_at);
-        let list = js::get_entries_by_name(url, "resource");
-        // Every request to one URL shares its name, so the list holds up to the buffer's worth of entries: read
-        // only each entry's start (one call) and convert just the few near this request's (eight calls each).
-        let entries: Vec<ResourceTiming> = list
-            .iter()
-            .map(|e| e.unchecked_into::<web_sys::PerformanceResourceTiming>())
-            .filter(|e| (e.start_time() - started).abs() <= RESOURCE_START_TOLERANCE_MS)
-            .map(|e| ResourceTiming {
-                start_time: e.start_time(),
-                domain_lookup_start: e.domain_lookup_start(),
-                domain_lookup_end: e.domain_lookup_end(),
-                connect_start: e.connect_start(),
-                connect_end: e.connect_end(),
-                request_start: e.request_start(),
-                response_end: e.response_end(),
-            })
-            .collect();
-        let mut claimed = self.claimed.borrow_mut();
-        let entry = match_resource_timing(&entries, &claimed, started, ended);
-        if let Some(e) = &entry {
-            claimed.insert(e.key());
-        }
-        if list.length() > RESOURCE_TIMING_BUFFER * 4 / 5 {
-            // Keep room in the browser's buffer; entries of requests still in flight are lost with it (rare).
-            js::clear_resource_timings();
-            claimed.clear();
-        }
-        entry?.queue_time()
+        self.resources.as_ref()?.claim(url, started, ended)?.queue_time()
     }
 }
 

@@ -22,10 +22,6 @@ extern "C" {
     #[wasm_bindgen(js_name = clearTimeout)]
     pub fn clear_timeout(id: i32);
 
-    /// `performance.getEntriesByName(name, "resource")`.
-    #[wasm_bindgen(js_namespace = performance, js_name = getEntriesByName)]
-    pub fn get_entries_by_name(name: &str, kind: &str) -> js_sys::Array;
-
     #[wasm_bindgen(js_namespace = performance, js_name = setResourceTimingBufferSize)]
     pub fn set_resource_timing_buffer_size(size: u32);
 

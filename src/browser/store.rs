@@ -7,7 +7,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbObjectStoreParameters, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
 
-use crate::core::checkpoint::{batch_key_range, heartbeat_key, run_of_heartbeat, Entry, Listing};
+use crate::core::checkpoint::{
+    batch_key_range, figures_key, heartbeat_key, run_of_figures, run_of_heartbeat, Entry, Listing,
+};
 use crate::core::saved::SavedRun;
 
 const DATABASE: &str = "tokenmeter";
@@ -154,6 +156,9 @@ impl RunStore {
             Entry::Heartbeat { at_ms, .. } => {
                 set("at_ms", JsValue::from_f64(*at_ms));
             }
+            Entry::Figures { json, .. } => {
+                set("figures", JsValue::from_str(json));
+            }
         }
         let request = store.put(&value).map_err(|e| error_of(&e))?;
         settle(&request).await?;
@@ -167,6 +172,10 @@ impl RunStore {
         let keys: js_sys::Array = settle(&request).await?.unchecked_into();
         let mut listing = Listing::default();
         for key in keys.iter().filter_map(|k| k.as_string()) {
+            if let Some(run) = run_of_figures(&key) {
+                listing.figures.push(run.to_owned());
+                continue;
+            }
             match run_of_heartbeat(&key) {
                 Some(run) => {
                     let (_tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readonly)?;
@@ -258,7 +267,7 @@ impl RunStore {
         committed(&tx).await
     }
 
-    /// Deletes every entry of run `run_key` (its records and heartbeat) by key range, without reading them: a
+    /// Deletes every entry of run `run_key` (its records, figure data and heartbeat) by key range, without reading them: a
     /// deleted run's records, or a checkpoint whose run kept its records in its files.
     pub async fn delete_checkpoint_of(&self, run_key: &str) -> Result<(), StoreError> {
         let (tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readwrite)?;
@@ -266,10 +275,22 @@ impl RunStore {
         let batches = web_sys::IdbKeyRange::bound(&JsValue::from_str(&first), &JsValue::from_str(&last))
             .map_err(|e| error_of(&e))?;
         store.delete(&batches).map_err(|e| error_of(&e))?;
-        store
-            .delete(&JsValue::from_str(&heartbeat_key(run_key)))
-            .map_err(|e| error_of(&e))?;
+        for key in [heartbeat_key(run_key), figures_key(run_key)] {
+            store.delete(&JsValue::from_str(&key)).map_err(|e| error_of(&e))?;
+        }
         committed(&tx).await
+    }
+
+    /// Run `run_key`'s figure data (JSON), if it was kept.
+    pub async fn figure_data(&self, run_key: &str) -> Result<Option<String>, StoreError> {
+        let (_tx, store) = self.store_named(CHECKPOINTS, IdbTransactionMode::Readonly)?;
+        let request = store
+            .get(&JsValue::from_str(&figures_key(run_key)))
+            .map_err(|e| error_of(&e))?;
+        let value = settle(&request).await?;
+        Ok(js_sys::Reflect::get(&value, &JsValue::from_str("figures"))
+            .ok()
+            .and_then(|json| json.as_string()))
     }
 
     /// Every stored run, unordered; runs that cannot be read are skipped.

@@ -14,7 +14,8 @@ use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
 use crate::browser::store::RunStore;
-use crate::charts::{figures_of_files, BatchFigures, Figure};
+use crate::charts::{figures_of_files, method_of, run_figures, BatchFigures, Figure, FigureData};
+use crate::core::checkpoint::{figures_key, Entry};
 use crate::core::format::ClockInfo;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
 use crate::engine::session::{run_session, ClientProfile, Controls, Runtime};
@@ -124,14 +125,38 @@ pub fn start() {
     });
 }
 
-/// A figures job (in a figures worker, never the one measuring): the run's records read batch by batch from the
-/// record store, or its files, into the per-run figures.
+/// A figures job (in a figures worker, never the one measuring): the run's figure data kept beside its records
+/// (built by the engine as they finished), or else its records read batch by batch from the record store (and
+/// the figure data kept for next time), or its files; drawn into the per-run figures.
 async fn draw_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
     let Some(key) = &job.records else {
         return figures_of_files(&job.files, &job.stats, job.size);
     };
     let store = RunStore::open().await.map_err(|e| e.to_string())?;
-    let mut figures = BatchFigures::new(&job.stats);
+    let method = method_of(&job.stats);
+    let kept = store.figure_data(key).await.ok().flatten();
+    let data = match kept.and_then(|json| FigureData::from_json(&json, method).ok()) {
+        Some(data) => data,
+        None => {
+            let data = figure_data_of_batches(&store, key, &job.stats).await?;
+            let entry = Entry::Figures {
+                key: figures_key(key),
+                json: data.to_json(),
+            };
+            let _ = store.put_checkpoint(&entry).await;
+            data
+        }
+    };
+    Ok(run_figures(&data, job.size))
+}
+
+/// A stored run's figure data, from its batches (a run imported, recovered, or kept before figure data was).
+async fn figure_data_of_batches(
+    store: &RunStore,
+    key: &str,
+    stats: &serde_json::Map<String, serde_json::Value>,
+) -> Result<FigureData, String> {
+    let mut figures = BatchFigures::new(stats);
     store
         .each_read(key, BATCHES_PER_READ, |batches| {
             batches.iter().try_for_each(|batch| {
@@ -141,7 +166,7 @@ async fn draw_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
             })
         })
         .await?;
-    Ok(figures.finish(job.size))
+    Ok(figures.finish())
 }
 
 /// How many stored batches one read takes (a batch is one snapshot's records: up to a few megabytes).

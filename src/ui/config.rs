@@ -10,7 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::browser::command::CommandHook;
 use crate::browser::files;
 use crate::core::consent::autorun_question;
-use crate::core::format::read_run_config;
+use crate::core::format::{read_run_config, RunFile};
 use crate::core::input::{decode_data_url, RawInput};
 use crate::core::payload::PAYLOAD_FILE;
 use crate::ui::form::RunForm;
@@ -39,7 +39,7 @@ pub(crate) fn ConfigControls(form: RunForm, run: RunController) -> impl IntoView
     let note = RwSignal::new(None::<(String, bool)>);
     let save = move |_| match run.config_file(form) {
         Ok(text) => {
-            if let Err(e) = files::download("run_config.json", &text, "application/json") {
+            if let Err(e) = files::download(RunFile::RunConfig.file_name(), &text, "application/json") {
                 note.set(Some((e, true)));
             }
         }

@@ -16,9 +16,10 @@ use crate::ui::library::Library;
 /// Every figure's size, in SVG units (the PNG is twice that).
 pub(crate) const FIGURE_SIZE: (u32, u32) = (560, 320);
 
-/// One figure with its download buttons.
+/// One figure with its download buttons; its SVG goes into the page once `shown` (a run's figures are shown one
+/// per animation frame, so parsing their markup never holds the page's thread long).
 #[component]
-fn FigureView(figure: Figure) -> impl IntoView {
+fn FigureView(figure: Figure, #[prop(into)] shown: Signal<bool>) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let Figure { id, title, svg } = figure;
     let id = id.into_owned();
@@ -41,7 +42,7 @@ fn FigureView(figure: Figure) -> impl IntoView {
     };
     view! {
         <figure class="figure" data-figure=id>
-            <div class="figure-svg" inner_html=svg></div>
+            <div class="figure-svg" inner_html=move || if shown.get() { svg.clone() } else { String::new() }></div>
             <figcaption>
                 <span class="figure-title">{title}</span>
                 <button class="download-svg" on:click=save_svg>"SVG"</button>
@@ -54,10 +55,36 @@ fn FigureView(figure: Figure) -> impl IntoView {
 
 /// Figures side by side, each with its download buttons.
 pub(crate) fn gallery(figures: Vec<Figure>) -> impl IntoView {
+    revealed_gallery(figures, 0, None)
+}
+
+/// [`gallery`] of figures numbered from `first`, each shown once `revealed` passes its number (all at once without).
+fn revealed_gallery(
+    figures: Vec<Figure>,
+    first: usize,
+    revealed: Option<ReadSignal<usize>>,
+) -> impl IntoView {
     figures
         .into_iter()
-        .map(|figure| view! { <FigureView figure=figure /> })
+        .enumerate()
+        .map(|(i, figure)| {
+            let shown = Signal::derive(move || revealed.is_none_or(|r| r.get() > first + i));
+            view! { <FigureView figure=figure shown=shown /> }
+        })
         .collect_view()
+}
+
+/// Shows one more of `total` figures per animation frame, while `generation` is still `current`'s.
+fn reveal_next(revealed: RwSignal<usize>, total: usize, generation: StoredValue<u64>, current: u64) {
+    request_animation_frame(move || {
+        if generation.try_get_value() != Some(current) {
+            return;
+        }
+        revealed.update(|n| *n += 1);
+        if revealed.get_untracked() < total {
+            reveal_next(revealed, total, generation, current);
+        }
+    });
 }
 
 /// Requests, output tokens and latency per second while a run goes on, redrawn with each snapshot.
@@ -102,8 +129,9 @@ const RUN_GROUPS: [(&str, &[&str]); 4] = [
     ("Heatmaps", &["ttft-heatmap", "ttlt-heatmap"]),
 ];
 
-/// `figures` in their [`RUN_GROUPS`]; a figure no group names comes last, under "More".
-fn grouped(mut figures: Vec<Figure>) -> impl IntoView {
+/// `figures` in their [`RUN_GROUPS`]; a figure no group names comes last, under "More". Each is shown once
+/// `revealed` passes its place in that order.
+fn grouped(mut figures: Vec<Figure>, revealed: ReadSignal<usize>) -> impl IntoView {
     let mut groups: Vec<(&str, Vec<Figure>)> = RUN_GROUPS
         .iter()
         .map(|(title, ids)| {
@@ -114,15 +142,18 @@ fn grouped(mut figures: Vec<Figure>) -> impl IntoView {
         })
         .collect();
     groups.push(("More", figures));
+    let mut first = 0;
     groups
         .into_iter()
         .filter(|(_, figures)| !figures.is_empty())
         .enumerate()
         .map(|(i, (title, figures))| {
+            let start = first;
+            first += figures.len();
             view! {
                 <details class="figure-group" open=i == 0>
                     <summary>{title}</summary>
-                    <div class="figures">{gallery(figures)}</div>
+                    <div class="figures">{revealed_gallery(figures, start, Some(revealed))}</div>
                 </details>
             }
         })
@@ -137,12 +168,18 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
     // Which run, by id: selecting or renaming a run must not redraw the focused run's figures.
     let focus = Memo::new(move |_| library.focused_run().map(|run| run.id.clone()));
     let drawn = RwSignal::new(None::<Result<Vec<Figure>, String>>);
+    // How many of the drawn figures are in the page (one more per frame), for which focus.
+    let revealed = RwSignal::new(0usize);
+    let generation = StoredValue::new(0u64);
     let worker: StoredValue<Option<EngineWorker>, LocalStorage> = StoredValue::new_local(None);
     Effect::new(move |_| {
         let id = focus.get();
         // A new focus ends the last job (dropping its worker terminates it).
         worker.set_value(None);
         drawn.set(None);
+        revealed.set(0);
+        generation.update_value(|g| *g += 1);
+        let current = generation.get_value();
         let Some(run) = id.and_then(|id| {
             library
                 .runs
@@ -161,6 +198,9 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
             size: FIGURE_SIZE,
         };
         let done = move |result: Result<Vec<Figure>, String>| {
+            if let Ok(figures) = &result {
+                reveal_next(revealed, figures.len(), generation, current);
+            }
             drawn.set(Some(result));
             // After this message's handler returns: a worker is not dropped from inside its own handler.
             spawn_local(async move { worker.set_value(None) });
@@ -193,7 +233,15 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
             <h3>"Figures: " <span id="figures-run">{name}</span></h3>
             {move || match drawn.get() {
                 None => view! { <p id="figures-drawing" class="note">"Drawing the figures…"</p> }.into_any(),
-                Some(Ok(figures)) => view! { <div id="figures">{grouped(figures)}</div> }.into_any(),
+                Some(Ok(figures)) => {
+                    let total = figures.len();
+                    view! {
+                        <div id="figures" data-complete=move || (revealed.get() >= total).to_string()>
+                            {grouped(figures, revealed.read_only())}
+                        </div>
+                    }
+                    .into_any()
+                }
                 Some(Err(why)) => view! { <p id="figures-note" class="note">{why}</p> }.into_any(),
             }}
         })

@@ -12,10 +12,10 @@ use crate::browser::locks::LockGuard;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
 use crate::core::format::archive::{group_run_folders, read_zip};
-use crate::core::format::import::{pick, Pick};
-use crate::core::format::{merge_folder_files, read_stats, stats_config_for, LoadedRun, RunFile};
+use crate::core::format::import::{pick, ImportRules, Pick};
+use crate::core::format::{merge_folder_files, read_stats, LoadedRun, RunFile};
 use crate::core::saved::{SavedRun, StoredRecords};
-use crate::core::stats::{Metric, StatsConfig};
+use crate::core::stats::Metric;
 use crate::core::table::{format_cell, Group, COMPARED};
 use crate::engine::Clock;
 use crate::ui::figures::{gallery, FIGURE_SIZE};
@@ -80,12 +80,12 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
                 .collect_view()
         })
     };
-    let rules = RwSignal::new("own".to_owned());
+    let rules = RwSignal::new(ImportRules::Own);
     let import = move |ev: leptos::ev::Event| {
         let picked = files::take_picked(&ev);
         let rules = rules.get_untracked();
         spawn_local(async move {
-            match import_files(&picked, &rules, library).await {
+            match import_files(&picked, rules, library).await {
                 Ok(note) => {
                     error.set(None);
                     run.show_imported(&note);
@@ -112,11 +112,9 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
                     disabled=move || run.is_busy() />
             </label>
             <label for="import-rules">"Imported statistics"</label>
-            <select id="import-rules" prop:value=move || rules.get() on:change=move |ev| rules.set(event_target_value(&ev))>
-                <option value="own">"the folder's own rules (LLMeter's for LLMeter folders)"</option>
-                <option value="tokenmeter">"recomputed with Tokenmeter's rules"</option>
-                <option value="both">"both, side by side"</option>
-                <option value="merge">"merged into one run (shards of one run)"</option>
+            <select id="import-rules" prop:value=move || rules.get().as_str()
+                on:change=move |ev| rules.set(event_target_value(&ev).parse().unwrap_or_default())>
+                {ImportRules::ALL.map(|r| view! { <option value=r.as_str()>{r.label()}</option> }).collect_view()}
             </select>
             {move || error.get().map(|e| view! { <p id="import-error" class="error">{e}</p> })}
         </div>
@@ -168,10 +166,13 @@ async fn picked_entries(picked: &[web_sys::File]) -> Picked {
 }
 
 /// Reads the picked files (one run folder, several, a LoadTest folder, or `.zip` archives of them), recomputes
-/// each run's statistics under `rules`, and keeps them. `own`: the rules the folder's `stats.json` names, else
-/// LLMeter's (so an LLMeter folder shows its own numbers); `tokenmeter`: Tokenmeter's defaults; `both`: each
-/// run twice, side by side. Returns what the page should say.
-async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -> Result<String, String> {
+/// each run's statistics under `rules` ([`ImportRules::variants`]), and keeps them. Returns what the page should
+/// say.
+async fn import_files(
+    picked: &[web_sys::File],
+    rules: ImportRules,
+    library: Library,
+) -> Result<String, String> {
     let Picked {
         entries,
         mut notes,
@@ -185,7 +186,7 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
         return Err(errors.join(" "));
     }
     let now = PerformanceClock::start().wall_time().to_rfc3339();
-    if rules == "merge" {
+    if rules == ImportRules::Merge {
         if !errors.is_empty() {
             return Err(format!("Nothing was merged: {}", errors.join(" ")));
         }
@@ -209,25 +210,7 @@ async fn import_files(picked: &[web_sys::File], rules: &str, library: Library) -
     for folder in &folders {
         let files = folder.run_files();
         let saved = files.stats.and_then(|text| read_stats(text).ok());
-        let own = stats_config_for(saved.as_ref(), None);
-        let mut variants = Vec::new();
-        if rules != "tokenmeter" {
-            let described = format!(
-                "the folder's own rules (percentiles: {}, rate window: {})",
-                own.method.as_str(),
-                own.rate_window.as_str()
-            );
-            variants.push((own, "imported", described));
-        }
-        if rules != "own" {
-            let ours = StatsConfig::default();
-            let described = format!(
-                "Tokenmeter's rules (percentiles: {}, rate window: {})",
-                ours.method.as_str(),
-                ours.rate_window.as_str()
-            );
-            variants.push((ours, "Tokenmeter rules", described));
-        }
+        let variants = rules.variants(saved.as_ref());
         // Its per-request lines go to the record store once (both rules' runs share them); the runs keep the rest.
         let mut stored: Option<(StoredRecords, Option<LockGuard>)> = None;
         for (config, label, described) in variants {

@@ -17,7 +17,7 @@ use crate::core::address_space::address_space;
 use crate::core::budget::{human_bytes, MemoryEstimate, RecordPlace, WARN_BYTES, WARN_STORED_BYTES};
 use crate::core::cold_check::ColdCheck;
 use crate::core::fan_out::connection_warning;
-use crate::core::format::ClockInfo;
+use crate::core::format::{ClockInfo, RunFile};
 use crate::core::input::RunInput;
 use crate::core::payload::write_payload_jsonl;
 use crate::core::progress::ProgressView;
@@ -414,7 +414,7 @@ impl RunController {
         let mut live = LiveRun::new(identity, StatsConfig::default(), now).map_err(|e| e.to_string())?;
         live.files(now)
             .into_iter()
-            .find(|(name, _)| *name == "run_config.json")
+            .find(|(name, _)| *name == RunFile::RunConfig.file_name())
             .map(|(_, text)| text)
             .ok_or_else(|| "no run_config.json was written".to_owned())
     }

@@ -10,7 +10,7 @@ import { createInterface } from "node:readline";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { startStatic, launchBrowser, newPage, rendererMemoryBytes, watchLongTasks, longTasks } from "./harness.mjs";
+import { startStatic, launchBrowser, newPage, rendererMemoryBytes, watchLongTasks, longTasks, longFrames } from "./harness.mjs";
 
 const CLIENTS = 64;
 const wanted = Number(process.env.REQUESTS ?? 1_000_000);
@@ -36,8 +36,9 @@ const sampler = setInterval(async () => {
 await page.waitForSelector('#status[data-run-state="done"]', { timeout: 3 * 3600 * 1000 });
 const status = await page.textContent("#status");
 const duringRun = await longTasks(page);
+const framesDuringRun = await longFrames(page);
 await watchLongTasks(page);
-await page.waitForSelector('#figures [data-figure="ttft-histogram"] svg', { timeout: 3600 * 1000 });
+await page.waitForSelector('#figures[data-complete="true"]', { timeout: 3600 * 1000 });
 await page.waitForTimeout(2000);
 clearInterval(sampler);
 const grown = (await rendererMemoryBytes(browser)) - before;
@@ -54,6 +55,7 @@ const download = async (file) => {
 const exportSecs = await download("responses.jsonl");
 for (const file of ["stats.json", "run_config.json", "summary.json"]) await download(file);
 const afterRun = await longTasks(page);
+const framesAfterRun = await longFrames(page);
 let lines = 0;
 for await (const line of createInterface({ input: createReadStream(join(dir, "responses.jsonl")) })) if (line) lines++;
 const size = (await stat(join(dir, "responses.jsonl"))).size;
@@ -65,6 +67,10 @@ console.log(`BENCH records: ${total} requests in ${seconds} s = ${(total / secon
 console.log(`BENCH records: estimate shown: ${await estimate()}`);
 console.log(`BENCH records: renderer growth ${mb(grown)} after the run and its figures (peak seen ${mb(peak)})`);
 console.log(`BENCH records: longest main-thread task: during the run ${longest(duringRun)}; after it ${longest(afterRun)}`);
+// Where the longest frames' time went (Long Animation Frames: scripts by invoker, and rendering).
+for (const [phase, frames] of [["during the run", framesDuringRun], ["after it", framesAfterRun]]) {
+  for (const f of frames.slice(0, 3)) console.log(`BENCH records: long frame ${phase}: ${JSON.stringify(f)}`);
+}
 console.log(`BENCH records: responses.jsonl exported in ${exportSecs.toFixed(1)} s: ${lines} lines, ${mb(size)}`);
 console.log(`BENCH records: LLMeter Result.load: total_requests, responses = ${stdout.trim()}`);
 await browser.close();

@@ -134,15 +134,41 @@ export async function rendererMemoryBytes(browser) {
   }
 }
 
-/** Starts collecting the page's long tasks (main thread, ≥ 50 ms) into `window.__longTasks`. */
+/**
+ * Starts collecting the page's long tasks (main thread, ≥ 50 ms) into `window.__longTasks`, and the long animation
+ * frames (≥ 50 ms) with what ran in them into `window.__longFrames`, to say where a long task came from.
+ */
 export async function watchLongTasks(page) {
   await page.evaluate(() => {
     window.__longTasks = [];
+    window.__longFrames = [];
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
     }).observe({ type: "longtask" });
+    if (PerformanceObserver.supportedEntryTypes.includes("long-animation-frame")) {
+      new PerformanceObserver((list) => {
+        for (const f of list.getEntries()) {
+          window.__longFrames.push({
+            duration: Math.round(f.duration),
+            blocking: Math.round(f.blockingDuration),
+            render: Math.round(f.renderStart ? f.startTime + f.duration - f.renderStart : 0),
+            layout: Math.round(f.styleAndLayoutStart ? f.startTime + f.duration - f.styleAndLayoutStart : 0),
+            scripts: f.scripts.map((s) => ({
+              ms: Math.round(s.duration),
+              invoker: s.invoker,
+              fn: s.sourceFunctionName,
+              layout: Math.round(s.forcedStyleAndLayoutDuration),
+            })),
+          });
+        }
+      }).observe({ type: "long-animation-frame" });
+    }
   });
 }
 
 /** The long tasks collected since watchLongTasks, in ms. */
 export const longTasks = (page) => page.evaluate(() => window.__longTasks);
+
+/** The long animation frames collected since watchLongTasks, longest first: where the time went. */
+export const longFrames = (page) =>
+  page.evaluate(() => [...window.__longFrames].sort((a, b) => b.duration - a.duration));

@@ -2,6 +2,7 @@
 //! an overflow bar), and LLMeter's integer-width bins of token counts for the latency heatmap.
 
 use crate::axis::nice_step;
+use tokenmeter_core::figure_data::Values;
 
 /// The most bars a histogram draws.
 pub const MAX_BINS: usize = 40;
@@ -17,35 +18,35 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    /// The histogram of `sorted` (ascending, finite) multiplied by `scale` (to draw in the axis's unit), or
+    /// The histogram of `values` (finite) multiplied by `scale` (to draw in the axis's unit), or
     /// `None` without values.
     ///
     /// About √n bins (at most [`MAX_BINS`]) on nice edges. When the top 1 % of values spans more of the range
     /// than the other 99 % (one 30 s outlier among 200 ms requests), the bins stop at p99 and the values above
     /// it are counted in `overflow`, so the bulk of the distribution stays readable. Identical values make one
     /// bin around their value.
-    pub fn of(sorted: &[f64], scale: f64) -> Option<Histogram> {
-        let (&first, &last) = (sorted.first()?, sorted.last()?);
+    pub fn of(values: &Values, scale: f64) -> Option<Histogram> {
+        let (first, last) = (values.first()?, values.last()?);
         let (min, max) = (first * scale, last * scale);
         // p99 by rank (nearest below): only the axis depends on it, not a reported number.
-        let p99 = sorted[(sorted.len() - 1) * 99 / 100] * scale;
+        let p99 = values.nth((values.len() - 1) * 99 / 100) * scale;
         let clipped = max - p99 > p99 - min;
         let hi = if clipped { p99 } else { max };
-        let edges = bin_edges(min, hi, target_bins(sorted.len()));
+        let edges = bin_edges(min, hi, target_bins(values.len()));
         let bins = edges.len() - 1;
         let (start, end) = (edges[0], edges[bins]);
         let step = (end - start) / bins as f64;
         let mut counts = vec![0u64; bins];
         let mut overflow = 0;
-        for &v in sorted {
+        for (v, n) in values.runs() {
             let v = v * scale;
             if clipped && v > end {
-                overflow += 1;
+                overflow += n;
                 continue;
             }
             // A value a rounding error below an edge (0.29 × 1000) belongs to the bin the edge opens.
             let i = (((v - start) / step + 1e-9).floor().max(0.0) as usize).min(bins - 1);
-            counts[i] += 1;
+            counts[i] += n;
         }
         Some(Histogram {
             edges,
@@ -168,7 +169,7 @@ mod tests {
     #[test]
     fn every_value_is_counted_once() {
         let values: Vec<f64> = (0..100).map(|i| f64::from(i) / 100.0).collect();
-        let h = Histogram::of(&values, 1e3).unwrap();
+        let h = Histogram::of(&Values::Exact { sorted: values }, 1e3).unwrap();
         assert_eq!(h.counts.iter().sum::<u64>(), 100);
         assert_eq!(h.overflow, 0);
         assert_eq!(h.edges.first(), Some(&0.0));
@@ -183,7 +184,7 @@ mod tests {
         values.push(30.0);
         values.push(31.0);
         values.push(32.0);
-        let h = Histogram::of(&values, 1.0).unwrap();
+        let h = Histogram::of(&Values::Exact { sorted: values }, 1.0).unwrap();
         assert_eq!(h.overflow, 3);
         assert_eq!(h.counts.iter().sum::<u64>(), 200);
         assert!(*h.edges.last().unwrap() < 1.0, "{:?}", h.edges);
@@ -191,10 +192,16 @@ mod tests {
 
     #[test]
     fn identical_values_make_one_bin() {
-        let h = Histogram::of(&[0.25; 7], 1e3).unwrap();
+        let h = Histogram::of(
+            &Values::Exact {
+                sorted: [0.25; 7].to_vec(),
+            },
+            1e3,
+        )
+        .unwrap();
         assert_eq!(h.counts, [7]);
         assert_eq!(h.edges, [225.0, 275.0]);
-        assert_eq!(Histogram::of(&[], 1.0), None);
+        assert_eq!(Histogram::of(&Values::Exact { sorted: [].to_vec() }, 1.0), None);
     }
 
     fn cut(values: &[u64], bins: usize) -> (Vec<u64>, Vec<usize>) {

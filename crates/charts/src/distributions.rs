@@ -8,22 +8,23 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::axis::{format_value, nice_ticks, ticks_from_zero, Ticks, TimeUnit};
 use crate::bins::Histogram;
 use crate::canvas::{legend, line_series, no_data, plot, plot_framed, render, with_note, Axis, Drawn, Frame};
-use crate::run::{Latency, RunData};
+use crate::run::Latency;
 use crate::style;
 use crate::summary::{cdf_points, percentile_marks, BoxStats, WHISKER_RULE};
 use crate::thin::thin_xs;
 use crate::Figure;
+use tokenmeter_core::figure_data::{FigureData, Values, RELATIVE_ERROR};
 
 /// Points drawn of a CDF curve, whatever the number of requests.
 const CDF_POINTS: usize = 1_000;
 
 /// The histogram of one latency. A long tail beyond p99 is left off the axis and counted in a note.
-pub fn histogram(run: &RunData, latency: Latency, size: (u32, u32)) -> Figure {
+pub fn histogram(run: &FigureData, latency: Latency, size: (u32, u32)) -> Figure {
     let title = format!("{} histogram", latency.name());
-    let values = run.values(latency);
+    let values = latency.values(run);
     let svg = render(size, |area| match values.last() {
         None => no_data(area, &title, latency.missing()),
-        Some(&max) => draw_histogram(area, &title, latency, values, TimeUnit::for_max(max)),
+        Some(max) => draw_histogram(area, &title, latency, values, TimeUnit::for_max(max)),
     });
     Figure::new(histogram_id(latency), title, svg)
 }
@@ -41,7 +42,7 @@ fn draw_histogram<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     latency: Latency,
-    values: &[f64],
+    values: &Values,
     unit: TimeUnit,
 ) -> Drawn<DB> {
     let Some(h) = Histogram::of(values, unit.per_second()) else {
@@ -86,18 +87,18 @@ fn draw_histogram<DB: DrawingBackend>(
     let colour = style::PRIMARY;
     chart
         .draw_series(bars)?
-        .label(format!("{} {}", values.len(), latency.noun()))
+        .label(count_label(values, latency))
         .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
     legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// The CDF of TTFT or TTLT (any latency), with its p50, p90 and p99 marked and labelled.
-pub fn cdf(run: &RunData, latency: Latency, size: (u32, u32)) -> Figure {
+pub fn cdf(run: &FigureData, latency: Latency, size: (u32, u32)) -> Figure {
     let title = format!("{} CDF", latency.name());
-    let values = run.values(latency);
+    let values = latency.values(run);
     let svg = render(size, |area| match values.last() {
         None => no_data(area, &title, latency.missing()),
-        Some(&max) => draw_cdf(area, &title, run, latency, TimeUnit::for_max(max)),
+        Some(max) => draw_cdf(area, &title, run, latency, TimeUnit::for_max(max)),
     });
     let id = match latency {
         Latency::Ttft => "ttft-cdf",
@@ -122,13 +123,13 @@ fn share_ticks() -> Ticks {
 fn draw_cdf<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
-    run: &RunData,
+    run: &FigureData,
     latency: Latency,
     unit: TimeUnit,
 ) -> Drawn<DB> {
-    let values = run.values(latency);
+    let values = latency.values(run);
     let s = unit.per_second();
-    let (min, max) = (values[0] * s, values[values.len() - 1] * s);
+    let (min, max) = (values.nth(0) * s, values.nth(values.len() - 1) * s);
     let x = Axis::new(
         nice_ticks(min, max, 6),
         format!("{} ({})", latency.name(), unit.symbol()),
@@ -141,12 +142,7 @@ fn draw_cdf<DB: DrawingBackend>(
         .collect();
     // From the axis at the smallest value, so a single value still draws a (vertical) line.
     points.insert(0, (min, 0.0));
-    line_series(
-        &mut chart,
-        points,
-        style::PRIMARY,
-        &format!("{} {}", values.len(), latency.noun()),
-    )?;
+    line_series(&mut chart, points, style::PRIMARY, &count_label(values, latency))?;
     for (mark, colour) in percentile_marks(values, run.method)
         .iter()
         .zip(style::PERCENTILE_COLOURS)
@@ -168,10 +164,10 @@ fn draw_cdf<DB: DrawingBackend>(
 
 /// Box plots of TTFT, TTLT, TPOT and inter-token latency, one panel each on its own axis and unit. Whiskers
 /// reach 1.5 × IQR (Tukey), said in the caption; outliers are dots, drawn once per pixel column.
-pub fn boxplots(run: &RunData, size: (u32, u32)) -> Figure {
+pub fn boxplots(run: &FigureData, size: (u32, u32)) -> Figure {
     let title = "Latency box plots".to_owned();
     let svg = render(size, |area| {
-        if Latency::ALL.iter().all(|&l| run.values(l).is_empty()) {
+        if Latency::ALL.iter().all(|&l| l.values(run).is_empty()) {
             return no_data(area, &title, "no successful requests");
         }
         draw_boxplots(area, &title, run)
@@ -179,7 +175,11 @@ pub fn boxplots(run: &RunData, size: (u32, u32)) -> Figure {
     Figure::new("latency-boxplots", title, svg)
 }
 
-fn draw_boxplots<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str, run: &RunData) -> Drawn<DB> {
+fn draw_boxplots<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    run: &FigureData,
+) -> Drawn<DB> {
     let area = with_note(area, &format!("Box: quartiles, line: median; {WHISKER_RULE}"))?;
     let area = area.titled(title, style::title_style())?;
     let rows = area.split_evenly((Latency::ALL.len(), 1));
@@ -198,10 +198,10 @@ const PANEL: Frame = Frame {
 
 fn draw_box_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    run: &RunData,
+    run: &FigureData,
     latency: Latency,
 ) -> Drawn<DB> {
-    let values = run.values(latency);
+    let values = latency.values(run);
     let Some(b) = BoxStats::of(values, run.method) else {
         let (_, h) = area.dim_in_pixel();
         return area.draw(&Text::new(
@@ -210,12 +210,10 @@ fn draw_box_panel<DB: DrawingBackend>(
             style::label_style(),
         ));
     };
-    let unit = TimeUnit::for_max(values[values.len() - 1]);
+    let (min, max) = (values.nth(0), values.nth(values.len() - 1));
+    let unit = TimeUnit::for_max(max);
     let s = unit.per_second();
-    let x = Axis::new(
-        nice_ticks(values[0] * s, values[values.len() - 1] * s, 6),
-        unit.symbol(),
-    );
+    let x = Axis::new(nice_ticks(min * s, max * s, 6), unit.symbol());
     let y = Axis::new(
         Ticks {
             lo: -1.0,
@@ -241,14 +239,24 @@ fn draw_box_panel<DB: DrawingBackend>(
         PathElement::new(vec![(hi, -0.25), (hi, 0.25)], stroke),
     ])?;
     let (width, _) = chart.plotting_area().dim_in_pixel();
-    let outliers = values[..b.low_outliers]
-        .iter()
-        .chain(&values[b.high_outliers..])
-        .map(|v| v * s);
+    let outliers = values
+        .runs()
+        .filter(|&(v, _)| v < b.low_whisker || v > b.high_whisker)
+        .map(|(v, _)| v * s);
     let dots = thin_xs(outliers, (x.ticks.lo, x.ticks.hi), width, 2);
     chart.draw_series(
         dots.into_iter()
             .map(|v| Circle::new((v, 0.0), style::POINT_RADIUS, style::INK.stroke_width(1))),
     )?;
     Ok(())
+}
+
+/// The legend of a distribution: how many values, and, once they are a histogram's, to what precision.
+fn count_label(values: &Values, latency: Latency) -> String {
+    let count = format!("{} {}", values.len(), latency.noun());
+    if values.is_binned() {
+        format!("{count} (binned, within {}%)", RELATIVE_ERROR * 100.0)
+    } else {
+        count
+    }
 }

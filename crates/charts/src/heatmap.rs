@@ -10,9 +10,10 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::axis::{format_value, Ticks, TimeUnit};
 use crate::bins::IntBins;
 use crate::canvas::{no_data, plot, render, with_note, Axis, Drawn};
-use crate::run::{Latency, RunData, TokenLatency};
+use crate::run::Latency;
 use crate::style;
 use crate::Figure;
+use tokenmeter_core::figure_data::{FigureData, TokenCell};
 
 /// LLMeter's default bins: (input tokens, output tokens).
 pub const HEATMAP_BINS: (usize, usize) = (10, 10);
@@ -35,26 +36,29 @@ impl HeatmapLatency {
         }
     }
 
-    fn of(self, t: &TokenLatency) -> Option<f64> {
+    /// A cell's sum of this latency and how many requests it sums.
+    fn of(self, c: &TokenCell) -> (f64, u64) {
         match self {
-            HeatmapLatency::Ttft => t.ttft,
-            HeatmapLatency::Ttlt => t.ttlt,
+            HeatmapLatency::Ttft => (c.ttft_sum, c.ttft_count),
+            HeatmapLatency::Ttlt => (c.ttlt_sum, c.ttlt_count),
         }
     }
 }
 
 /// The heatmap of `which` latency over `bins` = (input, output) token bins.
-pub fn heatmap(run: &RunData, which: HeatmapLatency, bins: (usize, usize), size: (u32, u32)) -> Figure {
+pub fn heatmap(run: &FigureData, which: HeatmapLatency, bins: (usize, usize), size: (u32, u32)) -> Figure {
     let latency = which.latency();
     let title = format!("Average {} by input and output tokens", latency.name());
     let id = match which {
         HeatmapLatency::Ttft => "ttft-heatmap",
         HeatmapLatency::Ttlt => "ttlt-heatmap",
     };
-    let points: Vec<(u64, u64, f64)> = run
+    let points: Vec<(u64, u64, f64, u64)> = run
         .tokens
         .iter()
-        .filter_map(|t| which.of(t).map(|v| (t.input, t.output, v)))
+        .map(|c| (c.input, c.output, which.of(c)))
+        .filter(|&(_, _, (_, n))| n > 0)
+        .map(|(i, o, (sum, n))| (i, o, sum, n))
         .collect();
     let grid = Grid::of(&points, bins);
     let svg = render(size, |area| match &grid {
@@ -73,15 +77,16 @@ pub(crate) struct Grid {
 }
 
 impl Grid {
-    /// The average of each cell's values; `None` for a cell without requests or without points at all.
-    pub fn of(points: &[(u64, u64, f64)], (input_bins, output_bins): (usize, usize)) -> Option<Grid> {
+    /// The average of each cell's values, from `(input, output, sum, count)` token pairs; `None` for a cell without
+    /// requests or without points at all.
+    pub fn of(points: &[(u64, u64, f64, u64)], (input_bins, output_bins): (usize, usize)) -> Option<Grid> {
         let input = IntBins::of(points.iter().map(|p| p.0), input_bins)?;
         let output = IntBins::of(points.iter().map(|p| p.1), output_bins)?;
         let mut sums = vec![vec![(0.0, 0u64); input.len()]; output.len()];
-        for &(i, o, v) in points {
+        for &(i, o, sum, n) in points {
             let cell = &mut sums[output.index(o)][input.index(i)];
-            cell.0 += v;
-            cell.1 += 1;
+            cell.0 += sum;
+            cell.1 += n;
         }
         let mean = sums
             .into_iter()
@@ -172,7 +177,7 @@ mod tests {
     #[test]
     fn cells_average_their_requests_and_empty_cells_stay_blank() {
         // Input bins [0, 50, 101], output bins [10, 11, 13] (width 1 over range 2 in 2 bins: [10, 11, 12]).
-        let points = [(0, 10, 1.0), (10, 10, 3.0), (100, 12, 5.0)];
+        let points = [(0, 10, 1.0, 1), (10, 10, 3.0, 1), (100, 12, 5.0, 1)];
         let g = Grid::of(&points, (2, 2)).unwrap();
         assert_eq!(g.input.boundaries, [0, 50, 101]);
         assert_eq!(g.output.boundaries, [10, 11, 13]);
@@ -182,7 +187,7 @@ mod tests {
 
     #[test]
     fn identical_token_counts_make_one_cell() {
-        let g = Grid::of(&[(128, 256, 0.5), (128, 256, 1.5)], (10, 10)).unwrap();
+        let g = Grid::of(&[(128, 256, 0.5, 1), (128, 256, 1.5, 1)], (10, 10)).unwrap();
         assert_eq!(g.mean, vec![vec![Some(1.0)]]);
         assert_eq!(boundary_ticks(&g.input).labels, ["128", "129"]);
     }

@@ -1,7 +1,7 @@
 //! Charts drawn with plotters on any `DrawingBackend`: natively to an SVG string (tested), in the page as inline
 //! SVG. Every figure is a pure function of its data and a size, returning a [`Figure`].
 //!
-//! * Per run, from its records ([`RunData`], read once through `core::metrics`): histograms, CDFs, box plots,
+//! * Per run, from its bounded [`FigureData`] (`core::figure_data`, built record by record): histograms, CDFs, box plots,
 //!   token scatters, TTFT over time, the latency heatmaps ([`run_figures`] draws them all).
 //! * Live, from a [`tokenmeter_core::timeline::Timeline`] only: requests, output tokens and latency over time.
 //! * Across runs, from `stats.json` maps: LLMeter's load-test figures ([`load_test_figures`]) and the
@@ -29,5 +29,6 @@ mod tests;
 
 pub use axis::ClientScale;
 pub use load_test::load_test_figures;
-pub use run::{figures_of_files, run_figures, BatchFigures, Latency, RunData, RunDataBuilder};
+pub use run::{figures_of_files, method_of, run_figures, BatchFigures, Latency};
 pub use tokenmeter_core::figure::Figure;
+pub use tokenmeter_core::figure_data::FigureData;

@@ -3,7 +3,7 @@
 
 use crate::heatmap::{heatmap, HeatmapLatency};
 use crate::over_time::{latency_over_time, requests_over_time};
-use crate::{run_figures, Figure, Latency, RunData};
+use crate::{run_figures, Figure, FigureData, Latency};
 use tokenmeter_core::record::{ErrorKind, RequestError, RequestRecord, RequestTiming, TokenCounts};
 use tokenmeter_core::stats::PercentileMethod;
 use tokenmeter_core::time::Timestamp;
@@ -99,7 +99,7 @@ const IDS: [&str; 15] = [
 
 #[test]
 fn every_per_run_figure_has_its_title_axes_and_data() {
-    let run = RunData::from_records(&synthetic_run(), PercentileMethod::Linear);
+    let run = FigureData::from_records(&synthetic_run(), PercentileMethod::Linear);
     let figures = run_figures(&run, SIZE);
     assert_eq!(figures.iter().map(|f| f.id.as_ref()).collect::<Vec<_>>(), IDS);
     for f in &figures {
@@ -202,7 +202,7 @@ fn a_run_without_successful_requests_draws_no_data_figures() {
     let records: Vec<RequestRecord> = (0..5)
         .map(|i| fail(request(i, 100, 10, 10, 10), ErrorKind::Timeout))
         .collect();
-    let run = RunData::from_records(&records, PercentileMethod::Linear);
+    let run = FigureData::from_records(&records, PercentileMethod::Linear);
     assert_eq!(run.failed(), 5);
     let figures = run_figures(&run, SIZE);
     assert_eq!(figures.len(), IDS.len());
@@ -223,7 +223,7 @@ fn a_run_without_successful_requests_draws_no_data_figures() {
     assert_has(figure(&figures, "ttft-over-time"), &["failed (5)"]);
     assert_has(figure(&figures, "requests-over-time"), &["failed (5)"]);
     // Nothing at all: every figure says so.
-    let empty = RunData::from_records(&[], PercentileMethod::Linear);
+    let empty = FigureData::from_records(&[], PercentileMethod::Linear);
     assert!(run_figures(&empty, SIZE)
         .iter()
         .all(|f| f.svg.contains("No data")));
@@ -232,8 +232,8 @@ fn a_run_without_successful_requests_draws_no_data_figures() {
 #[test]
 fn identical_values_still_draw() {
     let records: Vec<RequestRecord> = (0..20).map(|i| request(i, 200, 20, 128, 256)).collect();
-    let run = RunData::from_records(&records, PercentileMethod::Llmeter);
-    assert!(run.values(Latency::Ttft).iter().all(|&v| v == 0.2));
+    let run = FigureData::from_records(&records, PercentileMethod::Llmeter);
+    assert!(Latency::Ttft.values(&run).runs().all(|(v, _)| v == 0.2));
     for f in run_figures(&run, SIZE) {
         assert!(!f.svg.contains("No data"), "{}", f.id);
         assert!(f.svg.contains(&f.title), "{}", f.id);
@@ -270,7 +270,7 @@ fn a_long_tail_is_stated_not_drawn() {
     records.push(request(200, 30_000, 10, 10, 10));
     records.push(request(201, 31_000, 10, 10, 10));
     records.push(request(202, 32_000, 10, 10, 10));
-    let run = RunData::from_records(&records, PercentileMethod::Linear);
+    let run = FigureData::from_records(&records, PercentileMethod::Linear);
     let f = crate::distributions::histogram(&run, Latency::Ttft, SIZE);
     assert_has(
         &f,
@@ -297,7 +297,7 @@ fn r22_figures_from_batches_are_the_figures_of_the_whole_run() {
             .add(&write_responses(chunk), &write_extras(chunk))
             .unwrap();
     }
-    let batched = batched.finish(SIZE);
+    let batched = run_figures(&batched.finish(), SIZE);
     let files = vec![
         ("responses.jsonl".to_owned(), write_responses(&records)),
         ("tokenmeter_responses.jsonl".to_owned(), write_extras(&records)),
@@ -324,7 +324,7 @@ fn r22_figures_from_batches_are_the_figures_of_the_whole_run() {
 /// draws every request and says nothing.
 #[test]
 fn r22_a_thinned_scatter_says_so() {
-    let small = RunData::from_records(&synthetic_run(), PercentileMethod::Linear);
+    let small = FigureData::from_records(&synthetic_run(), PercentileMethod::Linear);
     let svg = figure(&run_figures(&small, SIZE), "ttft-vs-input-tokens")
         .svg
         .clone();
@@ -335,7 +335,7 @@ fn r22_a_thinned_scatter_says_so() {
     let many: Vec<RequestRecord> = (0..20_000)
         .map(|i| request(i, 100 + (i * 7919) % 900, 10, 100 + (i * 104_729) % 900, 50))
         .collect();
-    let big = RunData::from_records(&many, PercentileMethod::Linear);
+    let big = FigureData::from_records(&many, PercentileMethod::Linear);
     let svg = figure(&run_figures(&big, SIZE), "ttft-vs-input-tokens")
         .svg
         .clone();
@@ -344,4 +344,27 @@ fn r22_a_thinned_scatter_says_so() {
         "the legend counts every request"
     );
     assert!(svg.contains("dots: one per"), "and says the dots are thinned");
+}
+
+/// r22: a long run's distributions are a histogram's (bounded memory); its figures say so, and still count
+/// every request.
+#[test]
+fn r22_a_long_run_draws_from_bounded_figure_data_and_says_so() {
+    use tokenmeter_core::figure_data::EXACT_VALUES;
+    let n = EXACT_VALUES as u64 + 1_000;
+    let many: Vec<RequestRecord> = (0..n)
+        .map(|i| request(i, 100 + (i * 7919) % 900, 10 + i % 7, 100, 50))
+        .collect();
+    let big = FigureData::from_records(&many, PercentileMethod::Linear);
+    assert!(big.ttft.is_binned());
+    let figures = run_figures(&big, SIZE);
+    assert_has(
+        figure(&figures, "ttft-histogram"),
+        &[&format!("{n} requests (binned, within 0.1%)")],
+    );
+    assert_has(figure(&figures, "ttft-cdf"), &["p50", "p99", "(binned"]);
+    assert_has(
+        figure(&figures, "latency-boxplots"),
+        &["TTFT", "Inter-token latency"],
+    );
 }

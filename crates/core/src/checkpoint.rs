@@ -68,7 +68,13 @@ pub fn heartbeat_key(run_key: &str) -> String {
     format!("{run_key}/live")
 }
 
-/// One stored entry: its key and, for a batch, its lines; for a heartbeat, its time.
+/// The storage key of run `run_key`'s figure data (`figure_data::FigureData` as JSON): kept beside its batches, so
+/// its figures never read them back.
+pub fn figures_key(run_key: &str) -> String {
+    format!("{run_key}/figures")
+}
+
+/// One stored entry: its key and, for a batch, its lines; for a heartbeat, its time; for figure data, its JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Entry {
     Batch {
@@ -80,19 +86,26 @@ pub enum Entry {
         key: String,
         at_ms: f64,
     },
+    Figures {
+        key: String,
+        json: String,
+    },
 }
 
 impl Entry {
     pub fn key(&self) -> &str {
         match self {
-            Entry::Batch { key, .. } | Entry::Heartbeat { key, .. } => key,
+            Entry::Batch { key, .. } | Entry::Heartbeat { key, .. } | Entry::Figures { key, .. } => key,
         }
     }
 
     /// The run the entry belongs to.
     pub fn run_key(&self) -> &str {
         let key = self.key();
-        run_of_batch(key).or_else(|| run_of_heartbeat(key)).unwrap_or(key)
+        run_of_batch(key)
+            .or_else(|| run_of_heartbeat(key))
+            .or_else(|| run_of_figures(key))
+            .unwrap_or(key)
     }
 }
 
@@ -124,17 +137,24 @@ pub fn run_of_heartbeat(key: &str) -> Option<&str> {
     key.strip_suffix("/live")
 }
 
+/// The run a figure data key belongs to.
+pub fn run_of_figures(key: &str) -> Option<&str> {
+    key.strip_suffix("/figures")
+}
+
 /// A run's name, from its key.
 pub fn run_name_of(run_key: &str) -> &str {
     run_key.split_once('/').map_or(run_key, |(_, name)| name)
 }
 
-/// What the record store holds, listed without reading a batch: every batch's key and every heartbeat (`(run key,
-/// wall time in ms)`). A run's heartbeat lives from its start until the page has stored the finished run.
+/// What the record store holds, listed without reading a batch: every batch's key, every heartbeat (`(run key,
+/// wall time in ms)`) and the runs with figure data. A run's heartbeat lives from its start until the page has
+/// stored the finished run.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listing {
     pub batches: Vec<String>,
     pub heartbeats: Vec<(String, f64)>,
+    pub figures: Vec<String>,
 }
 
 /// What start-up does with the store's runs.
@@ -145,8 +165,8 @@ pub struct Triage {
     /// Heartbeats to delete: their run is stored (the tab closed between storing it and deleting the heartbeat), or
     /// it has no record to recover.
     pub stale_heartbeats: Vec<String>,
-    /// Runs whose batches no stored run holds and no tab is writing (a deleted run's, if its deletion was cut
-    /// short): their batches go. Only decided with locks, which are exact.
+    /// Runs whose batches or figure data no stored run holds and no tab is writing (a deleted run's, if its
+    /// deletion was cut short): they go. Only decided with locks, which are exact.
     pub orphaned: Vec<String>,
 }
 
@@ -160,6 +180,9 @@ pub fn triage(listing: &Listing, liveness: &Liveness<'_>, kept: &dyn Fn(&str) ->
     for (run, at_ms) in &listing.heartbeats {
         runs.entry(run).or_default().1 = Some(*at_ms);
     }
+    for run in &listing.figures {
+        runs.entry(run).or_default();
+    }
     let mut triage = Triage::default();
     for (run, (has_batches, heartbeat)) in runs {
         let live = match liveness {
@@ -172,7 +195,7 @@ pub fn triage(listing: &Listing, liveness: &Liveness<'_>, kept: &dyn Fn(&str) ->
         match (kept(run), heartbeat.is_some(), has_batches) {
             (true, true, _) | (false, true, false) => triage.stale_heartbeats.push(run.to_owned()),
             (false, true, true) => triage.recover.push(run.to_owned()),
-            (false, false, true) if matches!(liveness, Liveness::Locks(_)) => {
+            (false, false, _) if matches!(liveness, Liveness::Locks(_)) => {
                 triage.orphaned.push(run.to_owned())
             }
             _ => {}
@@ -254,6 +277,7 @@ mod tests {
                 .iter()
                 .map(|(run, at)| ((*run).to_owned(), *at))
                 .collect(),
+            figures: Vec::new(),
         }
     }
 
@@ -295,6 +319,24 @@ mod tests {
             "names keep their slashes"
         );
         assert_eq!(run_of_batch(&batch_key(&deleted, 3)), Some(deleted.as_str()));
+    }
+
+    #[test]
+    fn r22_figure_data_goes_with_its_run() {
+        let (kept, deleted) = (run_key(1, "run-1"), run_key(2, "run-2"));
+        let store = Listing {
+            figures: vec![kept.clone(), deleted.clone()],
+            ..Listing::default()
+        };
+        let t = triage(&store, &Liveness::Locks(&[]), &|run| run == kept);
+        assert_eq!(t.orphaned, [deleted.as_str()]);
+        assert!(t.recover.is_empty(), "figure data alone is no run to recover");
+        let entry = Entry::Figures {
+            key: figures_key(&kept),
+            json: "{}".into(),
+        };
+        assert_eq!(entry.run_key(), kept);
+        assert_eq!(run_of_batch(&figures_key(&kept)), None, "never read as a batch");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod dist;
 pub mod experiments;
 pub mod fan_out;
 pub mod figure;
+pub mod figure_data;
 pub mod format;
 pub mod input;
 pub mod metrics;

@@ -12,7 +12,7 @@
 //! | schedule lag | `dispatched_at − scheduled_at` (client lateness; coordinated-omission signal) | never |
 //! | browser queue time | `requestStart − startTime − DNS − connect` of the request's Resource Timing entry: time the browser held it before sending ([`ResourceTiming::queue_time`]) | not exposed (no `Timing-Allow-Origin`) |
 
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use crate::record::RequestRecord;
@@ -114,37 +114,77 @@ impl ResourceTiming {
         let blocked_ms = (self.request_start - self.start_time - setup).max(0.0);
         Some(Duration::from_secs_f64(blocked_ms / 1e3))
     }
-
-    /// Identifies the entry among those of one URL.
-    pub fn key(&self) -> (u64, u64) {
-        (self.start_time.to_bits(), self.response_end.to_bits())
-    }
 }
 
 /// How far (ms) a Resource Timing entry's `startTime` may be from the request's dispatch time to be its entry.
 pub const RESOURCE_START_TOLERANCE_MS: f64 = 1.0;
 
-/// Which of `entries` (all for the request's URL) belongs to the request that started at `started_ms` and ended at
-/// `ended_ms`: an entry not yet `claimed` that started within 1 ms of it (requests sent together share a coarsened
-/// start time), and of those the one that ended closest to it. Each entry belongs to one request only: the caller
-/// adds the returned entry's key to `claimed`.
-pub fn match_resource_timing(
-    entries: &[ResourceTiming],
-    claimed: &HashSet<(u64, u64)>,
-    started_ms: f64,
-    ended_ms: f64,
-) -> Option<ResourceTiming> {
-    entries
-        .iter()
-        .filter(|e| {
-            (e.start_time - started_ms).abs() <= RESOURCE_START_TOLERANCE_MS && !claimed.contains(&e.key())
-        })
-        .min_by(|a, b| {
-            (a.response_end - ended_ms)
-                .abs()
-                .total_cmp(&(b.response_end - ended_ms).abs())
-        })
-        .copied()
+/// Resource Timing entries not yet matched to a request, kept at most this many: an entry no request claims (a
+/// cold check's, one that came after its request asked) is an orphan long before this many newer ones arrive.
+pub const UNCLAIMED_ENTRIES: usize = 10_000;
+
+/// Resource Timing entries waiting for their request, indexed by URL and start millisecond, so a request finds its
+/// own in O(1) however many share its URL (every request of a run usually does).
+///
+/// The rule: a request that started at `started_ms` and ended at `ended_ms` gets an unclaimed entry of its URL that
+/// started within [`RESOURCE_START_TOLERANCE_MS`] of it (requests sent together share a coarsened start time),
+/// of those the one that ended closest to it; claiming removes it, so each entry belongs to one request.
+#[derive(Debug, Default)]
+pub struct ResourceTimings {
+    by_start_ms: HashMap<i64, Vec<(String, ResourceTiming)>>,
+    /// Start milliseconds in the order entries came, to drop the oldest past [`UNCLAIMED_ENTRIES`].
+    arrival: VecDeque<i64>,
+    len: usize,
+}
+
+impl ResourceTimings {
+    /// An entry the browser reported for `url`.
+    pub fn add(&mut self, url: &str, entry: ResourceTiming) {
+        let ms = entry.start_time.floor() as i64;
+        self.by_start_ms
+            .entry(ms)
+            .or_default()
+            .push((url.to_owned(), entry));
+        self.arrival.push_back(ms);
+        self.len += 1;
+        while self.len > UNCLAIMED_ENTRIES {
+            let Some(oldest) = self.arrival.pop_front() else {
+                break;
+            };
+            if let Some(dropped) = self.by_start_ms.remove(&oldest) {
+                self.len -= dropped.len();
+            }
+        }
+    }
+
+    /// The entry of the request to `url` that started at `started_ms` and ended at `ended_ms`, by the rule above.
+    pub fn claim(&mut self, url: &str, started_ms: f64, ended_ms: f64) -> Option<ResourceTiming> {
+        let near = |e: &ResourceTiming| (e.start_time - started_ms).abs() <= RESOURCE_START_TOLERANCE_MS;
+        let distance = |e: &ResourceTiming| (e.response_end - ended_ms).abs();
+        let ms = started_ms.floor() as i64;
+        let (best_ms, index) = (ms - 1..=ms + 1)
+            .filter_map(|m| Some((m, self.by_start_ms.get(&m)?)))
+            .flat_map(|(m, list)| list.iter().enumerate().map(move |(i, item)| (m, i, item)))
+            .filter(|(_, _, (u, e))| u == url && near(e))
+            .min_by(|a, b| distance(&a.2 .1).total_cmp(&distance(&b.2 .1)))
+            .map(|(m, i, _)| (m, i))?;
+        let list = self.by_start_ms.get_mut(&best_ms)?;
+        let (_, entry) = list.swap_remove(index);
+        if list.is_empty() {
+            self.by_start_ms.remove(&best_ms);
+        }
+        self.len -= 1;
+        Some(entry)
+    }
+
+    /// How many entries wait for their request.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 #[cfg(test)]
@@ -255,17 +295,42 @@ mod tests {
             request_start: start + 1.0,
             ..Default::default()
         };
-        let entries = [entry(10.0, 300.0), entry(10.0, 200.0), entry(50.0, 210.0)];
-        let mut claimed = HashSet::new();
-        let first = match_resource_timing(&entries, &claimed, 10.4, 205.0).unwrap();
-        assert_eq!(first, entries[1]);
-        claimed.insert(first.key());
+        let entries = [
+            entry(10.0, 300.0),
+            entry(10.0, 200.0),
+            entry(50.0, 210.0),
+            entry(10.9, 400.0),
+        ];
+        let mut timings = ResourceTimings::default();
+        entries.iter().for_each(|&e| timings.add("https://a/x", e));
+        timings.add("https://b/y", entry(10.0, 205.0));
+        assert_eq!(timings.claim("https://a/x", 10.4, 205.0), Some(entries[1]));
         // The same request shape again gets the other entry that started with it, never the claimed one.
-        assert_eq!(
-            match_resource_timing(&entries, &claimed, 10.4, 205.0),
-            Some(entries[0])
-        );
-        claimed.insert(entries[0].key());
-        assert_eq!(match_resource_timing(&entries, &claimed, 10.4, 205.0), None);
+        assert_eq!(timings.claim("https://a/x", 10.4, 205.0), Some(entries[0]));
+        // Across a millisecond boundary (10.9 is within 1 ms of 11.6), and only of its own URL.
+        assert_eq!(timings.claim("https://a/x", 11.6, 205.0), Some(entries[3]));
+        assert_eq!(timings.claim("https://a/x", 10.4, 205.0), None);
+        assert_eq!(timings.claim("https://c/z", 50.0, 210.0), None);
+        assert_eq!(timings.len(), 2);
+    }
+
+    #[test]
+    fn unclaimed_entries_are_bounded_and_the_oldest_go_first() {
+        let mut timings = ResourceTimings::default();
+        for i in 0..3 * UNCLAIMED_ENTRIES {
+            let start = i as f64 * 0.25;
+            timings.add(
+                "https://a/x",
+                ResourceTiming {
+                    start_time: start,
+                    response_end: start + 100.0,
+                    ..Default::default()
+                },
+            );
+        }
+        assert!(timings.len() <= UNCLAIMED_ENTRIES);
+        assert_eq!(timings.claim("https://a/x", 0.0, 100.0), None, "the oldest went");
+        let last = (3 * UNCLAIMED_ENTRIES - 1) as f64 * 0.25;
+        assert!(timings.claim("https://a/x", last, last + 100.0).is_some());
     }
 }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::sink::{EngineEvent, EventSink, RunSummary};
 use tokenmeter_core::cold_check::ColdCheck;
+use tokenmeter_core::figure_data::{FigureData, FigureDataBuilder};
 use tokenmeter_core::format::plan::plan_json;
 use tokenmeter_core::format::{
     write_run, ClientFacts, ClockInfo, EndpointBlock, RunConfigFile, RunToWrite, ShardRecord,
@@ -18,7 +19,7 @@ use tokenmeter_core::record::{Outcome, RequestRecord};
 use tokenmeter_core::saved::StoredRecords;
 use tokenmeter_core::stats::{RunInfo, RunningStats, Scalar, StatsConfig, StatsConfigError};
 use tokenmeter_core::time::Timestamp;
-use tokenmeter_core::timeline::Timeline;
+use tokenmeter_core::timeline::{RunClock, Timeline};
 
 /// Where the run's requests go and what it is called: everything about a run except its results.
 #[derive(Debug, Clone)]
@@ -72,6 +73,9 @@ pub struct LiveRun {
     /// The records leave with the snapshots (the page's record store keeps them), so the files leave them out.
     records_leave: bool,
     saw_queue_time: bool,
+    /// The run's figure data, built as records finish when they leave memory (bounded, so a run of any length
+    /// has its figures without reading its records back).
+    figures: Option<FigureDataBuilder>,
     /// What measured the run, once known.
     client: Option<ClientFacts>,
 }
@@ -106,6 +110,7 @@ impl LiveRun {
             tap: None,
             records_leave: false,
             saw_queue_time: false,
+            figures: None,
             client: None,
         })
     }
@@ -122,6 +127,13 @@ impl LiveRun {
         self.tap_records();
         self.keep_records = false;
         self.records_leave = true;
+        self.figures = Some(FigureDataBuilder::new(RunClock::Monotonic(Timestamp::ZERO)));
+    }
+
+    /// The run's figure data, when its records left memory (built as they finished); once.
+    pub fn take_figure_data(&mut self) -> Option<FigureData> {
+        let method = self.stats.config().method;
+        self.figures.take().map(|builder| builder.finish(method))
     }
 
     /// The records finished since the last call (none unless tapped).
@@ -269,6 +281,9 @@ impl EventSink for LiveRun {
                 }
                 self.stats.observe(&record);
                 self.timeline.observe(&record);
+                if let Some(figures) = &mut self.figures {
+                    figures.add(&record);
+                }
                 self.saw_queue_time |= record.queued.is_some();
                 if let Some(tap) = &mut self.tap {
                     tap.push(record.clone());

@@ -12,6 +12,7 @@ use crate::target::Credentials;
 use tokenmeter_core::checkpoint::split_lines;
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::figure::Figure;
+use tokenmeter_core::figure_data::FigureData;
 use tokenmeter_core::format::ClockInfo;
 use tokenmeter_core::format::{write_extras, write_responses};
 use tokenmeter_core::progress::ProgressView;
@@ -166,6 +167,10 @@ pub struct FinishedRun {
     /// the worker's store once every batch is written).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<StoredRecords>,
+    /// The run's figure data, built as its records left memory: the worker keeps it beside them in the record
+    /// store and never posts it to the page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figure_data: Option<FigureData>,
 }
 
 /// From the worker to the page.

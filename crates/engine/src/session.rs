@@ -346,6 +346,7 @@ async fn run_one<R: Runtime>(
             summary: line.clone(),
             checkpoint: None,
             records: None,
+            figure_data: live.take_figure_data(),
         }),
     });
     Ok((ending, line))

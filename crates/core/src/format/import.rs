@@ -2,6 +2,94 @@
 //! to find out it is not a run file, nor let one bad file lose the good ones. The page asks [`pick`] per file and
 //! reads only what it says; every file skipped or refused is named.
 
+use serde_json::{Map, Value};
+
+use crate::format::stats_config_for;
+use crate::stats::StatsConfig;
+
+/// Which statistics an imported folder is kept with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ImportRules {
+    /// The folder's own (LLMeter's percentile method and rate window for an LLMeter folder).
+    #[default]
+    Own,
+    /// Recomputed under Tokenmeter's rules.
+    Tokenmeter,
+    /// Both, as two runs side by side.
+    Both,
+    /// Every picked folder merged into one run (the shards of one run).
+    Merge,
+}
+
+impl ImportRules {
+    pub const ALL: [ImportRules; 4] = [
+        ImportRules::Own,
+        ImportRules::Tokenmeter,
+        ImportRules::Both,
+        ImportRules::Merge,
+    ];
+
+    /// The form's value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ImportRules::Own => "own",
+            ImportRules::Tokenmeter => "tokenmeter",
+            ImportRules::Both => "both",
+            ImportRules::Merge => "merge",
+        }
+    }
+
+    /// What the form says of it.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ImportRules::Own => "the folder's own rules (LLMeter's for LLMeter folders)",
+            ImportRules::Tokenmeter => "recomputed with Tokenmeter's rules",
+            ImportRules::Both => "both, side by side",
+            ImportRules::Merge => "merged into one run (shards of one run)",
+        }
+    }
+
+    /// The runs one folder becomes (none when merging, which makes one run of every folder): each with its
+    /// statistics' rules, the label its name gets, and a sentence naming the rules. `saved` is the folder's own
+    /// `stats.json`, whose rules are the folder's own.
+    pub fn variants(self, saved: Option<&Map<String, Value>>) -> Vec<(StatsConfig, &'static str, String)> {
+        let described = |whose: &str, config: &StatsConfig| {
+            format!(
+                "{whose} rules (percentiles: {}, rate window: {})",
+                config.method.as_str(),
+                config.rate_window.as_str()
+            )
+        };
+        let own = || {
+            let config = stats_config_for(saved, None);
+            let text = described("the folder's own", &config);
+            (config, "imported", text)
+        };
+        let ours = || {
+            let config = StatsConfig::default();
+            let text = described("Tokenmeter's", &config);
+            (config, "Tokenmeter rules", text)
+        };
+        match self {
+            ImportRules::Own => vec![own()],
+            ImportRules::Tokenmeter => vec![ours()],
+            ImportRules::Both => vec![own(), ours()],
+            ImportRules::Merge => Vec::new(),
+        }
+    }
+}
+
+impl std::str::FromStr for ImportRules {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImportRules::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown import rules {s:?}"))
+    }
+}
+
 /// The largest file an import reads (a page's wasm memory holds a few GB at most, and a file is held twice
 /// while it is parsed).
 pub const MAX_IMPORT_FILE_BYTES: u64 = 256 * 1024 * 1024;
@@ -57,6 +145,33 @@ pub fn pick(name: &str, path: &str, size: u64, run_files: &[&str]) -> Pick {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_rules_read_back_and_name_their_runs() {
+        for rules in ImportRules::ALL {
+            assert_eq!(rules.as_str().parse::<ImportRules>(), Ok(rules));
+        }
+        assert!("mine".parse::<ImportRules>().is_err());
+        let llmeter: Map<String, Value> = serde_json::from_str(r#"{"total_requests": 3}"#).unwrap();
+        let both = ImportRules::Both.variants(Some(&llmeter));
+        assert_eq!(
+            both.iter().map(|v| v.1).collect::<Vec<_>>(),
+            ["imported", "Tokenmeter rules"]
+        );
+        assert!(
+            both[0]
+                .2
+                .starts_with("the folder's own rules (percentiles: llmeter"),
+            "{}",
+            both[0].2
+        );
+        assert!(
+            both[1].2.starts_with("Tokenmeter's rules (percentiles: linear"),
+            "{}",
+            both[1].2
+        );
+        assert!(ImportRules::Merge.variants(None).is_empty());
+    }
 
     const RUN: [&str; 2] = ["stats.json", "responses.jsonl"];
 

@@ -89,6 +89,26 @@ impl Binned {
         }
         self.max
     }
+
+    /// Every recorded bucket ascending, as `(value, count)`: each value the middle of its bucket, except that the
+    /// first and last are the exact extremes (which lie in those buckets).
+    pub fn runs(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        let last = self.histogram.iter_recorded().count().saturating_sub(1);
+        self.histogram
+            .iter_recorded()
+            .enumerate()
+            .map(move |(i, bucket)| {
+                let value = match i {
+                    0 => self.min,
+                    i if i == last => self.max,
+                    _ => {
+                        let nanos = self.histogram.median_equivalent(bucket.value_iterated_to());
+                        (nanos as f64 / 1e9).clamp(self.min, self.max)
+                    }
+                };
+                (value, bucket.count_at_value())
+            })
+    }
 }
 
 #[cfg(test)]

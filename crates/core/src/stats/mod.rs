@@ -55,10 +55,13 @@ mod percentile;
 mod running;
 mod snapshot;
 
+pub(crate) use binned::Binned;
+pub use binned::RELATIVE_ERROR as BINNED_RELATIVE_ERROR;
 pub use config::{RateWindow, StatsConfig, StatsConfigError};
 pub use cost::{request_cost, CostModel, RequestCost};
 pub use goodput::Slo;
 pub use key::{Aggregate, Scalar, StatKey};
 pub use metric::Metric;
+pub(crate) use percentile::{estimate, OrderStats};
 pub use percentile::{percentile, PercentileError, PercentileMethod};
 pub use running::{MergeError, RunInfo, RunningStats, Summary};
