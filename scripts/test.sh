@@ -25,7 +25,11 @@ timed cargo clippy --lib --bins --tests --target wasm32-unknown-unknown --locked
 timed cargo test --workspace --locked
 timed cargo test --target wasm32-unknown-unknown --locked --lib --test browser
 timed trunk build --release --locked
-timed cargo build -p mock-llm -p tokenmeter --bin mock-llm --bin tokenmeter --locked
+# The e2e tests run target/debug/{mock-llm,tokenmeter}: `cargo test` built both (their packages' integration
+# tests need them), so building them again (93 s on a fresh machine, other features) is skipped.
+for bin in mock-llm tokenmeter; do
+  [ -x "target/debug/$bin" ] || { echo "target/debug/$bin is missing: cargo test should have built it" >&2; exit 1; }
+done
 timed python3 -m kubernetes_validate --strict --quiet deploy/kubernetes/job.yaml
 printf '\n==> npm test --prefix tests/e2e (the last step; %ss so far)\n' "$((SECONDS - started))" >&2
 # Last, so the output ends with the node test runner's own summary.

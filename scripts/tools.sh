@@ -11,6 +11,10 @@ TRUNK_VERSION=0.21.14
 WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
 # Installing with trunk's own fat-LTO profile takes ~9 min on 2 cores; these settings halve it.
 FAST_INSTALL=(env CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
+# Trunk only waits on cargo, wasm-bindgen and wasm-opt, so it needs no optimisation: unoptimised it installs in
+# 2.5 min instead of 7 (measured on 2 cores) and builds the page as fast. wasm-bindgen-cli stays optimised: it
+# rewrites every module itself, the test runner's large debug ones included.
+TRUNK_INSTALL=("${FAST_INSTALL[@]}" CARGO_PROFILE_RELEASE_OPT_LEVEL=0)
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -21,7 +25,7 @@ fi
 
 if ! trunk --version 2>/dev/null | grep -qx "trunk $TRUNK_VERSION"; then
   step "cargo install trunk $TRUNK_VERSION"
-  "${FAST_INSTALL[@]}" cargo install trunk --version "$TRUNK_VERSION" --locked
+  "${TRUNK_INSTALL[@]}" cargo install trunk --version "$TRUNK_VERSION" --locked
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $WBG_VERSION"; then

@@ -149,10 +149,14 @@ impl EstimatedTokens {
     }
 }
 
-/// Latencies the provider measured itself (Bedrock `latencyMs`, `firstByteLatency`), when it reports them.
+/// Latencies the provider measured itself (Bedrock `latencyMs`, `firstByteLatency`), when it reports them: set
+/// beside the client's TTFT and TTLT, they tell how much of the latency is the service's and how much network and
+/// client. `protocol`'s decoders report this type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerLatency {
+    /// From the service receiving the request to its first output byte (`firstByteLatency`).
     pub first_byte: Option<Duration>,
+    /// The whole invocation on the service (`latencyMs`, `invocationLatency`).
     pub total: Option<Duration>,
 }
 

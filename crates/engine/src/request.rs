@@ -12,9 +12,7 @@ use serde_json::Value;
 
 use crate::cancel::CancelToken;
 use crate::{Clock, Transport};
-use tokenmeter_core::record::{
-    ErrorKind, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts,
-};
+use tokenmeter_core::record::{ErrorKind, RequestError, RequestRecord, RequestTiming, TokenCounts};
 use tokenmeter_core::time::Timestamp;
 use tokenmeter_protocol::{ErrorClass, HttpRequest, OutputKind, ProtocolError, ResponseDecoder, StreamEvent};
 
@@ -140,10 +138,7 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
     let ended_at = completed_at.unwrap_or_else(|| clock.now());
     let mut record = folder.finish(outcome.err(), ended_at);
     if let Some(latency) = decoder.server_latency() {
-        record.server_latency = ServerLatency {
-            first_byte: latency.first_byte,
-            total: latency.total,
-        };
+        record.server_latency = latency;
     }
     record.queued = transport.queue_time(&url, dispatched_at, ended_at);
     record

@@ -22,8 +22,6 @@ pub mod wire;
 
 pub use api::{Api, ApiEndpoint, Credential};
 
-use std::time::Duration;
-
 use thiserror::Error;
 
 /// An HTTP request as plain data, ready for any transport to send.
@@ -78,15 +76,9 @@ pub enum StreamEvent {
 }
 
 /// Latency the provider measured on its own side, as its response reports it (Bedrock ConverseStream's
-/// `metadata.metrics.latencyMs`, InvokeModelWithResponseStream's `amazon-bedrock-invocationMetrics`). Set beside
-/// the client's TTFT and TTLT, it tells how much of the latency is the service's and how much network and client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ServerLatency {
-    /// From the service receiving the request to its first output byte (`firstByteLatency`).
-    pub first_byte: Option<Duration>,
-    /// The whole invocation on the service (`latencyMs`, `invocationLatency`).
-    pub total: Option<Duration>,
-}
+/// `metadata.metrics.latencyMs`, InvokeModelWithResponseStream's `amazon-bedrock-invocationMetrics`): the record's
+/// own type, so a decoder's report goes into the record as it is.
+pub use tokenmeter_core::record::ServerLatency;
 
 /// What a provider's error says about whose fault it is, for APIs that say more than "throttled or not".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
