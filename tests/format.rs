@@ -605,3 +605,43 @@ proptest! {
         prop_assert_eq!(parsed.records, records);
     }
 }
+
+/// r22: a folder's responses folded part by part (a page's import of a large folder, read a slice at a time) load
+/// exactly as the whole folder does, under two rules at once: the same statistics, facts and warnings; an
+/// interrupted folder's recovered facts too; and a broken line is named by its line in the whole file.
+#[test]
+fn r22_a_folder_folded_part_by_part_loads_as_the_whole_folder() {
+    use tokenmeter::core::checkpoint::split_lines;
+    use tokenmeter::core::format::ResponsesFold;
+    let interrupted =
+        std::fs::read_to_string(fixture("sample-openai-interrupted").join("responses.jsonl")).unwrap();
+    let interrupted_config =
+        std::fs::read_to_string(fixture("sample-openai-interrupted").join("run_config.json")).unwrap();
+    let interrupted_files = Files {
+        responses: Some(&interrupted),
+        run_config: Some(&interrupted_config),
+        ..Files::default()
+    };
+    for files in [sample_files(), interrupted_files] {
+        let rules = [StatsConfig::llmeter(), StatsConfig::default()];
+        let mut fold = ResponsesFold::new(rules.to_vec(), false).unwrap();
+        for (responses, _) in split_lines(files.responses.unwrap(), None, 3) {
+            fold.add(&responses, None).unwrap();
+        }
+        let folded = fold.finish(&files, "run folder", None).unwrap();
+        for (rule, part_by_part) in rules.into_iter().zip(folded) {
+            let whole = LoadedRun::from_files(&files, rule).unwrap();
+            assert_eq!(part_by_part.stats, whole.stats);
+            assert_eq!(part_by_part.info, whole.info);
+            assert_eq!(part_by_part.info_source, whole.info_source);
+            assert_eq!(part_by_part.warnings, whole.warnings);
+            assert!(part_by_part.records.is_none(), "nothing kept");
+        }
+    }
+    // A broken line in a later part is named by its line in the file.
+    let mut fold = ResponsesFold::new(vec![StatsConfig::default()], false).unwrap();
+    let lines: Vec<&str> = SAMPLE_RESPONSES.lines().collect();
+    fold.add(&format!("{}\n{}\n", lines[0], lines[1]), None).unwrap();
+    let error = fold.add(&format!("{}\n{{oops\n", lines[2]), None).unwrap_err();
+    assert!(error.to_string().contains("line 4"), "{error}");
+}

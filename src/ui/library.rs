@@ -12,11 +12,8 @@ use crate::browser::clock::PerformanceClock;
 use crate::browser::locks;
 use crate::browser::store::{RunStore, StoreError};
 use crate::browser::{export, files};
-use crate::core::checkpoint::{
-    batch_key, lock_name, run_name_of, split_lines, triage, Entry, Liveness, RecordFold, LINES_PER_BATCH,
-};
+use crate::core::checkpoint::{batch_key, lock_name, run_name_of, triage, Entry, Liveness, RecordFold};
 use crate::core::format::archive::path_component;
-use crate::core::format::RunFile;
 use crate::core::saved::{load_test_plan, oldest, SavedRun, StoredRecords};
 use crate::core::stats::StatsConfig;
 use crate::engine::Clock;
@@ -207,48 +204,20 @@ impl Library {
         })
     }
 
-    /// Moves an imported folder's per-request files into the record store, in batches, so the run keeps only its
-    /// small files in memory (and across reloads): where they are now, with the lock that keeps another tab's
-    /// start-up from taking them for orphans until the run is stored. `None` when the folder has none, or storage
-    /// refused them (they then stay with the run).
-    pub(crate) async fn store_records(
-        &self,
-        files: &[(String, String)],
-    ) -> Option<(StoredRecords, Option<locks::LockGuard>)> {
+    /// Starts moving an imported folder's per-request lines into the record store, batch by batch, so the run
+    /// keeps only its small files in memory (and across reloads). `None` when storage is not available (the lines
+    /// then stay with the run).
+    pub(crate) fn records_writer(&self) -> Option<RecordsWriter> {
         let store = self.store()?;
-        let text = |file: RunFile| {
-            files
-                .iter()
-                .find(|(n, _)| n == file.file_name())
-                .map(|(_, t)| t.as_str())
-        };
-        let responses = text(RunFile::Responses).filter(|t| !t.trim().is_empty())?;
-        let extras = text(RunFile::TokenmeterResponses);
         let key = format!("imported-{}", self.new_id());
-        let guard = locks::hold(&lock_name(&key));
-        let mut lines = 0;
-        for (seq, (responses, extras)) in split_lines(responses, extras, LINES_PER_BATCH)
-            .into_iter()
-            .enumerate()
-        {
-            lines += responses.lines().filter(|l| !l.trim().is_empty()).count() as u64;
-            let batch = Entry::Batch {
-                key: batch_key(&key, seq as u64),
-                responses,
-                extras,
-            };
-            if store.put_checkpoint(&batch).await.is_err() {
-                let _ = store.delete_checkpoint_of(&key).await;
-                return None;
-            }
-        }
-        let records = StoredRecords {
+        Some(RecordsWriter {
+            guard: locks::hold(&lock_name(&key)),
+            store,
             key,
-            lines,
-            stopped: None,
-            extras: extras.is_some(),
-        };
-        Some((records, guard))
+            seq: 0,
+            lines: 0,
+            extras: false,
+        })
     }
 
     /// The record store, once open.
@@ -444,5 +413,47 @@ fn row(library: Library, run: Arc<SavedRun>, error: RwSignal<Option<String>>) ->
                 <button class="delete-run" on:click=move |_| library.delete(&delete_id)>"Delete"</button>
             </td>
         </tr>
+    }
+}
+
+/// An imported folder's per-request lines going into the record store, with the lock that keeps another tab's
+/// start-up from taking them for orphans until the run is stored.
+pub(crate) struct RecordsWriter {
+    store: Rc<RunStore>,
+    key: String,
+    guard: Option<locks::LockGuard>,
+    seq: u64,
+    lines: u64,
+    extras: bool,
+}
+
+impl RecordsWriter {
+    /// Stores the next batch: lines of `responses.jsonl` and the same of `tokenmeter_responses.jsonl`, if any.
+    pub(crate) async fn put(&mut self, responses: String, extras: Option<String>) -> Result<(), StoreError> {
+        self.lines += responses.lines().filter(|l| !l.trim().is_empty()).count() as u64;
+        self.extras |= extras.is_some();
+        let batch = Entry::Batch {
+            key: batch_key(&self.key, self.seq),
+            responses,
+            extras: extras.unwrap_or_default(),
+        };
+        self.seq += 1;
+        self.store.put_checkpoint(&batch).await
+    }
+
+    /// Where the lines are, with the lock to drop once the runs that hold them are stored.
+    pub(crate) fn finish(self) -> (StoredRecords, Option<locks::LockGuard>) {
+        let records = StoredRecords {
+            key: self.key,
+            lines: self.lines,
+            stopped: None,
+            extras: self.extras,
+        };
+        (records, self.guard)
+    }
+
+    /// Deletes what was stored (the import of its folder failed).
+    pub(crate) async fn discard(self) {
+        let _ = self.store.delete_checkpoint_of(&self.key).await;
     }
 }

@@ -7,13 +7,14 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::browser::clock::PerformanceClock;
-use crate::browser::files;
+use crate::browser::files::{self, BlobLines};
 use crate::browser::locks::LockGuard;
 use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
-use crate::core::format::archive::{group_run_folders, read_zip};
+use crate::core::checkpoint::LINES_PER_BATCH;
+use crate::core::format::archive::{group_run_folders, read_zip, FolderFiles};
 use crate::core::format::import::{pick, ImportRules, Pick};
-use crate::core::format::{merge_folder_files, read_stats, LoadedRun, RunFile};
+use crate::core::format::{merge_folder_files, read_stats, Files, LoadedRun, ResponsesFold, RunFile};
 use crate::core::saved::{SavedRun, StoredRecords};
 use crate::core::stats::Metric;
 use crate::core::table::{format_cell, Group, COMPARED};
@@ -122,16 +123,19 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
 }
 
 /// What a pick yields: the run files' `(path, text)` (archives unpacked), notes on files skipped unread, and an
-/// error per file that could not be imported (the others go on).
+/// error per file that could not be imported (the others go on). Picked per-request files are not read here:
+/// `streamed` holds them by path (their entries' texts are empty), to be read a slice at a time.
 #[derive(Default)]
 struct Picked {
     entries: Vec<(String, String)>,
+    streamed: Vec<(String, web_sys::File)>,
     notes: Vec<String>,
     errors: Vec<String>,
 }
 
-/// Reads the picked files that [`pick`] says to read, and nothing else.
-async fn picked_entries(picked: &[web_sys::File]) -> Picked {
+/// Reads the picked files that [`pick`] says to read, and nothing else; with `stream`, picked per-request files
+/// are left to read a slice at a time.
+async fn picked_entries(picked: &[web_sys::File], stream: bool) -> Picked {
     let known = RunFile::ALL.map(RunFile::file_name);
     let mut out = Picked::default();
     for file in picked {
@@ -141,9 +145,18 @@ async fn picked_entries(picked: &[web_sys::File]) -> Picked {
             Ok(unpacked) => out.entries.extend(unpacked),
             Err(e) => out.errors.push(format!("{name}: {e}")),
         };
-        match pick(&name, &path, file.size() as u64, &known) {
+        let streamed = if stream {
+            StoredRecords::FILES.as_slice()
+        } else {
+            &[]
+        };
+        match pick(&name, &path, file.size() as u64, &known, streamed) {
             Pick::Skip(note) => out.notes.push(note),
             Pick::Refuse(error) => out.errors.push(error),
+            Pick::Stream => {
+                out.entries.push((path.clone(), String::new()));
+                out.streamed.push((path, file.clone()));
+            }
             Pick::Text => match files::read_text(file).await {
                 Ok(text) => out.entries.push((path, text)),
                 Err(e) => out.errors.push(format!("{path}: {e}")),
@@ -173,11 +186,13 @@ async fn import_files(
     rules: ImportRules,
     library: Library,
 ) -> Result<String, String> {
+    // Merging needs every shard's records at once; any other import reads per-request files a slice at a time.
     let Picked {
         entries,
+        streamed,
         mut notes,
         mut errors,
-    } = picked_entries(picked).await;
+    } = picked_entries(picked, rules != ImportRules::Merge).await;
     let folders = group_run_folders(entries);
     if folders.is_empty() {
         errors.push(
@@ -208,37 +223,21 @@ async fn import_files(
     let mut added = Vec::new();
     let mut guards = Vec::new();
     for folder in &folders {
-        let files = folder.run_files();
-        let saved = files.stats.and_then(|text| read_stats(text).ok());
-        let variants = rules.variants(saved.as_ref());
-        // Its per-request lines go to the record store once (both rules' runs share them); the runs keep the rest.
-        let mut stored: Option<(StoredRecords, Option<LockGuard>)> = None;
-        for (config, label, described) in variants {
-            // One bad folder is named; the good ones are still kept.
-            let loaded = match LoadedRun::from_files(&files, config) {
-                Ok(loaded) => loaded,
-                Err(e) => {
-                    errors.push(match folder.folder.as_str() {
-                        "" => e.to_string(),
-                        path => format!("{path}: {e}"),
-                    });
-                    break;
-                }
-            };
-            if stored.is_none() {
-                stored = library.store_records(&folder.files).await;
+        let named = |path: &str| match folder.folder.as_str() {
+            "" => path.to_owned(),
+            dir => format!("{dir}: {path}"),
+        };
+        let imported = match import_folder(folder, &streamed, rules, library).await {
+            Ok(imported) => imported,
+            Err(e) => {
+                // One bad folder is named; the good ones are still kept.
+                errors.push(named(&e));
+                continue;
             }
-            let files = match &stored {
-                Some(_) => folder
-                    .files
-                    .iter()
-                    .filter(|(n, _)| !StoredRecords::holds(n))
-                    .cloned()
-                    .collect(),
-                None => folder.files.clone(),
-            };
-            let mut run = SavedRun::new(library.new_id(), files, loaded.stats, &now);
-            run.records = stored.as_ref().map(|(records, _)| records.clone());
+        };
+        for (loaded, label, described, stored) in imported.runs {
+            let mut run = SavedRun::new(library.new_id(), imported.files.clone(), loaded.stats, &now);
+            run.records = stored;
             if run.name == "run" && !folder.name().is_empty() {
                 run.name = folder.name().to_owned();
             }
@@ -248,7 +247,7 @@ async fn import_files(
             notes.extend(loaded.warnings.iter().map(|w| format!("warning: {w}")));
             added.push(run);
         }
-        guards.extend(stored.and_then(|(_, guard)| guard));
+        guards.extend(imported.guard);
     }
     let count = added.len();
     // Once every imported run is stored (writes to one store commit in order: the last one last), their records'
@@ -271,6 +270,115 @@ async fn import_files(
         // The good runs are kept; the page shows what was refused, and what was imported.
         false => Err(format!("{} Imported: {summary}", errors.join(" "))),
     }
+}
+
+/// One imported folder: its loaded run under each rule (with the sentence and label naming the rule, and where
+/// its records are), the files the runs keep, and the lock on its stored records.
+struct ImportedFolder {
+    runs: Vec<(LoadedRun, &'static str, String, Option<StoredRecords>)>,
+    files: Vec<(String, String)>,
+    guard: Option<LockGuard>,
+}
+
+/// Imports one folder: its per-request lines are read a batch at a time (from the picked file, a slice at a time,
+/// or from the archive's text), folded into its statistics under every rule at once, and stored in the record
+/// store; only its small files stay in memory. Without storage, the lines stay with the runs.
+async fn import_folder(
+    folder: &FolderFiles,
+    streamed: &[(String, web_sys::File)],
+    rules: ImportRules,
+    library: Library,
+) -> Result<ImportedFolder, String> {
+    let lines_of = |file: RunFile| -> Option<BlobLines> {
+        let name = file.file_name();
+        let path = match folder.folder.as_str() {
+            "" => name.to_owned(),
+            dir => format!("{dir}/{name}"),
+        };
+        match streamed.iter().find(|(p, _)| *p == path) {
+            Some((_, picked)) => Some(BlobLines::new(picked.clone().into(), name)),
+            None => folder
+                .text(name)
+                .and_then(|text| files::text_blob(text).ok())
+                .map(|blob| BlobLines::new(blob, name)),
+        }
+    };
+    let mut responses = lines_of(RunFile::Responses);
+    let mut extras = lines_of(RunFile::TokenmeterResponses);
+    let small: Vec<(String, String)> = folder
+        .files
+        .iter()
+        .filter(|(name, _)| !StoredRecords::holds(name))
+        .cloned()
+        .collect();
+    let saved = Files::from_named(&small)
+        .stats
+        .and_then(|text| read_stats(text).ok());
+    let variants = rules.variants(saved.as_ref());
+    let configs = variants.iter().map(|v| v.0.clone()).collect();
+    let mut fold = ResponsesFold::new(configs, false).map_err(|e| e.to_string())?;
+    let mut writer = responses.as_ref().and_then(|_| library.records_writer());
+    // Without storage, the lines stay with the runs.
+    let mut kept: Option<(String, String)> = None;
+    let mut stored_any = false;
+    if let Some(responses) = responses.as_mut() {
+        // An empty responses.jsonl is a run of no requests, as LLMeter reads it.
+        fold.add("", None).map_err(|e| e.to_string())?;
+        while let Some(part) = responses.next(LINES_PER_BATCH).await? {
+            let extra = match extras.as_mut() {
+                Some(extras) => extras.next(LINES_PER_BATCH).await?,
+                None => None,
+            };
+            if let Err(e) = fold.add(&part, extra.as_deref()) {
+                if let Some(writer) = writer.take() {
+                    writer.discard().await;
+                }
+                return Err(e.to_string());
+            }
+            match writer.as_mut() {
+                Some(w) => {
+                    stored_any = true;
+                    if let Err(e) = w.put(part, extra).await {
+                        if let Some(writer) = writer.take() {
+                            writer.discard().await;
+                        }
+                        return Err(format!("its records could not be stored: {e}"));
+                    }
+                }
+                None => {
+                    let (r, x) = kept.get_or_insert_with(Default::default);
+                    r.push_str(&part);
+                    x.push_str(extra.as_deref().unwrap_or_default());
+                }
+            }
+        }
+    }
+    let mut files = small;
+    if let Some((r, x)) = kept {
+        files.push((RunFile::Responses.file_name().to_owned(), r));
+        if extras.is_some() {
+            files.push((RunFile::TokenmeterResponses.file_name().to_owned(), x));
+        }
+    }
+    let loaded = fold.finish(&Files::from_named(&files), "run folder", None);
+    let (stored, guard) = match (writer, &loaded) {
+        (Some(writer), Ok(_)) if stored_any => {
+            let (stored, guard) = writer.finish();
+            (Some(stored), guard)
+        }
+        (Some(writer), _) => {
+            writer.discard().await;
+            (None, None)
+        }
+        (None, _) => (None, None),
+    };
+    let loaded = loaded.map_err(|e| e.to_string())?;
+    let runs = loaded
+        .into_iter()
+        .zip(variants)
+        .map(|(loaded, (_, label, described))| (loaded, label, described, stored.clone()))
+        .collect();
+    Ok(ImportedFolder { runs, files, guard })
 }
 
 /// The selected runs side by side: the compared statistics and the percentile bars.

@@ -62,9 +62,15 @@ fn yes() -> bool {
 }
 
 impl StoredRecords {
+    /// The files the record store holds for a run: its per-request files.
+    pub const FILES: [&'static str; 2] = [
+        RunFile::Responses.file_name(),
+        RunFile::TokenmeterResponses.file_name(),
+    ];
+
     /// Whether `name` is one of the files the record store holds for a run.
     pub fn holds(name: &str) -> bool {
-        name == RunFile::Responses.file_name() || name == RunFile::TokenmeterResponses.file_name()
+        StoredRecords::FILES.contains(&name)
     }
 }
 

@@ -99,6 +99,8 @@ pub const MAX_IMPORT_FILE_BYTES: u64 = 256 * 1024 * 1024;
 pub enum Pick {
     /// A run file (or `payload.jsonl`): read it as text.
     Text,
+    /// A per-request file read a slice at a time, so of any size.
+    Stream,
     /// A `.zip`: read its bytes and unpack it.
     Archive,
     /// No telling name at the top of the pick: read its bytes; a zip by its first bytes, else refused.
@@ -110,14 +112,17 @@ pub enum Pick {
 }
 
 /// What to do with the file `name`, at `path` (with `/` when it is inside a picked folder), of `size` bytes;
-/// `run_files` are the names a run folder holds.
-pub fn pick(name: &str, path: &str, size: u64, run_files: &[&str]) -> Pick {
+/// `run_files` are the names a run folder holds, of which the page reads `streamed` a slice at a time.
+pub fn pick(name: &str, path: &str, size: u64, run_files: &[&str], streamed: &[&str]) -> Pick {
     let lower = name.to_ascii_lowercase();
     let in_folder = path.contains('/');
     let is_json = lower.ends_with(".json") || lower.ends_with(".jsonl");
     let is_zip = lower.ends_with(".zip");
     if in_folder && !is_json && !is_zip {
         return Pick::Skip(format!("{path}: not a run file, skipped"));
+    }
+    if is_json && streamed.contains(&name) {
+        return Pick::Stream;
     }
     if size > MAX_IMPORT_FILE_BYTES {
         return Pick::Refuse(format!(
@@ -178,16 +183,16 @@ mod tests {
     #[test]
     fn a_folders_other_files_are_skipped_unread_and_named() {
         assert_eq!(
-            pick("clip.mp4", "runs/a/clip.mp4", 2_000_000_000, &RUN),
+            pick("clip.mp4", "runs/a/clip.mp4", 2_000_000_000, &RUN, &[]),
             Pick::Skip("runs/a/clip.mp4: not a run file, skipped".into())
         );
-        assert_eq!(pick("stats.json", "runs/a/stats.json", 10, &RUN), Pick::Text);
+        assert_eq!(pick("stats.json", "runs/a/stats.json", 10, &RUN, &[]), Pick::Text);
         assert_eq!(
-            pick("notes.json", "runs/a/notes.json", 10, &RUN),
+            pick("notes.json", "runs/a/notes.json", 10, &RUN, &[]),
             Pick::Text,
             "grouping decides later"
         );
-        assert_eq!(pick("runs.zip", "runs/runs.zip", 10, &RUN), Pick::Archive);
+        assert_eq!(pick("runs.zip", "runs/runs.zip", 10, &RUN, &[]), Pick::Archive);
     }
 
     #[test]
@@ -197,6 +202,7 @@ mod tests {
             "responses.jsonl",
             MAX_IMPORT_FILE_BYTES + 1,
             &RUN,
+            &[],
         ) else {
             panic!("refused")
         };
@@ -204,10 +210,21 @@ mod tests {
             big.starts_with("responses.jsonl: 268 MB is more than the 256 MB"),
             "{big}"
         );
-        assert!(
-            matches!(pick("notes.json", "notes.json", 10, &RUN), Pick::Refuse(m) if m.starts_with("notes.json is not a run folder file"))
+        // Unless the page reads it a slice at a time: then any size.
+        assert_eq!(
+            pick(
+                "responses.jsonl",
+                "runs/a/responses.jsonl",
+                1 << 40,
+                &RUN,
+                &["responses.jsonl"]
+            ),
+            Pick::Stream
         );
-        assert_eq!(pick("download", "download", 10, &RUN), Pick::Sniff);
-        assert_eq!(pick("stats.json", "stats.json", 10, &RUN), Pick::Text);
+        assert!(
+            matches!(pick("notes.json", "notes.json", 10, &RUN, &[]), Pick::Refuse(m) if m.starts_with("notes.json is not a run folder file"))
+        );
+        assert_eq!(pick("download", "download", 10, &RUN, &[]), Pick::Sniff);
+        assert_eq!(pick("stats.json", "stats.json", 10, &RUN, &[]), Pick::Text);
     }
 }

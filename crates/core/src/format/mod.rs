@@ -55,15 +55,17 @@ pub use merge::{
     MissingShard, ShardFacts, ShardRecord, ShardStatus,
 };
 pub use responses::{
-    bytes_marker, decode_bytes_marker, infer_error_kind, read_responses, write_extras, write_extras_line,
-    write_response_line, write_responses, ParsedResponses, BYTES_MARKER_KEY,
+    bytes_marker, decode_bytes_marker, infer_error_kind, read_responses, read_responses_after, write_extras,
+    write_extras_line, write_response_line, write_responses, ParsedResponses, BYTES_MARKER_KEY,
 };
 pub use run_config::{
     read_run_config, write_run_config, ClientFacts, ClockInfo, EndpointBlock, RunConfigFile,
 };
 #[cfg(not(target_arch = "wasm32"))]
 pub use run_folder::{recompute_path, recompute_stats_json, RunFolder};
-pub use run_folder::{stats_config_for, write_run, Files, InfoSource, LoadedRun, RunToWrite, StatsSource};
+pub use run_folder::{
+    stats_config_for, write_run, Files, InfoSource, LoadedRun, ResponsesFold, RunToWrite, StatsSource,
+};
 pub use stats_file::{read_stats, run_info_from_stats, stats_datetime, stats_number, write_stats};
 pub use summary::{read_summary, write_summary};
 

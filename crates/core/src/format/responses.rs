@@ -66,6 +66,8 @@ pub const BYTES_MARKER_KEY: &str = "__llmeter_bytes__";
 pub struct ParsedResponses {
     pub records: Vec<RequestRecord>,
     pub warnings: Vec<FormatWarning>,
+    /// How many `tokenmeter_responses.jsonl` objects were read (0 without that file).
+    pub extras: usize,
 }
 
 /// One `responses.jsonl` line (without the newline): LLMeter's 14 keys in its order.
@@ -90,9 +92,24 @@ pub fn write_extras(records: &[RequestRecord]) -> String {
 
 /// Reads `responses.jsonl` and, when present, `tokenmeter_responses.jsonl`.
 pub fn read_responses(responses: &str, extras: Option<&str>) -> Result<ParsedResponses, FormatError> {
+    read_responses_after(responses, extras, (0, 0))
+}
+
+/// [`read_responses`] of a part of the two files that starts after `lines_before` lines of each (`responses.jsonl`,
+/// `tokenmeter_responses.jsonl`), so errors and warnings name the files' own line numbers.
+pub fn read_responses_after(
+    responses: &str,
+    extras: Option<&str>,
+    lines_before: (usize, usize),
+) -> Result<ParsedResponses, FormatError> {
     let mut out = ParsedResponses::default();
     let mut response_lines = JsonLines::new(responses, RunFile::Responses);
-    let mut extras_lines = extras.map(|text| JsonLines::new(text, RunFile::TokenmeterResponses));
+    response_lines.line_no = lines_before.0;
+    let mut extras_lines = extras.map(|text| {
+        let mut lines = JsonLines::new(text, RunFile::TokenmeterResponses);
+        lines.line_no = lines_before.1;
+        lines
+    });
     let mut n_extras = 0;
     while let Some(line) = response_lines.next_object() {
         let (at, map) = line?;
@@ -121,6 +138,7 @@ pub fn read_responses(responses: &str, extras: Option<&str>) -> Result<ParsedRes
             .truncated
             .map(|at| FormatWarning::TruncatedLastLine { at }),
     );
+    out.extras = n_extras;
     if let Some(lines) = extras_lines {
         out.warnings
             .extend(lines.truncated.map(|at| FormatWarning::TruncatedLastLine { at }));

@@ -18,13 +18,15 @@
 
 use serde_json::{Map, Value};
 
-use crate::format::responses::{read_responses, write_extras, write_responses};
+use chrono::{DateTime, Utc};
+
+use crate::format::responses::{read_responses_after, write_extras, write_responses};
 use crate::format::run_config::{read_run_config, write_run_config, RunConfigFile};
 use crate::format::stats_file::{read_stats, run_info_from_stats, write_stats};
 use crate::format::summary::{read_summary, write_summary};
 use crate::format::{FormatError, FormatWarning, RunFile};
 use crate::record::RequestRecord;
-use crate::stats::{PercentileMethod, RateWindow, RunInfo, RunningStats, StatsConfig};
+use crate::stats::{PercentileMethod, RateWindow, RunInfo, RunningStats, StatsConfig, StatsConfigError};
 
 /// The text of each file of a run folder that exists.
 #[derive(Debug, Clone, Copy, Default)]
@@ -190,110 +192,205 @@ fn load(
     folder: &str,
     folder_path: Option<&str>,
 ) -> Result<LoadedRun, FormatError> {
-    if files.responses.is_none() && files.stats.is_none() {
-        return Err(FormatError::MissingFile {
-            folder: folder.to_owned(),
-        });
+    let mut fold = ResponsesFold::new(vec![stats_config], true)?;
+    if let Some(text) = files.responses {
+        fold.add(text, files.tokenmeter_responses)?;
     }
-    let mut stats = RunningStats::new(stats_config)?;
-    let mut warnings = Vec::new();
-    let config = match files.run_config.map(read_run_config).transpose() {
-        Ok(config) => config,
-        Err(e) => {
-            warnings.push(FormatWarning::IgnoredFile {
-                file: RunFile::RunConfig,
-                reason: e.to_string(),
-            });
-            None
-        }
-    };
-    let summary = files.summary.map(read_summary).transpose()?;
-    let records = match files.responses {
-        Some(text) => {
-            let parsed = read_responses(text, files.tokenmeter_responses)?;
-            warnings.extend(parsed.warnings);
-            Some(parsed.records)
-        }
-        None => None,
-    };
-    let saved = match (files.stats.map(read_stats).transpose(), &records) {
-        (Ok(saved), _) => saved,
-        (Err(e), Some(_)) => {
-            warnings.push(FormatWarning::IgnoredFile {
-                file: RunFile::Stats,
-                reason: e.to_string(),
-            });
-            None
-        }
-        (Err(e), None) => return Err(e),
-    };
-
-    let (mut info, info_source) = match (summary, &records, &saved) {
-        (Some(info), _, _) => (info, InfoSource::Summary),
-        (None, Some(records), _) => (recover_info(config.as_ref(), records), InfoSource::Recovered),
-        (None, None, Some(saved)) => (run_info_from_stats(saved)?, InfoSource::Stats),
-        // Unreachable: without responses, the saved stats were read or an error returned.
-        (None, None, None) => {
-            return Err(FormatError::MissingFile {
-                folder: folder.to_owned(),
-            })
-        }
-    };
-    if info.output_path.is_none() {
-        info.output_path = folder_path.map(str::to_owned);
-    }
-
-    let (stats, stats_source) = match (&records, saved) {
-        (Some(records), saved) => {
-            records.iter().for_each(|r| stats.observe(r));
-            let mut fresh = stats.snapshot(&info);
-            // LLMeter's merge on load: fresh values win, the saved file's other keys follow.
-            for (key, value) in saved.into_iter().flatten() {
-                fresh.entry(key).or_insert(value);
-            }
-            (fresh, StatsSource::Recomputed)
-        }
-        (None, Some(saved)) => (saved, StatsSource::Saved),
-        (None, None) => {
-            return Err(FormatError::MissingFile {
-                folder: folder.to_owned(),
-            })
-        }
-    };
-    Ok(LoadedRun {
-        config,
-        info,
-        info_source,
-        records,
-        stats,
-        stats_source,
-        warnings,
-    })
+    let mut runs = fold.finish(files, folder, folder_path)?;
+    Ok(runs.remove(0))
 }
 
-/// LLMeter's recovery of an interrupted run's facts (`Result._recover_metadata`).
-fn recover_info(config: Option<&RunConfigFile>, records: &[RequestRecord]) -> RunInfo {
-    let times = records.iter().filter_map(|r| r.request_time);
-    let first = times.clone().min();
-    let last = times.max();
-    let mut info = RunInfo {
-        total_requests: Some(records.len() as u64),
-        start_time: first,
-        first_request_time: first,
-        last_request_time: last,
-        end_time: last,
-        ..Default::default()
-    };
-    if let Some(config) = config {
-        info.clients = config.clients;
-        info.n_requests = config.n_requests;
-        info.run_name = config.run_name.clone();
-        info.run_description = config.run_description.clone();
-        info.model_id = config.endpoint.model_id.clone();
-        info.endpoint_name = config.endpoint.endpoint_name.clone();
-        info.provider = config.endpoint.provider.clone();
+/// A run folder's `responses.jsonl` (with `tokenmeter_responses.jsonl`) folded part by part into its statistics,
+/// under one or more rules at once, and the facts LLMeter recovers from it: so a page imports a folder of any size
+/// without its records in memory. [`LoadedRun::from_files`] folds the whole file as one part, so both read a
+/// folder the same way.
+pub struct ResponsesFold {
+    stats: Vec<RunningStats>,
+    /// Every record, when the caller keeps them.
+    kept: Option<Vec<RequestRecord>>,
+    /// Lines of each file read so far (`responses.jsonl`, `tokenmeter_responses.jsonl`).
+    lines: (usize, usize),
+    records: u64,
+    extras: u64,
+    has_extras: bool,
+    /// The earliest and latest `request_time` (LLMeter's recovered start and end).
+    first: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    read_any: bool,
+    warnings: Vec<FormatWarning>,
+}
+
+impl ResponsesFold {
+    /// A fold recomputing statistics under each of `configs`; `keep_records` keeps every record too.
+    pub fn new(configs: Vec<StatsConfig>, keep_records: bool) -> Result<ResponsesFold, StatsConfigError> {
+        Ok(ResponsesFold {
+            stats: configs
+                .into_iter()
+                .map(RunningStats::new)
+                .collect::<Result<_, _>>()?,
+            kept: keep_records.then(Vec::new),
+            lines: (0, 0),
+            records: 0,
+            extras: 0,
+            has_extras: false,
+            first: None,
+            last: None,
+            read_any: false,
+            warnings: Vec::new(),
+        })
     }
-    info
+
+    /// Adds the next part of the files: whole lines of `responses.jsonl` and the same lines of
+    /// `tokenmeter_responses.jsonl`, when the folder has it. Errors name the files' own line numbers.
+    pub fn add(&mut self, responses: &str, extras: Option<&str>) -> Result<(), FormatError> {
+        let parsed = read_responses_after(responses, extras, self.lines)?;
+        self.read_any = true;
+        self.lines.0 += responses.split_inclusive('\n').count();
+        if let Some(extras) = extras {
+            self.has_extras = true;
+            self.lines.1 += extras.split_inclusive('\n').count();
+        }
+        self.extras += parsed.extras as u64;
+        // The files' counts are compared once, over the whole files.
+        self.warnings.extend(
+            parsed
+                .warnings
+                .into_iter()
+                .filter(|w| !matches!(w, FormatWarning::ExtrasCount { .. })),
+        );
+        for record in parsed.records {
+            self.records += 1;
+            if let Some(at) = record.request_time {
+                self.first = Some(self.first.map_or(at, |f| f.min(at)));
+                self.last = Some(self.last.map_or(at, |l| l.max(at)));
+            }
+            self.stats.iter_mut().for_each(|s| s.observe(&record));
+            if let Some(kept) = &mut self.kept {
+                kept.push(record);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many records were read.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The loaded run under each rule, in the order given: `files` are the folder's other files (its responses,
+    /// if given, are not read again), `folder` names it in errors, `folder_path` is its `output_path` when unknown.
+    pub fn finish(
+        mut self,
+        files: &Files<'_>,
+        folder: &str,
+        folder_path: Option<&str>,
+    ) -> Result<Vec<LoadedRun>, FormatError> {
+        let has_records = self.read_any;
+        if !has_records && files.stats.is_none() {
+            return Err(FormatError::MissingFile {
+                folder: folder.to_owned(),
+            });
+        }
+        if self.has_extras && self.extras != self.records {
+            self.warnings.push(FormatWarning::ExtrasCount {
+                responses: self.records as usize,
+                extras: self.extras as usize,
+            });
+        }
+        let mut warnings = Vec::new();
+        let config = match files.run_config.map(read_run_config).transpose() {
+            Ok(config) => config,
+            Err(e) => {
+                warnings.push(FormatWarning::IgnoredFile {
+                    file: RunFile::RunConfig,
+                    reason: e.to_string(),
+                });
+                None
+            }
+        };
+        warnings.append(&mut self.warnings);
+        let summary = files.summary.map(read_summary).transpose()?;
+        let saved = match files.stats.map(read_stats).transpose() {
+            Ok(saved) => saved,
+            Err(e) if has_records => {
+                warnings.push(FormatWarning::IgnoredFile {
+                    file: RunFile::Stats,
+                    reason: e.to_string(),
+                });
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let (mut info, info_source) = match (summary, &saved) {
+            (Some(info), _) => (info, InfoSource::Summary),
+            (None, _) if has_records => (self.recovered_info(config.as_ref()), InfoSource::Recovered),
+            (None, Some(saved)) => (run_info_from_stats(saved)?, InfoSource::Stats),
+            // Unreachable: without responses, the saved stats were read or an error returned.
+            (None, None) => {
+                return Err(FormatError::MissingFile {
+                    folder: folder.to_owned(),
+                })
+            }
+        };
+        if info.output_path.is_none() {
+            info.output_path = folder_path.map(str::to_owned);
+        }
+        // `None` when the folder has no responses, as LoadedRun says.
+        let records = self.kept.take().filter(|_| has_records);
+        self.stats
+            .into_iter()
+            .map(|mut stats| {
+                let (stats, stats_source) = match (has_records, saved.clone()) {
+                    (true, saved) => {
+                        let mut fresh = stats.snapshot(&info);
+                        // LLMeter's merge on load: fresh values win, the saved file's other keys follow.
+                        for (key, value) in saved.into_iter().flatten() {
+                            fresh.entry(key).or_insert(value);
+                        }
+                        (fresh, StatsSource::Recomputed)
+                    }
+                    (false, Some(saved)) => (saved, StatsSource::Saved),
+                    (false, None) => {
+                        return Err(FormatError::MissingFile {
+                            folder: folder.to_owned(),
+                        })
+                    }
+                };
+                Ok(LoadedRun {
+                    config: config.clone(),
+                    info: info.clone(),
+                    info_source,
+                    records: records.clone(),
+                    stats,
+                    stats_source,
+                    warnings: warnings.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// LLMeter's recovery of an interrupted run's facts (`Result._recover_metadata`): the run's configuration,
+    /// and its responses' count and earliest and latest `request_time`.
+    fn recovered_info(&self, config: Option<&RunConfigFile>) -> RunInfo {
+        let mut info = RunInfo {
+            total_requests: Some(self.records),
+            start_time: self.first,
+            first_request_time: self.first,
+            last_request_time: self.last,
+            end_time: self.last,
+            ..Default::default()
+        };
+        if let Some(config) = config {
+            info.clients = config.clients;
+            info.n_requests = config.n_requests;
+            info.run_name = config.run_name.clone();
+            info.run_description = config.run_description.clone();
+            info.model_id = config.endpoint.model_id.clone();
+            info.endpoint_name = config.endpoint.endpoint_name.clone();
+            info.provider = config.endpoint.provider.clone();
+        }
+        info
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
