@@ -77,7 +77,7 @@ fn request(pairs: &[(&str, &str)]) -> RunRequest {
     };
     let target = Target::with_prompt(&input.target, &input.prompt, input.max_tokens, &credentials).unwrap();
     RunRequest {
-        settings: raw.to_json(),
+        settings: raw,
         payloads: target.payloads().to_vec(),
         credentials,
         seed: 7,
@@ -321,6 +321,15 @@ fn messages_cross_the_boundary_as_json_and_keep_no_key_in_debug() {
     let back = tokenmeter::engine::remote::ToEngine::from_json(&start.to_json()).unwrap();
     assert_eq!(back, start);
     assert!(tokenmeter::engine::remote::FromEngine::from_json("{\"kind\":\"nonsense\"}").is_err());
+    // The settings cross typed: an object of texts, or the message is refused.
+    let json = start
+        .to_json()
+        .replace("\"settings\":{", "\"settings\":[{")
+        .replacen("},\"payloads\"", "}],\"payloads\"", 1);
+    assert!(
+        tokenmeter::engine::remote::ToEngine::from_json(&json).is_err(),
+        "{json}"
+    );
 }
 
 /// r18-9: an empty Timeout is LLMeter's 60 s, never none, so a time-bound run against a server that never answers

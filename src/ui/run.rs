@@ -225,7 +225,7 @@ impl RunController {
         // The run's records go to the browser's storage: ask that it be kept under storage pressure.
         ask_persistent_storage();
         let request = RunRequest {
-            settings: form.raw().to_json(),
+            settings: form.raw(),
             payloads: target.payloads().to_vec(),
             credentials: form.credentials(),
             seed,

@@ -105,7 +105,7 @@ pub async fn launch(chromium: &Path, index: usize) -> Result<BrowserShard, CliEr
 fn hook_script(request: &RunRequest, clock_offset_ms: Option<f64>) -> String {
     let credentials = serde_json::to_string(&request.credentials).expect("credentials serialise");
     let hook = serde_json::json!({
-        "settings": request.settings.to_string(),
+        "settings": request.settings.to_json().to_string(),
         "credentials": credentials,
         "clock_offset_ms": clock_offset_ms,
         "inbox": [],

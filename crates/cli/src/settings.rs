@@ -90,7 +90,7 @@ impl RunSetup {
         // The shard's share must itself be a valid run (enough clients for every shard).
         parse(&raw)?;
         Ok(RunRequest {
-            settings: raw.to_json(),
+            settings: raw,
             payloads: self.payloads.clone(),
             credentials: self.credentials.clone(),
             seed: self.seed.wrapping_add(u64::from(shard.index)),

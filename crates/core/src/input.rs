@@ -291,7 +291,8 @@ impl FromStr for Mode {
     }
 }
 
-/// Every setting as text, exactly as given.
+/// Every setting as text, exactly as given. Serialised as [`RawInput::to_json`] (an object of every field's text),
+/// the form the page posts to its engine and `run_config.json` keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawInput {
     values: [String; Field::ALL.len()],
@@ -992,6 +993,20 @@ fn rate(text: &str) -> Result<f64, String> {
         .ok()
         .filter(|v| *v > 0.0 && *v <= MAX_RATE)
         .ok_or_else(|| format!("a rate above 0 and at most {MAX_RATE} per second (got {text:?})"))
+}
+
+impl serde::Serialize for RawInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = serde_json::Value::deserialize(deserializer)?;
+        RawInput::from_json(&json)
+            .ok_or_else(|| serde::de::Error::custom("settings must be an object of texts"))
+    }
 }
 
 #[cfg(test)]

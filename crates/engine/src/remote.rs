@@ -15,6 +15,7 @@ use tokenmeter_core::figure::Figure;
 use tokenmeter_core::figure_data::FigureData;
 use tokenmeter_core::format::ClockInfo;
 use tokenmeter_core::format::{write_extras, write_responses};
+use tokenmeter_core::input::RawInput;
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::record::RequestRecord;
 use tokenmeter_core::saved::StoredRecords;
@@ -24,7 +25,8 @@ use tokenmeter_core::timeline::Timeline;
 /// form built (an edited body, an uploaded file, or one built from the prompt), and the credentials.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
-    pub settings: Value,
+    /// Every setting as text: the engine validates them itself (`RawInput::parse`).
+    pub settings: RawInput,
     pub payloads: Vec<Value>,
     pub credentials: Credentials,
     /// Seeds the cache buster and the simulated model.

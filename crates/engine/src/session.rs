@@ -21,7 +21,7 @@ use crate::{Clock, Transport};
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::fan_out::{FanOut, FanOutPlan, BROWSER_SOCKETS, HTTP1_CONNECTIONS_PER_HOST};
 use tokenmeter_core::format::{ClientFacts, ClockInfo, ShardRecord};
-use tokenmeter_core::input::{NamedRun, RawInput, SimulatedSettings};
+use tokenmeter_core::input::{NamedRun, SimulatedSettings};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::scheduler::Dispatch;
 use tokenmeter_core::stats::StatsConfig;
@@ -129,8 +129,7 @@ async fn session<R: Runtime>(
     controls: &Controls,
     emit: &dyn Fn(FromEngine),
 ) -> Result<(Ending, String), String> {
-    let raw = RawInput::from_json(&request.settings).ok_or("The run request carries no settings.")?;
-    let input = raw.parse().map_err(|e| e.to_string())?;
+    let input = request.settings.parse().map_err(|e| e.to_string())?;
     let target = Target::new(&input.target, request.payloads, &request.credentials)
         .map_err(|e| format!("The target cannot be used as set: {e}."))?;
     let target = if input.cache_buster {
@@ -184,7 +183,7 @@ async fn session<R: Runtime>(
         tap_records: request.tap_records,
         records_leave: request.records_leave,
         shard,
-        settings: request.settings,
+        settings: request.settings.to_json(),
         clock: runtime.clock_info(),
         description: input.description,
         stats: StatsConfig {
