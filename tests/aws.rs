@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use tokenmeter::protocol::aws::eventstream::{event_frame, exception_frame};
 use tokenmeter::protocol::aws::invoke::{chunk_frame, InvokeBody};
-use tokenmeter::protocol::aws::sagemaker::{payload_part, ContainerFormat};
+use tokenmeter::protocol::aws::sagemaker::{payload_part, Container};
 use tokenmeter::protocol::aws::sigv4::{parse_amz_date, verify, AwsAuth, AwsCredentials, SigV4};
 use tokenmeter::protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
 use tokenmeter::protocol::wire::{Finish, Reply, WireFault};
@@ -260,7 +260,7 @@ fn invoke(body: InvokeBody) -> AwsTarget {
     }
 }
 
-fn sagemaker(format: ContainerFormat) -> AwsTarget {
+fn sagemaker(format: Container) -> AwsTarget {
     AwsTarget::SageMaker {
         endpoint_name: "e".into(),
         format,
@@ -281,7 +281,7 @@ fn targets() -> Vec<AwsTarget> {
     ] {
         all.push(invoke(body));
     }
-    all.extend(ContainerFormat::ALL.map(sagemaker));
+    all.extend(Container::ALL.map(sagemaker));
     all
 }
 
@@ -371,7 +371,7 @@ const FIXTURES: [Fixture; 3] = [
     },
     Fixture {
         name: "aws/sagemaker_tgi_stream.bin",
-        target: || sagemaker(ContainerFormat::Tgi),
+        target: || sagemaker(Container::Tgi),
         events: || {
             vec![
                 visible("Hello"),
@@ -493,7 +493,7 @@ fn in_stream_exceptions_are_typed() {
     assert_eq!(decoder.error_class(), Some(ErrorClass::Throttled));
 
     let (events, decoder) = pushed(
-        &sagemaker(ContainerFormat::Tgi),
+        &sagemaker(Container::Tgi),
         &data("aws/sagemaker_model_stream_error.bin"),
     );
     assert_eq!(
@@ -520,7 +520,7 @@ fn in_stream_exceptions_are_typed() {
     for target in [
         converse(),
         invoke(InvokeBody::Anthropic),
-        sagemaker(ContainerFormat::JsonLines),
+        sagemaker(Container::JsonLines),
     ] {
         for (kind, class) in cases {
             let frame = exception_frame(kind, &serde_json::json!({"message": "m"}));
@@ -652,8 +652,8 @@ fn sagemaker_payload_parts_of_every_container() {
     let jsonl = b"{\"token\": {\"id\": 1, \"text\": \"Hi\", \"log_prob\": -0.1}}\n{\"token\": {\"id\": 2, \"text\": \" you\"}, \"generated_text\": \"Hi you\", \"details\": {\"finish_reason\": \"length\", \"generated_tokens\": 2}}\n";
     let chat = b"data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\ndata: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\" you\"},\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n";
     for (format, raw) in [
-        (ContainerFormat::JsonLines, &jsonl[..]),
-        (ContainerFormat::OpenAiChat, &chat[..]),
+        (Container::JsonLines, &jsonl[..]),
+        (Container::OpenAiChat, &chat[..]),
     ] {
         // One PayloadPart per 7 bytes: lines and JSON cut everywhere.
         let bytes: Vec<u8> = raw.chunks(7).flat_map(payload_part).collect();

@@ -15,7 +15,7 @@ use tokenmeter::core::payload::parse_payload_jsonl;
 use tokenmeter::core::stats::StatsConfig;
 use tokenmeter::protocol::aws::eventstream::event_frame;
 use tokenmeter::protocol::aws::invoke::InvokeBody;
-use tokenmeter::protocol::aws::sagemaker::ContainerFormat;
+use tokenmeter::protocol::aws::sagemaker::Container;
 use tokenmeter::protocol::aws::sigv4::AwsAuth;
 use tokenmeter::protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
 use tokenmeter::protocol::{Api, ResponseDecoder};
@@ -51,11 +51,7 @@ fn decoders() -> Vec<(String, Box<dyn ResponseDecoder>)> {
     ] {
         targets.push(bedrock(BedrockApi::Invoke(body)));
     }
-    for format in [
-        ContainerFormat::Tgi,
-        ContainerFormat::JsonLines,
-        ContainerFormat::OpenAiChat,
-    ] {
+    for format in [Container::Tgi, Container::JsonLines, Container::OpenAiChat] {
         targets.push(AwsTarget::SageMaker {
             endpoint_name: "e".into(),
             format,

@@ -193,14 +193,15 @@ pub enum InvokeFamily {
     Titan,
 }
 
-/// What a SageMaker endpoint's container speaks.
+/// What a SageMaker endpoint's container speaks (its wire format is `protocol::aws::sagemaker::ContainerWire`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Container {
-    /// Text Generation Inference (`data:{"token": …}` lines).
+    /// Hugging Face Text Generation Inference (`data:{"token": …}` lines; also LMI with `tgi_compat` or the `sse`
+    /// formatter).
     Tgi,
-    /// LMI / DJL Serving JSON lines.
+    /// LMI / DJL Serving's default streaming output: JSON lines.
     JsonLines,
-    /// An OpenAI-compatible container (vLLM).
+    /// An OpenAI-compatible container (vLLM, LMI's chat schema): Chat Completions bodies and SSE.
     OpenAiChat,
 }
 
@@ -247,6 +248,8 @@ impl FromStr for InvokeFamily {
 }
 
 impl Container {
+    pub const ALL: [Container; 3] = [Container::Tgi, Container::JsonLines, Container::OpenAiChat];
+
     pub const NAMES: [(&'static str, Container); 3] = [
         ("tgi", Container::Tgi),
         ("lmi", Container::JsonLines),

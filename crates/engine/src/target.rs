@@ -17,7 +17,6 @@ use tokenmeter_core::target::{
     ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
 use tokenmeter_protocol::aws::invoke::InvokeBody;
-use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
 use tokenmeter_protocol::aws::sigv4::{AwsAuth, AwsCredentials};
 use tokenmeter_protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
 use tokenmeter_protocol::payload_options::{self, Image, PayloadOptions, Shape};
@@ -110,7 +109,7 @@ impl Wire {
                     ..
                 }
                 | AwsTarget::SageMaker {
-                    format: ContainerFormat::OpenAiChat,
+                    format: Container::OpenAiChat,
                     ..
                 } => Some(Shape::Chat),
                 _ => None,
@@ -428,11 +427,7 @@ fn aws_endpoint(
         },
         _ => AwsTarget::SageMaker {
             endpoint_name: spec.model.clone(),
-            format: match aws.container {
-                Container::Tgi => ContainerFormat::Tgi,
-                Container::JsonLines => ContainerFormat::JsonLines,
-                Container::OpenAiChat => ContainerFormat::OpenAiChat,
-            },
+            format: aws.container,
             model: None,
         },
     };

@@ -37,7 +37,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokenmeter_protocol::aws::eventstream::exception_frame;
 use tokenmeter_protocol::aws::invoke::{self, InvokeEncoder};
-use tokenmeter_protocol::aws::sagemaker::{self, ContainerFormat, SageMakerEncoder};
+use tokenmeter_protocol::aws::sagemaker::{self, Container, SageMakerEncoder};
 use tokenmeter_protocol::aws::sigv4::{parse_amz_date, verify, AwsCredentials};
 use tokenmeter_protocol::aws::{self as aws_protocol};
 use tokenmeter_protocol::wire::{Encoder, Finish, Reply};
@@ -193,24 +193,24 @@ impl InvokeFamily {
 }
 
 /// The encoder of a SageMaker container format.
-pub fn sagemaker_encoder(format: ContainerFormat) -> &'static SageMakerEncoder {
+pub fn sagemaker_encoder(format: Container) -> &'static SageMakerEncoder {
     match format {
-        ContainerFormat::Tgi => &sagemaker::TGI,
-        ContainerFormat::JsonLines => &sagemaker::JSON_LINES,
-        ContainerFormat::OpenAiChat => &sagemaker::OPENAI_CHAT,
+        Container::Tgi => &sagemaker::TGI,
+        Container::JsonLines => &sagemaker::JSON_LINES,
+        Container::OpenAiChat => &sagemaker::OPENAI_CHAT,
     }
 }
 
 /// The `container` knob's value.
-struct Container(ContainerFormat);
+struct ContainerKnob(Container);
 
-impl std::str::FromStr for Container {
+impl std::str::FromStr for ContainerKnob {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
         match s.to_ascii_lowercase().as_str() {
-            "tgi" => Ok(Container(ContainerFormat::Tgi)),
-            "lmi" | "djl" | "jsonlines" => Ok(Container(ContainerFormat::JsonLines)),
-            "vllm" | "openai" => Ok(Container(ContainerFormat::OpenAiChat)),
+            "tgi" => Ok(ContainerKnob(Container::Tgi)),
+            "lmi" | "djl" | "jsonlines" => Ok(ContainerKnob(Container::JsonLines)),
+            "vllm" | "openai" => Ok(ContainerKnob(Container::OpenAiChat)),
             _ => Err(()),
         }
     }
@@ -562,24 +562,23 @@ impl Call<'_> {
                 _ => return bad_request("mock-llm: body is not a JSON object"),
             }
         };
-        let wire = match self.op {
-            Operation::Converse => Wire::Converse,
-            Operation::Invoke => {
-                match InvokeFamily::of(&request) {
+        let wire =
+            match self.op {
+                Operation::Converse => Wire::Converse,
+                Operation::Invoke => match InvokeFamily::of(&request) {
                     Some(family) => Wire::Invoke(family),
                     None => return bad_request(
                         "mock-llm: InvokeModel answers Claude (anthropic_version, or messages + max_tokens) \
                          and OpenAI Chat (messages) bodies only",
                     ),
-                }
-            }
-            Operation::SageMaker => match knobs.get::<Container>(CONTAINER_HEADER, "container") {
-                Ok(Some(container)) => Wire::SageMaker(container.0),
-                Ok(None) if request.get("messages").is_some() => Wire::SageMaker(ContainerFormat::OpenAiChat),
-                Ok(None) => Wire::SageMaker(ContainerFormat::Tgi),
-                Err(e) => return bad_request(&format!("{e} (tgi, lmi or vllm)")),
-            },
-        };
+                },
+                Operation::SageMaker => match knobs.get::<ContainerKnob>(CONTAINER_HEADER, "container") {
+                    Ok(Some(container)) => Wire::SageMaker(container.0),
+                    Ok(None) if request.get("messages").is_some() => Wire::SageMaker(Container::OpenAiChat),
+                    Ok(None) => Wire::SageMaker(Container::Tgi),
+                    Err(e) => return bad_request(&format!("{e} (tgi, lmi or vllm)")),
+                },
+            };
         if let Err(e) = faults.check(true, stream) {
             return bad_request(&e.0);
         }
@@ -597,7 +596,7 @@ impl Call<'_> {
             Err(e) => return bad_request(&e.0),
         };
         let include_usage = match wire {
-            Wire::SageMaker(ContainerFormat::OpenAiChat) => include_usage.unwrap_or_else(|| {
+            Wire::SageMaker(Container::OpenAiChat) => include_usage.unwrap_or_else(|| {
                 request["stream_options"]["include_usage"]
                     .as_bool()
                     .unwrap_or(false)
@@ -607,7 +606,7 @@ impl Call<'_> {
         let suffix = crate::new_id_suffix();
         let reply_id = match wire {
             Wire::Invoke(InvokeFamily::Anthropic) => format!("msg_bdrk_{suffix}"),
-            Wire::Invoke(InvokeFamily::OpenAiChat) | Wire::SageMaker(ContainerFormat::OpenAiChat) => {
+            Wire::Invoke(InvokeFamily::OpenAiChat) | Wire::SageMaker(Container::OpenAiChat) => {
                 Api::OpenAiChat.response_id(&suffix)
             }
             _ => request_id.to_owned(),
@@ -648,7 +647,7 @@ impl Call<'_> {
                 (
                     "x-amzn-sagemaker-content-type",
                     match (format, stream) {
-                        (ContainerFormat::JsonLines, true) => "application/jsonlines",
+                        (Container::JsonLines, true) => "application/jsonlines",
                         (_, true) => "text/event-stream",
                         (_, false) => "application/json",
                     },

@@ -28,7 +28,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::Response;
 use futures_util::Stream;
 use tokenmeter_protocol::aws::converse::ConverseEncoder;
-use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
+use tokenmeter_protocol::aws::sagemaker::Container;
 use tokenmeter_protocol::wire::{Encoder, Finish, Reply};
 use tokenmeter_protocol::{Api, ServerLatency};
 use tokio::time::sleep;
@@ -48,7 +48,7 @@ pub enum Wire {
     /// Bedrock InvokeModel / InvokeModelWithResponseStream with this model family's bodies.
     Invoke(InvokeFamily),
     /// SageMaker InvokeEndpoint / InvokeEndpointWithResponseStream with this container's output.
-    SageMaker(ContainerFormat),
+    SageMaker(Container),
 }
 
 impl Wire {

@@ -16,7 +16,7 @@ use mock_llm::aws::AwsKeys;
 use mock_llm::Config;
 use serde_json::{json, Value};
 use tokenmeter_protocol::aws::invoke::InvokeBody;
-use tokenmeter_protocol::aws::sagemaker::ContainerFormat;
+use tokenmeter_protocol::aws::sagemaker::Container;
 use tokenmeter_protocol::aws::sigv4::{AwsAuth, AwsCredentials, SigV4};
 use tokenmeter_protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
 use tokenmeter_protocol::{
@@ -40,16 +40,16 @@ enum Kind {
     Converse,
     InvokeClaude,
     InvokeOpenAi,
-    SageMaker(ContainerFormat),
+    SageMaker(Container),
 }
 
 const KINDS: [Kind; 6] = [
     Kind::Converse,
     Kind::InvokeClaude,
     Kind::InvokeOpenAi,
-    Kind::SageMaker(ContainerFormat::Tgi),
-    Kind::SageMaker(ContainerFormat::JsonLines),
-    Kind::SageMaker(ContainerFormat::OpenAiChat),
+    Kind::SageMaker(Container::Tgi),
+    Kind::SageMaker(Container::JsonLines),
+    Kind::SageMaker(Container::OpenAiChat),
 ];
 
 /// The endpoint of `kind` at the mock, with `query` (knobs; signed as part of the URL).
@@ -70,8 +70,8 @@ fn endpoint(addr: SocketAddr, kind: Kind, stream: bool, query: &str) -> AwsEndpo
     };
     // LMI's bodies look like TGI's: the knob tells the mock which container to imitate.
     let query = match kind {
-        Kind::SageMaker(ContainerFormat::JsonLines) if query.is_empty() => "?container=lmi".to_owned(),
-        Kind::SageMaker(ContainerFormat::JsonLines) => format!("{query}&container=lmi"),
+        Kind::SageMaker(Container::JsonLines) if query.is_empty() => "?container=lmi".to_owned(),
+        Kind::SageMaker(Container::JsonLines) => format!("{query}&container=lmi"),
         _ => query.to_owned(),
     };
     AwsEndpoint {
@@ -322,7 +322,7 @@ async fn invoke_refuses_bodies_it_cannot_answer() {
 #[tokio::test]
 async fn a_wrong_signature_is_refused_in_aws_shape() {
     let addr = start(fast()).await;
-    for kind in [Kind::Converse, Kind::SageMaker(ContainerFormat::Tgi)] {
+    for kind in [Kind::Converse, Kind::SageMaker(Container::Tgi)] {
         let mut endpoint = endpoint(addr, kind, true, "");
         endpoint.auth = AwsAuth::SigV4(AwsCredentials::new("AKIDEXAMPLE", "not-the-secret", None));
         let response = send(addr, &signed(&endpoint, SystemTime::now())).await;
@@ -410,7 +410,7 @@ async fn missing_unknown_and_misscoped_credentials_are_refused() {
 #[tokio::test]
 async fn temporary_credentials_sign_with_their_session_token() {
     let addr = start(fast()).await;
-    let mut endpoint = endpoint(addr, Kind::SageMaker(ContainerFormat::Tgi), true, "?tokens=2");
+    let mut endpoint = endpoint(addr, Kind::SageMaker(Container::Tgi), true, "?tokens=2");
     endpoint.auth = AwsAuth::SigV4(AwsCredentials::new(
         "AKIDEXAMPLE",
         "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
@@ -438,7 +438,7 @@ async fn bedrock_api_keys_work_on_bedrock_only() {
         assert_eq!(response.status, 200, "{kind:?}: {}", response.text());
         assert_eq!(decode(&endpoint, &response).decoded.text(), "tok tok");
     }
-    let endpoint = endpoint(addr, Kind::SageMaker(ContainerFormat::Tgi), true, "");
+    let endpoint = endpoint(addr, Kind::SageMaker(Container::Tgi), true, "");
     let mut request = signed(&endpoint, SystemTime::now());
     request.headers.retain(|(k, _)| !k.starts_with("x-amz"));
     tokenmeter_protocol::aws::sigv4::bearer(&mut request, &Credential::new("key"));
@@ -499,7 +499,7 @@ async fn injected_statuses_carry_aws_error_types() {
         (503, "ServiceUnavailable"),
     ];
     for (status, error_type) in sagemaker {
-        let kind = Kind::SageMaker(ContainerFormat::Tgi);
+        let kind = Kind::SageMaker(Container::Tgi);
         let (_, response) = call(addr, kind, true, &format!("?status={status}")).await;
         assert_aws_error(&response, status, error_type);
         assert!(response.json()["Message"].is_string(), "SageMaker's shape");
@@ -531,7 +531,7 @@ async fn in_stream_exceptions_are_typed_by_the_clients_decoder() {
             assert_eq!(errors[0].0, class == ErrorClass::Throttled, "{what}: {errors:?}");
             // SageMaker's throttling is the container's own error line, which carries no class.
             let expected_class = match (kind, class) {
-                (Kind::SageMaker(ContainerFormat::OpenAiChat), ErrorClass::Throttled) => None,
+                (Kind::SageMaker(Container::OpenAiChat), ErrorClass::Throttled) => None,
                 (Kind::SageMaker(_), ErrorClass::Throttled) => None,
                 _ => Some(class),
             };
@@ -622,13 +622,7 @@ async fn knob_and_body_errors_are_validation_exceptions() {
     let addr = start(fast()).await;
     let (_, response) = call(addr, Kind::Converse, true, "?ttft_ms=soon").await;
     assert_aws_error(&response, 400, "ValidationException");
-    let (_, response) = call(
-        addr,
-        Kind::SageMaker(ContainerFormat::Tgi),
-        true,
-        "?container=triton",
-    )
-    .await;
+    let (_, response) = call(addr, Kind::SageMaker(Container::Tgi), true, "?container=triton").await;
     let message = assert_aws_error(&response, 400, "ValidationError");
     assert!(message.contains("tgi, lmi or vllm"), "{message}");
     let endpoint = endpoint(addr, Kind::Converse, false, "");

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::aws::eventstream::{EventStream, Messages};
 use crate::aws::invoke::InvokeBody;
-use crate::aws::sagemaker::{ContainerFormat, PayloadParts};
+use crate::aws::sagemaker::{Container, ContainerWire, PayloadParts};
 use crate::aws::sigv4::{AwsAuth, SigV4, SigningError};
 use crate::framing::JsonBody;
 use crate::wire::Encoder;
@@ -44,7 +44,7 @@ pub enum AwsTarget {
     /// A SageMaker real-time endpoint; `model` is sent only to OpenAI-compatible containers.
     SageMaker {
         endpoint_name: String,
-        format: ContainerFormat,
+        format: Container,
         model: Option<String>,
     },
 }
@@ -254,9 +254,9 @@ impl AwsEndpoint {
             } => Some(&invoke::OPENAI_CHAT_INVOKE),
             AwsTarget::Bedrock { .. } => None,
             AwsTarget::SageMaker { format, .. } => Some(match format {
-                ContainerFormat::Tgi => &sagemaker::TGI,
-                ContainerFormat::JsonLines => &sagemaker::JSON_LINES,
-                ContainerFormat::OpenAiChat => &sagemaker::OPENAI_CHAT,
+                Container::Tgi => &sagemaker::TGI,
+                Container::JsonLines => &sagemaker::JSON_LINES,
+                Container::OpenAiChat => &sagemaker::OPENAI_CHAT,
             }),
         }
     }
@@ -351,7 +351,7 @@ mod tests {
         let mut sm = AwsEndpoint {
             target: AwsTarget::SageMaker {
                 endpoint_name: "my-endpoint".into(),
-                format: ContainerFormat::Tgi,
+                format: Container::Tgi,
                 model: None,
             },
             region: "eu-west-1".into(),
@@ -395,8 +395,8 @@ mod tests {
             InvokeBody::Converse.create_payload("p", 3),
             InvokeBody::Llama.create_payload("p", 3),
             InvokeBody::Titan.create_payload("p", 3),
-            ContainerFormat::Tgi.create_payload("p", 3),
-            ContainerFormat::OpenAiChat.create_payload("p", 3),
+            Container::Tgi.create_payload("p", 3),
+            Container::OpenAiChat.create_payload("p", 3),
         ];
         for payload in payloads {
             assert_eq!(prompt_text(&payload).as_deref(), Some("p"), "{payload}");

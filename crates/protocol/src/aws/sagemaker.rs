@@ -4,9 +4,9 @@
 //! A stream is event-stream `PayloadPart` events whose payload is raw container output (the `Bytes` member is the
 //! event payload itself), split at arbitrary points, even inside a line or a UTF-8 sequence. [`PayloadParts`] feeds
 //! them, in order, to an inner decoder for the container's own stream:
-//! - [`ContainerFormat::Tgi`]: Hugging Face TGI's SSE, `data:{"token":{"text",…},"generated_text","details"}`;
-//! - [`ContainerFormat::JsonLines`]: LMI/DJL's JSON lines, `{"token":{…}}` per line, the same fields;
-//! - [`ContainerFormat::OpenAiChat`]: vLLM's (or LMI's) OpenAI-compatible SSE, read by the Chat interpreter.
+//! - [`Container::Tgi`]: Hugging Face TGI's SSE, `data:{"token":{"text",…},"generated_text","details"}`;
+//! - [`Container::JsonLines`]: LMI/DJL's JSON lines, `{"token":{…}}` per line, the same fields;
+//! - [`Container::OpenAiChat`]: vLLM's (or LMI's) OpenAI-compatible SSE, read by the Chat interpreter.
 //!
 //! TGI and LMI lines are read alike ([`TokenLines`], a `data:` prefix optional, as LLMeter's `TokenIterator` does).
 //! The line carrying `generated_text` (or `details`) is the last: its `details.finish_reason` is the stop reason
@@ -21,39 +21,39 @@ use crate::openai_chat::{self, ChatEncoder, ChatInterpreter};
 use crate::wire::{Encoder, Finish, Reply, WireFault};
 use crate::{Completion, Interpreter, OutputKind, ProtocolError, ResponseDecoder, StreamEvent, Usage};
 
-/// What a SageMaker endpoint's container speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ContainerFormat {
-    /// Hugging Face Text Generation Inference (and LMI with `tgi_compat` or the `sse` formatter).
-    Tgi,
-    /// LMI / DJL Serving's default streaming output: JSON lines.
-    JsonLines,
-    /// An OpenAI-compatible container (vLLM, LMI's chat schema): Chat Completions bodies and SSE.
-    OpenAiChat,
-}
+pub use tokenmeter_core::target::Container;
 
-impl ContainerFormat {
-    pub const ALL: [ContainerFormat; 3] = [
-        ContainerFormat::Tgi,
-        ContainerFormat::JsonLines,
-        ContainerFormat::OpenAiChat,
-    ];
-
+/// A SageMaker container's wire format: its payloads and its response decoder.
+pub trait ContainerWire {
     /// A payload with one prompt and an output limit: TGI/LMI `{"inputs", "parameters"}` (with `details`, as
     /// LLMeter asks), or a Chat Completions payload.
-    pub fn create_payload(self, prompt: &str, max_tokens: u32) -> Value {
-        match self {
-            ContainerFormat::Tgi | ContainerFormat::JsonLines => json!({
-                "inputs": prompt,
-                "parameters": {"max_new_tokens": max_tokens, "details": true},
-            }),
-            ContainerFormat::OpenAiChat => openai_chat::create_payload(prompt, max_tokens),
-        }
-    }
+    fn create_payload(self, prompt: &str, max_tokens: u32) -> Value;
 
     /// The payload as it is sent. TGI/LMI: `stream` set (LLMeter sets it, and drops `decoder_input_details`,
     /// which streaming refuses). Chat: `stream` (with `stream_options.include_usage`), and `model` when given.
-    pub fn prepare_payload(
+    fn prepare_payload(
+        self,
+        payload: &Value,
+        model: Option<&str>,
+        stream: bool,
+    ) -> Result<Value, ProtocolError>;
+
+    /// The decoder of a streamed response (inside the event-stream framing) or of a one-body response.
+    fn inner_decoder(self, stream: bool) -> Box<dyn ResponseDecoder>;
+}
+
+impl ContainerWire for Container {
+    fn create_payload(self, prompt: &str, max_tokens: u32) -> Value {
+        match self {
+            Container::Tgi | Container::JsonLines => json!({
+                "inputs": prompt,
+                "parameters": {"max_new_tokens": max_tokens, "details": true},
+            }),
+            Container::OpenAiChat => openai_chat::create_payload(prompt, max_tokens),
+        }
+    }
+
+    fn prepare_payload(
         self,
         payload: &Value,
         model: Option<&str>,
@@ -65,14 +65,14 @@ impl ContainerFormat {
             .ok_or_else(|| ProtocolError::Malformed("the payload must be a JSON object".into()))?;
         obj.insert("stream".into(), Value::Bool(stream));
         match self {
-            ContainerFormat::Tgi | ContainerFormat::JsonLines => {
+            Container::Tgi | Container::JsonLines => {
                 if stream {
                     if let Some(Value::Object(params)) = obj.get_mut("parameters") {
                         params.remove("decoder_input_details");
                     }
                 }
             }
-            ContainerFormat::OpenAiChat => {
+            Container::OpenAiChat => {
                 if let Some(model) = model.filter(|m| !m.is_empty()) {
                     obj.insert("model".into(), model.into());
                 }
@@ -82,11 +82,10 @@ impl ContainerFormat {
         Ok(body)
     }
 
-    /// The decoder of a streamed response (inside the event-stream framing) or of a one-body response.
-    pub fn inner_decoder(self, stream: bool) -> Box<dyn ResponseDecoder> {
+    fn inner_decoder(self, stream: bool) -> Box<dyn ResponseDecoder> {
         match (self, stream) {
-            (ContainerFormat::OpenAiChat, true) => Box::new(SseStream::new(ChatInterpreter::default())),
-            (ContainerFormat::OpenAiChat, false) => {
+            (Container::OpenAiChat, true) => Box::new(SseStream::new(ChatInterpreter::default())),
+            (Container::OpenAiChat, false) => {
                 Box::new(crate::framing::JsonBody::new(ChatInterpreter::default()))
             }
             (_, true) => Box::new(TokenLines::new(TokenInterpreter::default())),
@@ -329,11 +328,11 @@ pub fn error_type(status: u16) -> &'static str {
 }
 
 /// Writes SageMaker streams (each container event in one `PayloadPart` frame) and bodies, in a container format.
-pub struct SageMakerEncoder(pub ContainerFormat);
+pub struct SageMakerEncoder(pub Container);
 
-pub static TGI: SageMakerEncoder = SageMakerEncoder(ContainerFormat::Tgi);
-pub static JSON_LINES: SageMakerEncoder = SageMakerEncoder(ContainerFormat::JsonLines);
-pub static OPENAI_CHAT: SageMakerEncoder = SageMakerEncoder(ContainerFormat::OpenAiChat);
+pub static TGI: SageMakerEncoder = SageMakerEncoder(Container::Tgi);
+pub static JSON_LINES: SageMakerEncoder = SageMakerEncoder(Container::JsonLines);
+pub static OPENAI_CHAT: SageMakerEncoder = SageMakerEncoder(Container::OpenAiChat);
 
 /// One `PayloadPart` frame around raw container bytes.
 pub fn payload_part(bytes: &[u8]) -> Vec<u8> {
@@ -351,7 +350,7 @@ impl SageMakerEncoder {
     /// One container line: TGI's `data:` SSE event, or a bare JSON line.
     fn line(&self, value: &Value) -> Vec<u8> {
         match self.0 {
-            ContainerFormat::Tgi => payload_part(format!("data:{value}\n\n").as_bytes()),
+            Container::Tgi => payload_part(format!("data:{value}\n\n").as_bytes()),
             _ => payload_part(format!("{value}\n").as_bytes()),
         }
     }
@@ -376,14 +375,14 @@ impl SageMakerEncoder {
 impl Encoder for SageMakerEncoder {
     fn head(&self, reply: &Reply) -> Vec<u8> {
         match self.0 {
-            ContainerFormat::OpenAiChat => payload_part(&ChatEncoder.head(reply)),
+            Container::OpenAiChat => payload_part(&ChatEncoder.head(reply)),
             _ => Vec::new(), // TGI and LMI send nothing before the first token
         }
     }
 
     fn token(&self, reply: &Reply, index: u32, text: &str) -> Vec<u8> {
         match self.0 {
-            ContainerFormat::OpenAiChat => payload_part(&ChatEncoder.token(reply, index, text)),
+            Container::OpenAiChat => payload_part(&ChatEncoder.token(reply, index, text)),
             _ => self.line(&Value::Object(SageMakerEncoder::token_line(index, text, false))),
         }
     }
@@ -398,7 +397,7 @@ impl Encoder for SageMakerEncoder {
         include_usage: bool,
     ) -> Vec<u8> {
         match self.0 {
-            ContainerFormat::OpenAiChat => {
+            Container::OpenAiChat => {
                 payload_part(&ChatEncoder.finish(reply, text, n_tokens, finish, include_usage))
             }
             _ => {
@@ -421,7 +420,7 @@ impl Encoder for SageMakerEncoder {
                 "ModelStreamError",
                 &json!({"Message": message, "ErrorCode": "ModelStreamError"}),
             ),
-            (ContainerFormat::OpenAiChat, WireFault::Throttled) => {
+            (Container::OpenAiChat, WireFault::Throttled) => {
                 payload_part(&ChatEncoder.error_event(reply, fault, message))
             }
             (_, WireFault::Throttled) => self.line(&json!({"error": message, "error_type": "overloaded"})),
@@ -430,7 +429,7 @@ impl Encoder for SageMakerEncoder {
 
     fn body(&self, reply: &Reply, text: &str, n_tokens: u32, finish: Finish) -> Vec<u8> {
         match self.0 {
-            ContainerFormat::OpenAiChat => ChatEncoder.body(reply, text, n_tokens, finish),
+            Container::OpenAiChat => ChatEncoder.body(reply, text, n_tokens, finish),
             _ => {
                 json!({"generated_text": text, "details": SageMakerEncoder::details(reply, n_tokens, finish)})
                     .to_string()
@@ -523,20 +522,14 @@ data:{\"token\":{\"id\":2,\"text\":\"</s>\",\"special\":true},\"generated_text\"
 
     #[test]
     fn payloads_per_format() {
-        let p = ContainerFormat::Tgi.create_payload("hi", 4);
+        let p = Container::Tgi.create_payload("hi", 4);
         let mut with_details = p.clone();
         with_details["parameters"]["decoder_input_details"] = json!(true);
-        let sent = ContainerFormat::Tgi
-            .prepare_payload(&with_details, None, true)
-            .unwrap();
+        let sent = Container::Tgi.prepare_payload(&with_details, None, true).unwrap();
         assert_eq!(sent["stream"], true);
         assert!(sent["parameters"].get("decoder_input_details").is_none());
-        let chat = ContainerFormat::OpenAiChat
-            .prepare_payload(
-                &ContainerFormat::OpenAiChat.create_payload("hi", 4),
-                Some("m"),
-                true,
-            )
+        let chat = Container::OpenAiChat
+            .prepare_payload(&Container::OpenAiChat.create_payload("hi", 4), Some("m"), true)
             .unwrap();
         assert_eq!(chat["model"], "m");
         assert_eq!(chat["stream_options"]["include_usage"], true);
