@@ -441,6 +441,11 @@ impl RecordsWriter {
         self.store.put_checkpoint(&batch).await
     }
 
+    /// Whether no batch was stored (an empty file).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.seq == 0
+    }
+
     /// Where the lines are, with the lock to drop once the runs that hold them are stored.
     pub(crate) fn finish(self) -> (StoredRecords, Option<locks::LockGuard>) {
         let records = StoredRecords {

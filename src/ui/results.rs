@@ -20,7 +20,7 @@ use crate::core::stats::Metric;
 use crate::core::table::{format_cell, Group, COMPARED};
 use crate::engine::Clock;
 use crate::ui::figures::{gallery, FIGURE_SIZE};
-use crate::ui::library::Library;
+use crate::ui::library::{Library, RecordsWriter};
 use crate::ui::run::RunController;
 
 /// The grouped live table; each value cell carries its `stats.json` key as `data-stat`.
@@ -138,17 +138,17 @@ struct Picked {
 async fn picked_entries(picked: &[web_sys::File], stream: bool) -> Picked {
     let known = RunFile::ALL.map(RunFile::file_name);
     let mut out = Picked::default();
+    let streamed = if stream {
+        StoredRecords::FILES.as_slice()
+    } else {
+        &[]
+    };
     for file in picked {
         let name = file.name();
         let path = files::picked_path(file);
         let archive = |bytes: Vec<u8>, out: &mut Picked| match read_zip(&bytes) {
             Ok(unpacked) => out.entries.extend(unpacked),
             Err(e) => out.errors.push(format!("{name}: {e}")),
-        };
-        let streamed = if stream {
-            StoredRecords::FILES.as_slice()
-        } else {
-            &[]
         };
         match pick(&name, &path, file.size() as u64, &known, streamed) {
             Pick::Skip(note) => out.notes.push(note),
@@ -320,39 +320,12 @@ async fn import_folder(
     let mut writer = responses.as_ref().and_then(|_| library.records_writer());
     // Without storage, the lines stay with the runs.
     let mut kept: Option<(String, String)> = None;
-    let mut stored_any = false;
-    if let Some(responses) = responses.as_mut() {
-        // An empty responses.jsonl is a run of no requests, as LLMeter reads it.
-        fold.add("", None).map_err(|e| e.to_string())?;
-        while let Some(part) = responses.next(LINES_PER_BATCH).await? {
-            let extra = match extras.as_mut() {
-                Some(extras) => extras.next(LINES_PER_BATCH).await?,
-                None => None,
-            };
-            if let Err(e) = fold.add(&part, extra.as_deref()) {
-                if let Some(writer) = writer.take() {
-                    writer.discard().await;
-                }
-                return Err(e.to_string());
-            }
-            match writer.as_mut() {
-                Some(w) => {
-                    stored_any = true;
-                    if let Err(e) = w.put(part, extra).await {
-                        if let Some(writer) = writer.take() {
-                            writer.discard().await;
-                        }
-                        return Err(format!("its records could not be stored: {e}"));
-                    }
-                }
-                None => {
-                    let (r, x) = kept.get_or_insert_with(Default::default);
-                    r.push_str(&part);
-                    x.push_str(extra.as_deref().unwrap_or_default());
-                }
-            }
+    let read = match responses.as_mut() {
+        Some(responses) => {
+            fold_lines(responses, extras.as_mut(), &mut fold, writer.as_mut(), &mut kept).await
         }
-    }
+        None => Ok(()),
+    };
     let mut files = small;
     if let Some((r, x)) = kept {
         files.push((RunFile::Responses.file_name().to_owned(), r));
@@ -360,25 +333,61 @@ async fn import_folder(
             files.push((RunFile::TokenmeterResponses.file_name().to_owned(), x));
         }
     }
-    let loaded = fold.finish(&Files::from_named(&files), "run folder", None);
-    let (stored, guard) = match (writer, &loaded) {
-        (Some(writer), Ok(_)) if stored_any => {
+    let loaded = read.and_then(|()| {
+        fold.finish(&Files::from_named(&files), "run folder", None)
+            .map_err(|e| e.to_string())
+    });
+    // What was stored goes again if the folder could not be imported.
+    let (stored, guard) = match writer {
+        Some(writer) if loaded.is_ok() && !writer.is_empty() => {
             let (stored, guard) = writer.finish();
             (Some(stored), guard)
         }
-        (Some(writer), _) => {
+        Some(writer) => {
             writer.discard().await;
             (None, None)
         }
-        (None, _) => (None, None),
+        None => (None, None),
     };
-    let loaded = loaded.map_err(|e| e.to_string())?;
+    let loaded = loaded?;
     let runs = loaded
         .into_iter()
         .zip(variants)
         .map(|(loaded, (_, label, described))| (loaded, label, described, stored.clone()))
         .collect();
     Ok(ImportedFolder { runs, files, guard })
+}
+
+/// Folds a folder's per-request lines into `fold` a batch at a time, each batch stored by `writer`, or kept in
+/// `kept` without storage.
+async fn fold_lines(
+    responses: &mut BlobLines,
+    mut extras: Option<&mut BlobLines>,
+    fold: &mut ResponsesFold,
+    mut writer: Option<&mut RecordsWriter>,
+    kept: &mut Option<(String, String)>,
+) -> Result<(), String> {
+    // An empty responses.jsonl is a run of no requests, as LLMeter reads it.
+    fold.add("", None).map_err(|e| e.to_string())?;
+    while let Some(part) = responses.next(LINES_PER_BATCH).await? {
+        let extra = match extras.as_deref_mut() {
+            Some(extras) => extras.next(LINES_PER_BATCH).await?,
+            None => None,
+        };
+        fold.add(&part, extra.as_deref()).map_err(|e| e.to_string())?;
+        match writer.as_deref_mut() {
+            Some(writer) => writer
+                .put(part, extra)
+                .await
+                .map_err(|e| format!("its records could not be stored: {e}"))?,
+            None => {
+                let (r, x) = kept.get_or_insert_with(Default::default);
+                r.push_str(&part);
+                x.push_str(extra.as_deref().unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The selected runs side by side: the compared statistics and the percentile bars.

@@ -129,7 +129,10 @@ fn draw_cdf<DB: DrawingBackend>(
 ) -> Drawn<DB> {
     let values = latency.values(run);
     let s = unit.per_second();
-    let (min, max) = (values.nth(0) * s, values.nth(values.len() - 1) * s);
+    let (min, max) = (
+        values.first().unwrap_or(0.0) * s,
+        values.last().unwrap_or(0.0) * s,
+    );
     let x = Axis::new(
         nice_ticks(min, max, 6),
         format!("{} ({})", latency.name(), unit.symbol()),
@@ -210,7 +213,7 @@ fn draw_box_panel<DB: DrawingBackend>(
             style::label_style(),
         ));
     };
-    let (min, max) = (values.nth(0), values.nth(values.len() - 1));
+    let (min, max) = (values.first().unwrap_or(0.0), values.last().unwrap_or(0.0));
     let unit = TimeUnit::for_max(max);
     let s = unit.per_second();
     let x = Axis::new(nice_ticks(min * s, max * s, 6), unit.symbol());

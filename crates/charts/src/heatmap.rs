@@ -56,9 +56,10 @@ pub fn heatmap(run: &FigureData, which: HeatmapLatency, bins: (usize, usize), si
     let points: Vec<(u64, u64, f64, u64)> = run
         .tokens
         .iter()
-        .map(|c| (c.input, c.output, which.of(c)))
-        .filter(|&(_, _, (_, n))| n > 0)
-        .map(|(i, o, (sum, n))| (i, o, sum, n))
+        .filter_map(|c| {
+            let (sum, n) = which.of(c);
+            (n > 0).then_some((c.input, c.output, sum, n))
+        })
         .collect();
     let grid = Grid::of(&points, bins);
     let svg = render(size, |area| match &grid {

@@ -336,10 +336,12 @@ impl ResponsesFold {
             info.output_path = folder_path.map(str::to_owned);
         }
         // `None` when the folder has no responses, as LoadedRun says.
-        let records = self.kept.take().filter(|_| has_records);
+        let mut records = self.kept.take().filter(|_| has_records);
+        let last = self.stats.len().saturating_sub(1);
         self.stats
             .into_iter()
-            .map(|mut stats| {
+            .enumerate()
+            .map(|(i, mut stats)| {
                 let (stats, stats_source) = match (has_records, saved.clone()) {
                     (true, saved) => {
                         let mut fresh = stats.snapshot(&info);
@@ -360,7 +362,12 @@ impl ResponsesFold {
                     config: config.clone(),
                     info: info.clone(),
                     info_source,
-                    records: records.clone(),
+                    // Kept records are copied only for a second rule: the last run takes them.
+                    records: if i == last {
+                        records.take()
+                    } else {
+                        records.clone()
+                    },
                     stats,
                     stats_source,
                     warnings: warnings.clone(),
