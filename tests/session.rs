@@ -466,3 +466,69 @@ fn r22_records_leave_in_batches_each_stored_once_and_their_statistics_equal_the_
         last.finished - last.cancelled
     );
 }
+
+/// Adaptive stop (issue 20): at a fixed rate against a steady simulated model, `stop_when` ends the run long
+/// before its request limit, once the interval of the rule's percentile is narrow enough, and the run says why.
+/// With a limit that comes first, the limit ends it.
+#[test]
+fn r20_adaptive_stop_ends_a_steady_run_once_its_interval_is_met_and_never_before() {
+    let steady = [
+        ("mode", "rate"),
+        ("rate", "50"),
+        ("clients", "100"),
+        ("sim_ttft", "lognormal:0.35,0.3"),
+        ("sim_tokens", "fixed:8"),
+        ("stop_when", "time_to_first_token-p50:5%"),
+    ];
+    let rt = runtime(vec![Script::taking(millis(1))]); // unused: the simulated model answers
+    let with = |requests: &'static str| {
+        let mut pairs = steady.to_vec();
+        pairs.push(("requests", requests));
+        pairs
+    };
+    let messages = session(&rt, request(&with("5000")), &Controls::default());
+    assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+    let run = finished_runs(&messages)[0];
+    let stats = &run.stats;
+    assert_eq!(stats["stop_reason"], "interval_met", "{stats:?}");
+    let total = stats["total_requests"].as_u64().unwrap();
+    // About 1.96·0.5 / (σ√(2π))² ≈ 220 values are needed; 5 snapshots a second at 50 requests a second, plus
+    // those in flight, overshoot by little.
+    assert!((150..1000).contains(&total), "stopped after {total} requests");
+    eprintln!("adaptive stop after {total} requests: {}", stats["stop_detail"]);
+    let (p50, low, high) = (
+        stats["time_to_first_token-p50"].as_f64().unwrap(),
+        stats["time_to_first_token-p50-ci_low"].as_f64().unwrap(),
+        stats["time_to_first_token-p50-ci_high"].as_f64().unwrap(),
+    );
+    assert!(low <= p50 && p50 <= high);
+    // Judged however the requests in flight would turn out, so the final interval meets the rule too.
+    let detail = &stats["stop_detail"];
+    assert!(
+        (high - low) / 2.0 / p50 <= 0.05,
+        "[{low}, {high}] around {p50}: {detail}, {total}"
+    );
+    assert!(stats["stop_detail"]
+        .as_str()
+        .unwrap()
+        .contains("time_to_first_token-p50 "));
+    assert!(
+        ended(&messages).1.contains("Stopped early, precise enough"),
+        "{:?}",
+        ended(&messages)
+    );
+
+    let messages = session(&rt, request(&with("100")), &Controls::default());
+    let stats = &finished_runs(&messages)[0].stats;
+    assert_eq!(stats["stop_reason"], "limit");
+    assert_eq!(stats["total_requests"], 100);
+    let (low, high) = (
+        stats["time_to_first_token-p50-ci_low"].as_f64().unwrap(),
+        stats["time_to_first_token-p50-ci_high"].as_f64().unwrap(),
+    );
+    let p50 = stats["time_to_first_token-p50"].as_f64().unwrap();
+    assert!(
+        (high - low) / 2.0 / p50 > 0.05,
+        "100 values are not enough for ±5%: [{low}, {high}]"
+    );
+}

@@ -442,6 +442,8 @@ impl RunForm {
                     {text_field(Field::SloTtft, "number", "none")}
                     {text_field(Field::SloTtlt, "number", "none")}
                     {text_field(Field::SloTpot, "number", "none")}
+                    {text_field(Field::Confidence, "number", "95: the percentiles' intervals")}
+                    {text_field(Field::StopWhen, "text", "e.g. time_to_first_token-p95:5% (stop once that precise)")}
                     {text_field(Field::PriceInput, "number", "none")}
                     {text_field(Field::PriceOutput, "number", "none")}
                     {text_field(Field::Table, "text", "all: Throughput, TTFT, TTLT, TPOT, Tokens, Streaming, Client, Errors")}

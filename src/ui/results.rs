@@ -23,7 +23,9 @@ use crate::ui::figures::{gallery, FIGURE_SIZE};
 use crate::ui::library::{Library, RecordsWriter};
 use crate::ui::run::RunController;
 
-/// The grouped live table; each value cell carries its `stats.json` key as `data-stat`.
+/// The grouped live table; each value cell carries its `stats.json` key as `data-stat`. A percentile's
+/// confidence interval follows in its own cell (`data-ci`), so the value cell stays a plain number for scripts;
+/// a percentile with too few values for an interval is marked `too-few` and says so.
 #[component]
 pub(crate) fn LiveTable(groups: RwSignal<Vec<Group>>) -> impl IntoView {
     view! {
@@ -32,8 +34,14 @@ pub(crate) fn LiveTable(groups: RwSignal<Vec<Group>>) -> impl IntoView {
                 <table class="group">
                     <caption>{g.title}</caption>
                     <tbody>
-                        {g.rows.into_iter().map(|r| view! {
-                            <tr><th scope="row">{r.label}</th><td data-stat=r.key>{r.value}</td></tr>
+                        {g.rows.into_iter().map(|r| {
+                            let too_few = r.interval.as_ref().is_some_and(|i| i.too_few);
+                            let ci = r.interval.map(|i| view! { <td class="ci" data-ci=r.key.clone()>{i.text}</td> });
+                            view! {
+                                <tr class:too-few=too_few>
+                                    <th scope="row">{r.label}</th><td data-stat=r.key>{r.value}</td>{ci}
+                                </tr>
+                            }
                         }).collect_view()}
                     </tbody>
                 </table>

@@ -80,11 +80,7 @@ impl Collector {
                 .map(|r| (r.name.clone(), r.plan.clone()))
                 .collect(),
             default_plan: input.runs[0].plan.clone(),
-            stats_config: StatsConfig {
-                slo: input.slo,
-                cost: input.cost,
-                ..StatsConfig::default()
-            },
+            stats_config: input.stats_config(),
             unreadable: Vec::new(),
         }
     }

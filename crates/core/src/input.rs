@@ -18,7 +18,7 @@ use crate::format::RunConfigFile;
 use crate::payload::MAX_GENERATED_TOKENS;
 use crate::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::shard::Shard;
-use crate::stats::{CostModel, Slo};
+use crate::stats::{CostModel, Slo, StatsConfig, StopWhen};
 use crate::table::parse_group_filter;
 use crate::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
@@ -45,201 +45,89 @@ pub const MAX_PROMPT_WORDS: u32 = 100_000;
 /// The most cells a heatmap grid may have.
 pub const MAX_HEATMAP_CELLS: usize = 400;
 
-/// A setting, named as the query string names it, with the label the page shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Field {
-    Endpoint,
-    Api,
-    Url,
-    Model,
-    Stream,
-    Headers,
-    Prompt,
-    MaxTokens,
-    Mode,
-    Clients,
-    Requests,
-    Duration,
-    Rate,
-    Timeout,
-    Sweep,
-    LowMemory,
-    Region,
-    AwsAuth,
-    Family,
-    Container,
-    Name,
-    Description,
-    Warmup,
-    RampUp,
-    SloTtft,
-    SloTtlt,
-    SloTpot,
-    PriceInput,
-    PriceOutput,
-    SimTtft,
-    SimItl,
-    SimTokens,
-    SimErrorRate,
-    CacheBuster,
-    PromptTokens,
-    System,
-    Temperature,
-    PayloadJson,
-    Table,
-    ColdCheck,
-    Heatmap,
-    Shard,
-    StartAt,
-    FanOut,
+/// Declares [`Field`] and its one table: each setting's variant, query-string name, label, and default text.
+macro_rules! fields {
+    ($($variant:ident: $name:literal, $label:literal, $default:literal;)*) => {
+        /// A setting, named as the query string names it, with the label the page shows.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Field {
+            $($variant,)*
+        }
+
+        impl Field {
+            /// Every setting, in the table's order (a `Field` is its index).
+            pub const ALL: [Field; [$($name),*].len()] = [$(Field::$variant),*];
+            /// `(query-string name, label, default text)`, by `Field as usize`.
+            const TABLE: [(&'static str, &'static str, &'static str); Field::ALL.len()] =
+                [$(($name, $label, $default)),*];
+        }
+    };
+}
+
+// Parsing and bounds live in `RawInput::parse`, the one place a setting's text becomes a typed value.
+fields! {
+    Endpoint: "endpoint", "Endpoint", "simulated";
+    Api: "api", "API", "openai-chat";
+    Url: "url", "Base URL", "http://127.0.0.1:8787/v1";
+    Model: "model", "Model", "mock-model";
+    Stream: "stream", "Streaming", "true";
+    Headers: "headers", "Extra headers", "";
+    Prompt: "prompt", "Prompt", "Tell me about the history of load testing.";
+    MaxTokens: "max_tokens", "Max tokens", "128";
+    Mode: "mode", "Arrivals", "closed";
+    Clients: "clients", "Clients", "4";
+    Requests: "requests", "Requests", "5";
+    Duration: "duration", "Duration (s)", "";
+    Rate: "rate", "Rate (req/s)", "2";
+    Timeout: "timeout", "Timeout (s)", "60";
+    Sweep: "sweep", "Sweep clients", "";
+    LowMemory: "low_memory", "Low memory", "false";
+    Region: "region", "AWS region", "us-east-1";
+    AwsAuth: "aws_auth", "AWS authorisation", "sigv4";
+    Family: "body", "Model family", "anthropic";
+    Container: "container", "Container format", "tgi";
+    Name: "name", "Run name", "";
+    Description: "description", "Description", "";
+    Warmup: "warmup", "Warm-up (s)", "";
+    RampUp: "ramp_up", "Ramp-up (s)", "";
+    SloTtft: "slo_ttft", "SLO: TTFT (s)", "";
+    SloTtlt: "slo_ttlt", "SLO: TTLT (s)", "";
+    SloTpot: "slo_tpot", "SLO: TPOT (s)", "";
+    PriceInput: "price_input", "Price per 1M input tokens", "";
+    PriceOutput: "price_output", "Price per 1M output tokens", "";
+    SimTtft: "sim_ttft", "Simulated TTFT (s)", "lognormal:0.35,0.3";
+    SimItl: "sim_itl", "Simulated inter-token gap (s)", "lognormal:0.02,0.25";
+    SimTokens: "sim_tokens", "Simulated output tokens", "uniform:64,257";
+    SimErrorRate: "sim_error_rate", "Simulated error rate", "0";
+    CacheBuster: "cache_buster", "Cache buster", "false";
+    PromptTokens: "prompt_tokens", "Generated prompt (tokens)", "";
+    System: "system", "System prompt", "";
+    Temperature: "temperature", "Temperature", "";
+    PayloadJson: "payload_json", "Request body (JSON)", "";
+    Table: "table", "Table groups", "";
+    ColdCheck: "check", "Check the endpoint first", "true";
+    Heatmap: "heatmap", "Latency heatmap (input × output lengths)", "";
+    Shard: "shard", "Shard (i/N)", "";
+    StartAt: "start_at", "Start at (Unix ms)", "";
+    FanOut: "fan_out", "Fan out over *.localhost", "auto";
+    Confidence: "confidence", "Confidence level (%)", "95";
+    StopWhen: "stop_when", "Stop once precise", "";
 }
 
 impl Field {
-    pub const ALL: [Field; 44] = [
-        Field::Endpoint,
-        Field::Api,
-        Field::Url,
-        Field::Model,
-        Field::Stream,
-        Field::Headers,
-        Field::Prompt,
-        Field::MaxTokens,
-        Field::Mode,
-        Field::Clients,
-        Field::Requests,
-        Field::Duration,
-        Field::Rate,
-        Field::Timeout,
-        Field::Sweep,
-        Field::LowMemory,
-        Field::Region,
-        Field::AwsAuth,
-        Field::Family,
-        Field::Container,
-        Field::Name,
-        Field::Description,
-        Field::Warmup,
-        Field::RampUp,
-        Field::SloTtft,
-        Field::SloTtlt,
-        Field::SloTpot,
-        Field::PriceInput,
-        Field::PriceOutput,
-        Field::SimTtft,
-        Field::SimItl,
-        Field::SimTokens,
-        Field::SimErrorRate,
-        Field::CacheBuster,
-        Field::PromptTokens,
-        Field::System,
-        Field::Temperature,
-        Field::PayloadJson,
-        Field::Table,
-        Field::ColdCheck,
-        Field::Heatmap,
-        Field::Shard,
-        Field::StartAt,
-        Field::FanOut,
-    ];
-
     /// The query-string parameter.
     pub const fn name(self) -> &'static str {
-        match self {
-            Field::Endpoint => "endpoint",
-            Field::Api => "api",
-            Field::Url => "url",
-            Field::Model => "model",
-            Field::Stream => "stream",
-            Field::Headers => "headers",
-            Field::Prompt => "prompt",
-            Field::MaxTokens => "max_tokens",
-            Field::Mode => "mode",
-            Field::Clients => "clients",
-            Field::Requests => "requests",
-            Field::Duration => "duration",
-            Field::Rate => "rate",
-            Field::Timeout => "timeout",
-            Field::Sweep => "sweep",
-            Field::LowMemory => "low_memory",
-            Field::Region => "region",
-            Field::AwsAuth => "aws_auth",
-            Field::Family => "body",
-            Field::Container => "container",
-            Field::Name => "name",
-            Field::Description => "description",
-            Field::Warmup => "warmup",
-            Field::RampUp => "ramp_up",
-            Field::SloTtft => "slo_ttft",
-            Field::SloTtlt => "slo_ttlt",
-            Field::SloTpot => "slo_tpot",
-            Field::PriceInput => "price_input",
-            Field::PriceOutput => "price_output",
-            Field::SimTtft => "sim_ttft",
-            Field::SimItl => "sim_itl",
-            Field::SimTokens => "sim_tokens",
-            Field::SimErrorRate => "sim_error_rate",
-            Field::CacheBuster => "cache_buster",
-            Field::PromptTokens => "prompt_tokens",
-            Field::System => "system",
-            Field::Temperature => "temperature",
-            Field::PayloadJson => "payload_json",
-            Field::Table => "table",
-            Field::ColdCheck => "check",
-            Field::Heatmap => "heatmap",
-            Field::Shard => "shard",
-            Field::StartAt => "start_at",
-            Field::FanOut => "fan_out",
-        }
+        Field::TABLE[self as usize].0
     }
 
     /// The label the page shows.
     pub const fn label(self) -> &'static str {
-        match self {
-            Field::Endpoint => "Endpoint",
-            Field::Api => "API",
-            Field::Url => "Base URL",
-            Field::Model => "Model",
-            Field::Stream => "Streaming",
-            Field::Headers => "Extra headers",
-            Field::Prompt => "Prompt",
-            Field::MaxTokens => "Max tokens",
-            Field::Mode => "Arrivals",
-            Field::Clients => "Clients",
-            Field::Requests => "Requests",
-            Field::Duration => "Duration (s)",
-            Field::Rate => "Rate (req/s)",
-            Field::Timeout => "Timeout (s)",
-            Field::Sweep => "Sweep clients",
-            Field::LowMemory => "Low memory",
-            Field::Region => "AWS region",
-            Field::AwsAuth => "AWS authorisation",
-            Field::Family => "Model family",
-            Field::Container => "Container format",
-            Field::Name => "Run name",
-            Field::Description => "Description",
-            Field::Warmup => "Warm-up (s)",
-            Field::RampUp => "Ramp-up (s)",
-            Field::SloTtft => "SLO: TTFT (s)",
-            Field::SloTtlt => "SLO: TTLT (s)",
-            Field::SloTpot => "SLO: TPOT (s)",
-            Field::PriceInput => "Price per 1M input tokens",
-            Field::PriceOutput => "Price per 1M output tokens",
-            Field::SimTtft => "Simulated TTFT (s)",
-            Field::SimItl => "Simulated inter-token gap (s)",
-            Field::SimTokens => "Simulated output tokens",
-            Field::SimErrorRate => "Simulated error rate",
-            Field::CacheBuster => "Cache buster",
-            Field::PromptTokens => "Generated prompt (tokens)",
-            Field::System => "System prompt",
-            Field::Temperature => "Temperature",
-            Field::PayloadJson => "Request body (JSON)",
-            Field::Table => "Table groups",
-            Field::ColdCheck => "Check the endpoint first",
-            Field::Heatmap => "Latency heatmap (input × output lengths)",
-            Field::Shard => "Shard (i/N)",
-            Field::StartAt => "Start at (Unix ms)",
-            Field::FanOut => "Fan out over *.localhost",
-        }
+        Field::TABLE[self as usize].1
+    }
+
+    /// The text a setting has when nobody gave one (the page's defaults).
+    pub const fn default_text(self) -> &'static str {
+        Field::TABLE[self as usize].2
     }
 
     /// The field whose query-string name is `name`.
@@ -301,38 +189,9 @@ pub struct RawInput {
 impl Default for RawInput {
     /// The page's defaults: the simulated model speaking OpenAI Chat Completions, 4 clients × 5 requests.
     fn default() -> Self {
-        let mut raw = RawInput {
-            values: std::array::from_fn(|_| String::new()),
-        };
-        for (field, value) in [
-            (Field::Endpoint, "simulated"),
-            (Field::Api, "openai-chat"),
-            (Field::Url, "http://127.0.0.1:8787/v1"),
-            (Field::Model, "mock-model"),
-            (Field::Stream, "true"),
-            (Field::Prompt, "Tell me about the history of load testing."),
-            (Field::MaxTokens, "128"),
-            (Field::Mode, "closed"),
-            (Field::Clients, "4"),
-            (Field::Requests, "5"),
-            (Field::Rate, "2"),
-            (Field::Timeout, "60"),
-            (Field::LowMemory, "false"),
-            (Field::Region, "us-east-1"),
-            (Field::AwsAuth, "sigv4"),
-            (Field::Family, "anthropic"),
-            (Field::Container, "tgi"),
-            (Field::SimTtft, "lognormal:0.35,0.3"),
-            (Field::SimItl, "lognormal:0.02,0.25"),
-            (Field::SimTokens, "uniform:64,257"),
-            (Field::SimErrorRate, "0"),
-            (Field::CacheBuster, "false"),
-            (Field::ColdCheck, "true"),
-            (Field::FanOut, "auto"),
-        ] {
-            raw.set(field, value);
+        RawInput {
+            values: Field::ALL.map(|f| f.default_text().to_owned()),
         }
-        raw
     }
 }
 
@@ -472,6 +331,10 @@ impl RawInput {
             temperature: optional(self, Field::Temperature, |v| bounded_value(v, 0.0, 2.0))?,
             table_groups: parse_group_filter(self.get(Field::Table)).map_err(|m| error(Field::Table, m))?,
             heatmap: heatmap.map(|h| h.cells),
+            confidence: bounded_value::<f64>(self.get(Field::Confidence), 50.0, 99.99)
+                .map_err(|m| error(Field::Confidence, format!("must be a percentage {m}")))?
+                / 100.0,
+            stop_when: parse(self, Field::StopWhen)?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -895,6 +758,23 @@ pub struct RunInput {
     pub table_groups: Vec<&'static str>,
     /// A LatencyHeatmap: payload `i` of the run is `heatmap[i]` (a prompt of that many words, that output budget).
     pub heatmap: Option<Vec<HeatmapCell>>,
+    /// The confidence level of the percentiles' intervals, in `(0, 1)`.
+    pub confidence: f64,
+    /// Adaptive stop: the run ends once every rule's interval is narrow enough (or at its limits).
+    pub stop_when: StopWhen,
+}
+
+impl RunInput {
+    /// The statistics the settings ask for: the SLO, the prices and the intervals' confidence level, else
+    /// Tokenmeter's defaults. Every place that measures or merges a run computes its stats under this.
+    pub fn stats_config(&self) -> StatsConfig {
+        StatsConfig {
+            slo: self.slo,
+            cost: self.cost,
+            confidence: self.confidence,
+            ..StatsConfig::default()
+        }
+    }
 }
 
 /// The simulated model's behaviour, as set in the page (times in seconds).

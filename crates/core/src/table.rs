@@ -5,7 +5,7 @@
 use serde_json::{Map, Value};
 
 use crate::record::ErrorKind;
-use crate::stats::{Aggregate, Metric, Scalar, StatKey};
+use crate::stats::{min_samples, Aggregate, Metric, Scalar, StatKey, DEFAULT_CONFIDENCE};
 
 /// How a value is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,17 @@ pub struct Row {
     pub key: String,
     /// The formatted value, `—` when the key is absent.
     pub value: String,
+    /// A percentile's confidence interval, where the stats carry one.
+    pub interval: Option<IntervalCell>,
+}
+
+/// A percentile's confidence interval as shown beside it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntervalCell {
+    /// `95% CI 118.2–130.4`, or `too few for a 95% CI (needs 368)`.
+    pub text: String,
+    /// The sample is too small for an interval: the percentile is shown as such, not as a trustworthy number.
+    pub too_few: bool,
 }
 
 /// A titled group of rows.
@@ -399,7 +410,40 @@ fn row(stats: &Map<String, Value>, label: &'static str, key: StatKey, unit: Unit
         label,
         key: key.to_string(),
         value: format_cell(key.get(stats), unit),
+        interval: interval_cell(stats, key, unit),
     }
+}
+
+/// The interval of a percentile key present in `stats`: its two ends when they are numbers, "too few" when the
+/// stats say there is none (`null`); `None` for other keys and for stats written without intervals (LLMeter's).
+pub fn interval_cell(stats: &Map<String, Value>, key: StatKey, unit: Unit) -> Option<IntervalCell> {
+    let StatKey::Dist(metric, Aggregate::Percentile(p)) = key else {
+        return None;
+    };
+    key.get(stats)?;
+    let low = stats.get(&StatKey::Dist(metric, Aggregate::IntervalLow(p)).to_string())?;
+    let high = stats.get(&StatKey::Dist(metric, Aggregate::IntervalHigh(p)).to_string())?;
+    let level = scalar(Scalar::ConfidenceLevel)
+        .get(stats)
+        .unwrap_or(DEFAULT_CONFIDENCE);
+    let percent = format!("{}%", (level * 1000.0).round() / 10.0);
+    Some(match (low.as_f64(), high.as_f64()) {
+        (Some(low), Some(high)) => IntervalCell {
+            text: format!(
+                "{percent} CI {}–{}",
+                format_value(low, unit),
+                format_value(high, unit)
+            ),
+            too_few: false,
+        },
+        _ => IntervalCell {
+            text: match min_samples(p / 100.0, level) {
+                Some(need) => format!("too few for a {percent} CI (needs {need})"),
+                None => format!("no {percent} CI"),
+            },
+            too_few: true,
+        },
+    })
 }
 
 /// A cell's text: the value in `unit`, or `—` when there is none.

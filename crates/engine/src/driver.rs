@@ -7,7 +7,8 @@
 //!
 //! Cancel: dispatching stops, requests in flight end as [`ErrorKind::Cancelled`](tokenmeter_core::record::ErrorKind)
 //! records, and everything finished so far is kept. At a time-bound run's deadline, requests in flight finish
-//! (LLMeter's semantics) unless the plan sets `cancel_in_flight_at_deadline`.
+//! (LLMeter's semantics) unless the plan sets `cancel_in_flight_at_deadline`. Enough (adaptive stop, see
+//! [`run_until`]): dispatching stops and requests in flight finish, as at a deadline.
 
 use std::task::Poll;
 
@@ -27,6 +28,7 @@ use tokenmeter_core::time::Timestamp;
 enum Wake {
     Finished(Box<FinishedRequest>),
     Cancelled,
+    Enough,
     Deadline,
     Timer,
 }
@@ -39,9 +41,41 @@ pub async fn run<T, C, F, S>(
     seed: u64,
     transport: &T,
     clock: &C,
+    make_request: F,
+    sink: &mut S,
+    cancel: &CancelToken,
+) -> RunSummary
+where
+    T: Transport + ?Sized,
+    C: Clock + ?Sized,
+    F: FnMut(&Dispatch) -> PreparedRequest,
+    S: EventSink + ?Sized,
+{
+    run_until(
+        plan,
+        seed,
+        transport,
+        clock,
+        make_request,
+        sink,
+        cancel,
+        &CancelToken::new(),
+    )
+    .await
+}
+
+/// [`run`], which also stops dispatching once `enough` is signalled (the run's stop rules are met) and lets
+/// the requests in flight finish.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_until<T, C, F, S>(
+    plan: &RunPlan,
+    seed: u64,
+    transport: &T,
+    clock: &C,
     mut make_request: F,
     sink: &mut S,
     cancel: &CancelToken,
+    enough: &CancelToken,
 ) -> RunSummary
 where
     T: Transport + ?Sized,
@@ -71,6 +105,7 @@ where
     // Requests listen to this token rather than the caller's, so the deadline can cancel them too.
     let requests_cancel = CancelToken::new();
     let mut caller_cancel = Some(cancel.cancelled());
+    let mut enough_wait = Some(enough.cancelled());
     let mut deadline_cut = scheduler
         .deadline()
         .filter(|_| plan.cancel_in_flight_at_deadline())
@@ -85,6 +120,10 @@ where
             summary.interrupted = true;
             scheduler.stop();
             requests_cancel.cancel();
+        }
+        if enough_wait.is_some() && enough.is_cancelled() {
+            enough_wait = None;
+            scheduler.stop();
         }
         while let Some(dispatch) = scheduler.poll(clock.now()) {
             let prepared = make_request(&dispatch);
@@ -120,6 +159,9 @@ where
             {
                 return Poll::Ready(Wake::Cancelled);
             }
+            if enough_wait.as_mut().is_some_and(|e| e.poll_unpin(cx).is_ready()) {
+                return Poll::Ready(Wake::Enough);
+            }
             if deadline_cut.as_mut().is_some_and(|d| d.poll_unpin(cx).is_ready()) {
                 return Poll::Ready(Wake::Deadline);
             }
@@ -136,7 +178,7 @@ where
                 sink.on_event(EngineEvent::RequestFinished(finished));
             }
             // Handled at the top of the loop.
-            Wake::Cancelled => {}
+            Wake::Cancelled | Wake::Enough => {}
             Wake::Deadline => {
                 deadline_cut = None;
                 requests_cancel.cancel();

@@ -17,7 +17,9 @@ use tokenmeter_core::page_health::PageHealth;
 use tokenmeter_core::plan::{Arrival, RunPlan};
 use tokenmeter_core::record::{Outcome, RequestRecord};
 use tokenmeter_core::saved::StoredRecords;
-use tokenmeter_core::stats::{RunInfo, RunningStats, Scalar, StatsConfig, StatsConfigError};
+use tokenmeter_core::stats::{
+    RunInfo, RunningStats, Scalar, StatsConfig, StatsConfigError, StopReason, StopWhen,
+};
 use tokenmeter_core::time::Timestamp;
 use tokenmeter_core::timeline::{RunClock, Timeline};
 
@@ -78,6 +80,8 @@ pub struct LiveRun {
     figures: Option<FigureDataBuilder>,
     /// What measured the run, once known.
     client: Option<ClientFacts>,
+    /// Why the run stopped sending, once it has, with a sentence.
+    stopped: Option<(StopReason, String)>,
 }
 
 impl LiveRun {
@@ -112,6 +116,7 @@ impl LiveRun {
             saw_queue_time: false,
             figures: None,
             client: None,
+            stopped: None,
         })
     }
 
@@ -225,7 +230,28 @@ impl LiveRun {
             stats.insert(Scalar::DroppedArrivals.as_str().into(), Value::from(dropped));
             stats.insert("tokenmeter_overloaded".into(), Value::Bool(true));
         }
+        if let Some((reason, detail)) = &self.stopped {
+            stats.insert(Scalar::StopReason.as_str().into(), reason.as_str().into());
+            stats.insert(Scalar::StopDetail.as_str().into(), detail.as_str().into());
+        }
         stats
+    }
+
+    /// `Some(why)` once every rule of `rules` holds on the statistics so far, however the requests in flight
+    /// turn out (never for no rules).
+    pub fn stop_rules_met(&mut self, rules: &StopWhen) -> Option<String> {
+        let in_flight = self.progress.in_flight as usize;
+        rules.met(&mut self.stats, in_flight)
+    }
+
+    /// Records why the run stopped sending (the first reason given stands).
+    pub fn set_stopped(&mut self, reason: StopReason, detail: String) {
+        self.stopped.get_or_insert((reason, detail));
+    }
+
+    /// Why the run stopped sending, once it has.
+    pub fn stopped(&self) -> Option<&(StopReason, String)> {
+        self.stopped.as_ref()
     }
 
     /// What the page saw of itself so far, to update while the run goes on.

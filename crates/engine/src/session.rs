@@ -24,7 +24,7 @@ use tokenmeter_core::format::{ClientFacts, ClockInfo, ShardRecord};
 use tokenmeter_core::input::{NamedRun, SimulatedSettings};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::scheduler::Dispatch;
-use tokenmeter_core::stats::StatsConfig;
+use tokenmeter_core::stats::{StatsConfig, StopReason, StopWhen};
 use tokenmeter_core::time::Timestamp;
 
 /// How often a running session reports (the issue asks for at least 4 Hz; LLMeter refreshes at 2 Hz).
@@ -114,6 +114,8 @@ struct Shared {
     clock: Option<ClockInfo>,
     description: Option<String>,
     stats: StatsConfig,
+    /// Adaptive stop: checked at every snapshot.
+    stop_when: StopWhen,
     simulated: SimulatedSettings,
     check: Option<ColdCheck>,
     seed: u64,
@@ -130,6 +132,7 @@ async fn session<R: Runtime>(
     emit: &dyn Fn(FromEngine),
 ) -> Result<(Ending, String), String> {
     let input = request.settings.parse().map_err(|e| e.to_string())?;
+    let stats = input.stats_config();
     let target = Target::new(&input.target, request.payloads, &request.credentials)
         .map_err(|e| format!("The target cannot be used as set: {e}."))?;
     let target = if input.cache_buster {
@@ -179,6 +182,7 @@ async fn session<R: Runtime>(
         clock_offset_ms: request.clock_offset_ms,
     });
     let shared = Shared {
+        stats,
         fan_out: input.fan_out,
         tap_records: request.tap_records,
         records_leave: request.records_leave,
@@ -186,11 +190,7 @@ async fn session<R: Runtime>(
         settings: request.settings.to_json(),
         clock: runtime.clock_info(),
         description: input.description,
-        stats: StatsConfig {
-            slo: input.slo,
-            cost: input.cost,
-            ..StatsConfig::default()
-        },
+        stop_when: input.stop_when,
         simulated: input.simulated,
         check,
         seed: request.seed,
@@ -284,6 +284,8 @@ async fn run_one<R: Runtime>(
         run_name: name.clone(),
     });
     let seed = shared.seed.wrapping_add(index);
+    // Signalled by the reporter once the stop rules hold: dispatching stops, requests in flight finish.
+    let enough = CancelToken::new();
     let driver = async {
         let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
         // AWS requests are signed here, at dispatch, with the wall clock.
@@ -307,16 +309,27 @@ async fn run_one<R: Runtime>(
                     ..Default::default()
                 };
                 let transport = SimulatedTransport::new(model, api, clock.clone());
-                driver::run(&plan, seed, &transport, &clock, make, &mut sink, cancel).await
+                driver::run_until(&plan, seed, &transport, &clock, make, &mut sink, cancel, &enough).await
             }
-            None => driver::run(&plan, seed, &http, &clock, make, &mut sink, cancel).await,
+            None => driver::run_until(&plan, seed, &http, &clock, make, &mut sink, cancel, &enough).await,
         }
     };
-    let reporter = report_every(runtime, &live, &clock, controls, &name, emit);
+    let stop_rules = StopRules {
+        rules: &shared.stop_when,
+        enough: &enough,
+    };
+    let reporter = report_every(runtime, &live, &clock, controls, stop_rules, &name, emit);
     let summary = match future::select(pin!(driver), pin!(reporter)).await {
         Either::Left((summary, _)) => summary,
         Either::Right(((), driver)) => driver.await,
     };
+    if summary.interrupted {
+        live.borrow_mut()
+            .set_stopped(StopReason::Stopped, "Stop was pressed.".into());
+    } else {
+        let limit = "The run reached its request count or duration.".to_owned();
+        live.borrow_mut().set_stopped(StopReason::Limit, limit);
+    }
     emit(FromEngine::Snapshot {
         snapshot: Box::new(snapshot(runtime, &live, &clock, &name)),
     });
@@ -336,7 +349,7 @@ async fn run_one<R: Runtime>(
     } else {
         Ending::Done
     };
-    let line = summary_line(&name, &summary);
+    let line = summary_line(&name, &summary, live.stopped());
     emit(FromEngine::RunEnded {
         run: Box::new(FinishedRun {
             run_name: name,
@@ -351,13 +364,35 @@ async fn run_one<R: Runtime>(
     Ok((ending, line))
 }
 
+/// A run's stop rules, and the signal that ends its dispatching once they hold.
+#[derive(Clone, Copy)]
+struct StopRules<'a> {
+    rules: &'a StopWhen,
+    enough: &'a CancelToken,
+}
+
+impl StopRules<'_> {
+    /// Checks the rules on the stats so far; once they hold, records why and signals the driver.
+    fn check(&self, live: &mut LiveRun) {
+        if self.enough.is_cancelled() {
+            return;
+        }
+        if let Some(why) = live.stop_rules_met(self.rules) {
+            live.set_stopped(StopReason::IntervalMet, why);
+            self.enough.cancel();
+        }
+    }
+}
+
 /// Reports a snapshot every [`SNAPSHOT_EVERY`], measuring meanwhile how late its timer fires and how long the
-/// tab is hidden (both flag the run as client-affected). Never ends: the run's end drops it.
+/// tab is hidden (both flag the run as client-affected), and checks the stop rules before each. Never ends: the
+/// run's end drops it.
 async fn report_every<R: Runtime>(
     runtime: &R,
     live: &RefCell<LiveRun>,
     clock: &R::Clock,
     controls: &Controls,
+    stop_rules: StopRules<'_>,
     name: &str,
     emit: &dyn Fn(FromEngine),
 ) {
@@ -373,6 +408,7 @@ async fn report_every<R: Runtime>(
             if controls.hidden.get() {
                 page.add_hidden(now.secs_since(last));
             }
+            stop_rules.check(&mut live);
         }
         last = now;
         emit(FromEngine::Snapshot {
@@ -397,15 +433,20 @@ fn snapshot<R: Runtime>(runtime: &R, live: &RefCell<LiveRun>, clock: &R::Clock, 
     }
 }
 
-/// `run-1 finished: 20 requests (19 ok, 1 failed, 0 cancelled) in 3.21 s.`
-fn summary_line(name: &str, summary: &RunSummary) -> String {
+/// `run-1 finished: 20 requests (19 ok, 1 failed, 0 cancelled) in 3.21 s.`, and why it stopped early when a
+/// stop rule ended it.
+fn summary_line(name: &str, summary: &RunSummary, stopped: Option<&(StopReason, String)>) -> String {
     let verb = if summary.interrupted {
         "stopped"
     } else {
         "finished"
     };
+    let early = match stopped {
+        Some((StopReason::IntervalMet, why)) => format!(" Stopped early, precise enough: {why}."),
+        _ => String::new(),
+    };
     format!(
-        "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.",
+        "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.{early}",
         summary.sent,
         summary.succeeded,
         summary.failed,

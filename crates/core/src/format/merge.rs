@@ -21,7 +21,9 @@ use crate::format::FormatError;
 use crate::input::RawInput;
 use crate::record::RequestRecord;
 use crate::shard::Shard;
-use crate::stats::{Aggregate, Metric, RunInfo, RunningStats, StatKey, StatsConfig, StatsConfigError};
+use crate::stats::{
+    Aggregate, Metric, RunInfo, RunningStats, Scalar, StatKey, StatsConfig, StatsConfigError,
+};
 
 /// A run's place among shards and when it started, as its `run_config.json` records it (`tokenmeter_shard`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -135,6 +137,32 @@ impl MergedRun {
     }
 }
 
+/// Why the shards stopped sending: their common `stop_reason` (with the first shard's detail), or `mixed` with
+/// each shard's; `None` when no shard says (older runs). Each shard judges its own stop rules on its own records.
+fn merged_stop_reason<'a>(shards: impl Iterator<Item = &'a Map<String, Value>>) -> Option<(String, String)> {
+    let text = |stats: &Map<String, Value>, key: Scalar| {
+        stats.get(key.as_str()).and_then(Value::as_str).map(str::to_owned)
+    };
+    let reasons: Vec<(String, String)> = shards
+        .filter_map(|s| {
+            Some((
+                text(s, Scalar::StopReason)?,
+                text(s, Scalar::StopDetail).unwrap_or_default(),
+            ))
+        })
+        .collect();
+    let (first, detail) = reasons.first()?.clone();
+    if reasons.iter().all(|(r, _)| *r == first) {
+        return Some((first, detail));
+    }
+    let each: Vec<String> = reasons
+        .iter()
+        .enumerate()
+        .map(|(i, (r, d))| format!("shard {}: {r} ({d})", i + 1))
+        .collect();
+    Some(("mixed".into(), each.join("; ")))
+}
+
 /// The statistics settings a run was measured under: the percentile method and rate window its `stats.json`
 /// names, and the SLO and prices of its settings (`tokenmeter_input`), so a recompute writes the same keys.
 pub fn stats_config_of(run: &LoadedRun) -> StatsConfig {
@@ -145,8 +173,10 @@ pub fn stats_config_of(run: &LoadedRun) -> StatsConfig {
         .and_then(|c| RawInput::from_json(&c.tokenmeter_input))
         .and_then(|raw| raw.parse().ok());
     if let Some(input) = input {
-        config.slo = input.slo;
-        config.cost = input.cost;
+        let asked = input.stats_config();
+        config.slo = asked.slo;
+        config.cost = asked.cost;
+        config.confidence = asked.confidence;
     }
     config
 }
@@ -210,6 +240,7 @@ pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<Mer
     let any_stopped = parts
         .iter()
         .any(|p| p.run.stats.get("interrupted").and_then(Value::as_bool) == Some(true));
+    let stop = merged_stop_reason(parts.iter().map(|p| &p.run.stats));
     let mut records = Vec::new();
     for part in parts {
         let label = part.label;
@@ -226,6 +257,10 @@ pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<Mer
     let interrupted = any_stopped || shards.iter().any(|s| s.status == ShardStatus::Missing);
     if interrupted {
         stats_map.insert("interrupted".into(), Value::Bool(true));
+    }
+    if let Some((reason, detail)) = stop {
+        stats_map.insert(Scalar::StopReason.as_str().into(), reason.into());
+        stats_map.insert(Scalar::StopDetail.as_str().into(), detail.into());
     }
 
     config.clients = info.clients;

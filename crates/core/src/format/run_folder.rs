@@ -26,7 +26,9 @@ use crate::format::stats_file::{read_stats, run_info_from_stats, write_stats};
 use crate::format::summary::{read_summary, write_summary};
 use crate::format::{FormatError, FormatWarning, RunFile};
 use crate::record::RequestRecord;
-use crate::stats::{PercentileMethod, RateWindow, RunInfo, RunningStats, StatsConfig, StatsConfigError};
+use crate::stats::{
+    PercentileMethod, RateWindow, RunInfo, RunningStats, Scalar, StatsConfig, StatsConfigError,
+};
 
 /// The text of each file of a run folder that exists.
 #[derive(Debug, Clone, Copy, Default)]
@@ -160,6 +162,12 @@ pub fn stats_config_for(
     }
     if let Some(method) = method {
         config.method = method;
+    }
+    let level = saved_stats
+        .and_then(|s| s.get(Scalar::ConfidenceLevel.as_str()))
+        .and_then(Value::as_f64);
+    if let Some(level) = level.filter(|l| *l > 0.0 && *l < 1.0) {
+        config.confidence = level;
     }
     config
 }

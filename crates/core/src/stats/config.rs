@@ -3,6 +3,7 @@
 
 use crate::stats::cost::CostModel;
 use crate::stats::goodput::Slo;
+use crate::stats::interval::DEFAULT_CONFIDENCE;
 use crate::stats::percentile::{PercentileError, PercentileMethod};
 
 /// How `requests_per_minute` (and the other per-minute rates over the send window) count requests.
@@ -54,6 +55,8 @@ pub struct StatsConfig {
     /// a histogram with a stated relative error (`per_chunk_relative_error` in the stats), so a long run's
     /// memory stays bounded. `Some(0)` bins from the start (low-memory runs); `None` never bins.
     pub chunk_value_budget: Option<usize>,
+    /// The confidence level of the percentiles' intervals (`<m>-p50-ci_low`, `-ci_high`), in `(0, 1)`.
+    pub confidence: f64,
 }
 
 /// Per-chunk values kept exactly by default: 2 million gaps, 16 MB (a 10,000-request run of 200 chunks each).
@@ -69,6 +72,7 @@ impl Default for StatsConfig {
             slo: None,
             cost: None,
             chunk_value_budget: Some(DEFAULT_CHUNK_VALUE_BUDGET),
+            confidence: DEFAULT_CONFIDENCE,
         }
     }
 }
@@ -93,6 +97,9 @@ impl StatsConfig {
                 return Err(StatsConfigError::DuplicatePercentile(p));
             }
         }
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(StatsConfigError::Confidence(self.confidence));
+        }
         self.slo.as_ref().map_or(Ok(()), Slo::validate)?;
         self.cost.as_ref().map_or(Ok(()), CostModel::validate)
     }
@@ -107,6 +114,9 @@ pub enum StatsConfigError {
     /// A percentile listed twice (in `percentiles` and `extra_percentiles` together); list it once.
     #[error("percentile {0} is listed more than once")]
     DuplicatePercentile(f64),
+    /// A confidence level outside `(0, 1)`.
+    #[error("confidence level {0} must lie strictly between 0 and 1")]
+    Confidence(f64),
     /// An SLO threshold that is negative or not a number; give seconds ≥ 0.
     #[error("SLO threshold {name} = {value} must be a finite number of seconds ≥ 0")]
     SloThreshold { name: &'static str, value: f64 },

@@ -162,6 +162,45 @@ pub(crate) enum Sample<'a> {
     Binned(&'a Binned),
 }
 
+/// What a percentile and its interval can be once some unknown values join the sample: see [`Sample::bounds`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    /// The percentile, at least and at most.
+    pub value_low: f64,
+    pub value_high: f64,
+    /// The interval's lower end, at least; its upper end, at most (`+∞` when unknown values could reach it).
+    pub low: f64,
+    pub high: f64,
+}
+
+/// The interval of percentile `p` at `level` read off any sorted values.
+fn interval_of<S: OrderStats + ?Sized>(s: &S, p: f64, level: f64) -> Option<(f64, f64)> {
+    let (lo, hi) = super::interval::rank_interval(s.len(), p / 100.0, level)?;
+    Some((s.nth(lo), s.nth(hi)))
+}
+
+/// A sample with `below` values of `low_fill` under it and `above` values of `+∞` over it.
+struct Padded<'a, 'b> {
+    sample: &'a Sample<'b>,
+    below: usize,
+    above: usize,
+    low_fill: f64,
+}
+
+impl OrderStats for Padded<'_, '_> {
+    fn len(&self) -> usize {
+        self.below + self.sample.len() + self.above
+    }
+
+    fn nth(&self, i: usize) -> f64 {
+        match i.checked_sub(self.below) {
+            None => self.low_fill,
+            Some(j) if j < self.sample.len() => self.sample.nth(j),
+            Some(_) => f64::INFINITY,
+        }
+    }
+}
+
 /// Every value, in two sorted arrays.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Exact<'a> {
@@ -289,6 +328,46 @@ impl Sample<'_> {
 
     pub fn estimate(&self, p: f64, method: PercentileMethod) -> Result<Estimate, PercentileError> {
         percentile::estimate(self, p, method)
+    }
+
+    /// The confidence interval `(low, high)` of percentile `p` (in percent) at `level`, or `None` when the
+    /// sample is too small for one ([`super::interval`]).
+    pub fn interval(&self, p: f64, level: f64) -> Option<(f64, f64)> {
+        interval_of(self, p, level)
+    }
+
+    /// Percentile `p` and its interval at `level` whatever `unknown` further values turn out to be (requests
+    /// still in flight): every order statistic lies between the sample's with the unknown values all at the
+    /// bottom (at `min(0, min)`, as latencies and counts are never negative) and with them all at `+∞`. So the
+    /// bounds hold for the sample once those values are in. `None` when even the widest case has no interval.
+    pub fn bounds(&self, p: f64, level: f64, method: PercentileMethod, unknown: usize) -> Option<Bounds> {
+        let low_fill = self.min().min(0.0);
+        let all_low = Padded {
+            sample: self,
+            below: unknown,
+            above: 0,
+            low_fill,
+        };
+        let all_high = Padded {
+            sample: self,
+            below: 0,
+            above: unknown,
+            low_fill,
+        };
+        let value_low = percentile::estimate(&all_low, p, method).ok()?.value;
+        // Interpolating towards +∞ can give ∞ − ∞: the percentile is then unbounded above.
+        let value_high = match percentile::estimate(&all_high, p, method).ok()?.value {
+            v if v.is_nan() => f64::INFINITY,
+            v => v,
+        };
+        let (low, _) = interval_of(&all_low, p, level)?;
+        let (_, high) = interval_of(&all_high, p, level)?;
+        Some(Bounds {
+            value_low,
+            value_high,
+            low,
+            high,
+        })
     }
 }
 

@@ -18,6 +18,10 @@ pub enum Aggregate {
     Std,
     /// A percentile in `(0, 100)`, written `p50`, `p99.9`.
     Percentile(f64),
+    /// The lower end of a percentile's confidence interval (`p50-ci_low`); `null` with too few values.
+    IntervalLow(f64),
+    /// The upper end of a percentile's confidence interval (`p50-ci_high`); `null` with too few values.
+    IntervalHigh(f64),
 }
 
 impl Aggregate {
@@ -40,6 +44,8 @@ impl fmt::Display for Aggregate {
             Aggregate::Max => f.write_str("max"),
             Aggregate::Std => f.write_str("std"),
             Aggregate::Percentile(p) => write!(f, "p{p}"),
+            Aggregate::IntervalLow(p) => write!(f, "p{p}-ci_low"),
+            Aggregate::IntervalHigh(p) => write!(f, "p{p}-ci_high"),
         }
     }
 }
@@ -78,6 +84,12 @@ pub enum Scalar {
     /// Open-loop arrivals that came due but were never sent (no free slot, or late timers): the client, not the
     /// server, could not keep the schedule. Present only when there were some.
     DroppedArrivals,
+    /// The confidence level of every `-ci_low`/`-ci_high` pair.
+    ConfidenceLevel,
+    /// Why the run stopped sending: [`StopReason::as_str`](crate::stats::StopReason), at the end of a run.
+    StopReason,
+    /// The stop reason in a sentence (for `interval_met`, each rule's interval).
+    StopDetail,
 }
 
 impl Scalar {
@@ -106,6 +118,9 @@ impl Scalar {
             Scalar::GoodputRequestsPerMinute => "goodput_requests_per_minute",
             Scalar::CostTotal => "cost_total",
             Scalar::DroppedArrivals => "tokenmeter_dropped_arrivals",
+            Scalar::ConfidenceLevel => "confidence_level",
+            Scalar::StopReason => "stop_reason",
+            Scalar::StopDetail => "stop_detail",
         }
     }
 }
@@ -169,5 +184,9 @@ mod tests {
             "failed_requests_throttled"
         );
         assert_eq!(StatKey::from(Scalar::OutputTps).to_string(), "output_tps");
+        assert_eq!(
+            StatKey::Dist(Metric::TimeToFirstToken, Aggregate::IntervalLow(99.0)).to_string(),
+            "time_to_first_token-p99-ci_low"
+        );
     }
 }

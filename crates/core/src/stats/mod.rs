@@ -18,12 +18,15 @@
 //! 4. `requests_per_minute`, `average_input_tokens_per_minute` (when the send window, first to last
 //!    `request_time`, is positive); `average_output_tokens_per_minute`, `output_tps` (when `end_time` is after
 //!    the first `request_time`).
-//! 5. Extras. For LLMeter's five metrics: `<m>-min`, `<m>-max`, `<m>-p95` (the extra percentiles), `<m>-std`.
+//! 5. Extras. For LLMeter's five metrics: `<m>-min`, `<m>-max`, `<m>-p95` (the extra percentiles), `<m>-std`,
+//!    then `<m>-p<p>-ci_low` and `<m>-p<p>-ci_high` for every percentile: its distribution-free confidence
+//!    interval at `confidence_level` (`null` when there are too few values for one; see `interval.rs`).
 //!    For `time_to_first_visible_token`, `inter_token_latency`, `output_tokens_per_second`, `schedule_lag`,
 //!    `num_tokens_input_cached`: the aggregates of 3 followed by those of 5.
 //! 6. `failed_requests_<kind>` for every [`crate::record::ErrorKind`] (0 included, so the schema is
 //!    fixed), `successful_requests`, `warmup_requests`, `total_cached_input_tokens`,
-//!    `total_reasoning_output_tokens`, `requests_with_estimated_tokens`, `percentile_method`, `rate_window`.
+//!    `total_reasoning_output_tokens`, `requests_with_estimated_tokens`, `percentile_method`, `rate_window`,
+//!    `confidence_level`.
 //! 7. With an [`Slo`]: `goodput_requests`, `goodput_rate`, `goodput_requests_per_minute`.
 //! 8. With a [`CostModel`], as LLMeter's cost callback contributes them: `cost_InputTokens_per_request-*`,
 //!    `cost_OutputTokens_per_request-*`, `cost_per_request-*` (average and the configured percentiles), then
@@ -49,19 +52,24 @@ mod cost;
 mod distribution;
 mod exact_sum;
 mod goodput;
+mod interval;
 mod key;
 mod metric;
 mod percentile;
 mod running;
 mod snapshot;
+mod stop_rule;
 
 pub(crate) use binned::Binned;
 pub use binned::RELATIVE_ERROR as BINNED_RELATIVE_ERROR;
 pub use config::{RateWindow, StatsConfig, StatsConfigError};
 pub use cost::{request_cost, CostModel, RequestCost};
+pub use distribution::Bounds;
 pub use goodput::Slo;
+pub use interval::{min_samples, rank_interval, DEFAULT_CONFIDENCE};
 pub use key::{Aggregate, Scalar, StatKey};
 pub use metric::Metric;
 pub(crate) use percentile::{estimate, OrderStats};
 pub use percentile::{percentile, PercentileError, PercentileMethod};
 pub use running::{MergeError, RunInfo, RunningStats, Summary};
+pub use stop_rule::{StopReason, StopRule, StopWhen, Verdict};

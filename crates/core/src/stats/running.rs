@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use crate::record::{ErrorKind, Outcome, RequestRecord, TokenCounts};
 use crate::stats::config::{StatsConfig, StatsConfigError};
 use crate::stats::cost::CostTotals;
-use crate::stats::distribution::{Distribution, Sample};
+use crate::stats::distribution::{Bounds, Distribution, Sample};
 use crate::stats::metric::{self, Latencies, Metric};
 use crate::stats::percentile::PercentileError;
 use crate::stats::snapshot;
@@ -279,6 +279,14 @@ impl RunningStats {
             max: s.max(),
             std_dev: s.std_dev(),
         })
+    }
+
+    /// Percentile `p` of `metric` (configured method) and its interval (configured level), as they can be once
+    /// `unknown` more values arrive (the requests in flight): `None` while there are too few values for one.
+    pub fn percentile_bounds(&mut self, metric: Metric, p: f64, unknown: usize) -> Option<Bounds> {
+        self.metrics[metric.index()].settle();
+        let sample = self.sample(metric)?;
+        sample.bounds(p, self.config.confidence, self.config.method, unknown)
     }
 
     /// Percentile `p` of `metric` by the configured method; [`PercentileError::Empty`] before any value.

@@ -96,6 +96,7 @@ pub(super) fn render(stats: &RunningStats, run: &RunInfo) -> Map<String, Value> 
     }
     out.insert("percentile_method".into(), config.method.as_str().into());
     out.insert("rate_window".into(), config.rate_window.as_str().into());
+    put(&mut out, Scalar::ConfidenceLevel, config.confidence.into());
     if config.slo.is_some() {
         put(&mut out, Scalar::GoodputRequests, stats.goodput.into());
         put(&mut out, Scalar::GoodputRate, rate(stats.goodput, stats.requests));
@@ -172,6 +173,15 @@ fn write_extra_aggregates(
     out.insert(Aggregate::Max.key_for(key), number(sample.max(), integer));
     write_percentiles(out, key, sample, integer, config, &config.extra_percentiles);
     out.insert(Aggregate::Std.key_for(key), number(sample.std_dev(), false));
+    for &p in config.percentiles.iter().chain(&config.extra_percentiles) {
+        let (low, high) = sample
+            .interval(p, config.confidence)
+            .map_or((Value::Null, Value::Null), |(lo, hi)| {
+                (number(lo, integer), number(hi, integer))
+            });
+        out.insert(Aggregate::IntervalLow(p).key_for(key), low);
+        out.insert(Aggregate::IntervalHigh(p).key_for(key), high);
+    }
 }
 
 fn write_percentiles(

@@ -509,7 +509,20 @@ fn full_key_order() {
         .map(String::from),
     );
     let main_aggs = ["average", "p50", "p90", "p99"];
-    let extra_aggs = ["min", "max", "p95", "std"];
+    let extra_aggs = [
+        "min",
+        "max",
+        "p95",
+        "std",
+        "p50-ci_low",
+        "p50-ci_high",
+        "p90-ci_low",
+        "p90-ci_high",
+        "p99-ci_low",
+        "p99-ci_high",
+        "p95-ci_low",
+        "p95-ci_high",
+    ];
     for m in Metric::LLMETER {
         want.extend(main_aggs.map(|a| format!("{}-{a}", m.key())));
     }
@@ -543,6 +556,7 @@ fn full_key_order() {
             "requests_with_estimated_tokens",
             "percentile_method",
             "rate_window",
+            "confidence_level",
             "goodput_requests",
             "goodput_rate",
             "goodput_requests_per_minute",
