@@ -473,3 +473,37 @@ fn the_indexed_job_pods_command_as_local_processes_merges_to_one_n_shard_run() {
         assert_eq!(merged[key], whole[key], "{key}");
     }
 }
+
+/// Adaptive stop against the real mock (issue 20): a fixed-rate run that asks for 20,000 requests (100 s) ends
+/// within seconds once TTFT p95 is known within ±2 %, says why, and every request it sent is counted once.
+#[test]
+fn adaptive_stop_ends_a_fixed_rate_run_early_against_a_steady_server() {
+    let _turn = serial();
+    let dir = scratch("adaptive");
+    let config = config(
+        &dir,
+        &[
+            ("mode", "rate"),
+            ("rate", "200"),
+            ("clients", "200"),
+            ("requests", "20000"),
+            ("stop_when", "time_to_first_token-p95:2%"),
+        ],
+    );
+    let out = dir.join("out");
+    let before = served();
+    let output = run(&["run", config.to_str().unwrap(), "--engine", "native", "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stats = stats(&out);
+    assert_eq!(stats["stop_reason"], "interval_met", "{stats:?}");
+    let total = stats["total_requests"].as_u64().unwrap();
+    assert!(total < 5_000, "stopped after {total} of 20,000 requests");
+    assert_eq!(served() - before, total, "every request sent is counted once");
+    let p95 = stats["time_to_first_token-p95"].as_f64().unwrap();
+    let (low, high) = (
+        stats["time_to_first_token-p95-ci_low"].as_f64().unwrap(),
+        stats["time_to_first_token-p95-ci_high"].as_f64().unwrap(),
+    );
+    assert!((high - low) / 2.0 / p95 <= 0.02, "[{low}, {high}] around {p95}");
+    eprintln!("adaptive stop after {total} requests: {}", stats["stop_detail"]);
+}
