@@ -14,29 +14,49 @@ use serde_json::Value;
 fn mock() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let url = format!("http://{}", listener.local_addr().unwrap());
-                let config = mock_llm::Config {
-                    ttft_ms: 100,
-                    itl_ms: 5,
-                    tokens: Some(8),
-                };
-                tx.send(url).unwrap();
-                mock_llm::serve(listener, mock_llm::app_with(config))
-                    .await
-                    .unwrap();
-            });
-        });
-        rx.recv().unwrap()
+        start_mock(mock_llm::Config {
+            ttft_ms: 100,
+            itl_ms: 5,
+            tokens: Some(8),
+            capacity: None,
+        })
     })
+}
+
+/// A mock that serves 8 requests at once and queues the rest (first come, first served): past 8 closed-loop
+/// clients, those beyond 8 wait a whole generation (the 8 in service stay in step), so TTFT p95 jumps once more
+/// than 5% of requests wait.
+fn mock_with_capacity() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        start_mock(mock_llm::Config {
+            ttft_ms: 100,
+            itl_ms: 5,
+            tokens: Some(4),
+            capacity: Some(8),
+        })
+    })
+}
+
+/// Starts a mock server on a thread of its own; its base URL.
+fn start_mock(config: mock_llm::Config) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(format!("http://{}", listener.local_addr().unwrap()))
+                .unwrap();
+            mock_llm::serve(listener, mock_llm::app_with(config))
+                .await
+                .unwrap();
+        });
+    });
+    rx.recv().unwrap()
 }
 
 /// Model requests the mock received so far, by its own count.
@@ -492,7 +512,14 @@ fn adaptive_stop_ends_a_fixed_rate_run_early_against_a_steady_server() {
     );
     let out = dir.join("out");
     let before = served();
-    let output = run(&["run", config.to_str().unwrap(), "--engine", "native", "--out", out.to_str().unwrap()]);
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stats = stats(&out);
     assert_eq!(stats["stop_reason"], "interval_met", "{stats:?}");
@@ -506,4 +533,68 @@ fn adaptive_stop_ends_a_fixed_rate_run_early_against_a_steady_server() {
     );
     assert!((high - low) / 2.0 / p95 <= 0.02, "[{low}, {high}] around {p95}");
     eprintln!("adaptive stop after {total} requests: {}", stats["stop_detail"]);
+}
+
+/// The SLO search (issue 20) against a mock whose capacity is 8 requests at once: TTFT is 100 ms up to 8
+/// clients, and past them one request in c waits a whole generation (about 120 ms more), so
+/// `time_to_first_token-p95<0.15` holds up to 8 clients. The search finds that level within one step, keeps every
+/// step as a run folder, and writes its figure; an SLO that even one client breaks exits 99.
+#[test]
+fn the_slo_search_finds_the_highest_load_that_meets_the_slo_within_one_step() {
+    let _turn = serial();
+    let dir = scratch("search");
+    let mut settings = [
+        ("url", format!("{}/v1", mock_with_capacity())),
+        ("requests", "10".to_owned()),
+        ("search", "clients:1-32".to_owned()),
+        ("search_slo", "time_to_first_token-p95<0.15".to_owned()),
+    ];
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let searching = config(&dir, &pairs);
+    let out = dir.join("out");
+    let output = run(&[
+        "run",
+        searching.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let search: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("slo_search.json")).unwrap()).unwrap();
+    let held = search["outcome"]["highest_level_that_holds"].as_f64().unwrap();
+    assert!(
+        (7.0..=9.0).contains(&held),
+        "the knee is at the capacity, 8 clients: {search:#}"
+    );
+    let steps = search["steps"].as_array().unwrap();
+    assert!(steps.len() <= 8, "{} steps", steps.len());
+    for step in steps {
+        let level = step["level"].as_f64().unwrap();
+        let stats = stats(&out.join(format!("slo-search-clients-{level}")));
+        assert_eq!(stats["slo_search_level"], level);
+        assert_eq!(stats["slo_search_holds"], step["holds"]);
+        assert_eq!(stats["total_requests"].as_f64().unwrap(), level * 10.0);
+    }
+    let svg = std::fs::read_to_string(out.join("slo_search.svg")).unwrap();
+    assert!(svg.contains(&format!("knee: {held} clients")));
+    assert!(
+        text(&output).contains("the highest load that meets the SLO"),
+        "{}",
+        text(&output)
+    );
+    eprintln!("{}", search["summary"]);
+
+    settings[2].1 = "clients:1-4".to_owned();
+    settings[3].1 = "time_to_first_token-p95<0.05".to_owned();
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let failing = config(&dir, &pairs);
+    let output = run(&["run", failing.to_str().unwrap(), "--engine", "native"]);
+    assert_eq!(output.status.code(), Some(99), "{}", text(&output));
+    assert!(
+        text(&output).contains("even the lowest level, 1 clients, breaks the SLO"),
+        "{}",
+        text(&output)
+    );
 }

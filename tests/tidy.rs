@@ -101,7 +101,12 @@ fn layer_crates_depend_one_way() {
         ("charts", &["tokenmeter-core"]),
         (
             "cli",
-            &["tokenmeter-core", "tokenmeter-protocol", "tokenmeter-engine"],
+            &[
+                "tokenmeter-core",
+                "tokenmeter-protocol",
+                "tokenmeter-engine",
+                "tokenmeter-charts",
+            ],
         ),
     ];
     for (layer, may) in allowed {

@@ -8,7 +8,9 @@ use leptos::task::spawn_local;
 use crate::browser::engine_worker::EngineWorker;
 use crate::browser::{files, raster};
 use crate::charts::over_time::{latency_over_time, output_tokens_over_time, requests_over_time};
+use crate::charts::slo_search::slo_search_svg;
 use crate::charts::{load_test_figures, ClientScale, Figure};
+use crate::core::saved::{slo_search, SavedRun};
 use crate::core::timeline::Timeline;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
 use crate::ui::library::Library;
@@ -274,6 +276,27 @@ pub(crate) fn LoadTestFigures(library: Library) -> impl IntoView {
                     on:change=move |ev| log.set(event_target_checked(&ev)) />"Log-scaled clients"</label>
                 <div id="load-test-figures" class="figures">{gallery(figures)}</div>
             }
+        })
+    }
+}
+
+/// The SLO search's figure (its statistic against load, the knee marked) and outcome, once the selected runs
+/// include its steps (a search selects its steps when it ends).
+#[component]
+pub(crate) fn SloSearchFigure(library: Library) -> impl IntoView {
+    move || {
+        let selected = library.selected();
+        let runs: Vec<&SavedRun> = selected.iter().map(|r| r.as_ref()).collect();
+        let search = slo_search(&runs)?;
+        let figure = Figure::new(
+            "slo-search",
+            "SLO search".into(),
+            slo_search_svg(&search, FIGURE_SIZE),
+        );
+        Some(view! {
+            <h3>"SLO search"</h3>
+            <p id="slo-search-summary">{search.summary()}</p>
+            <div id="slo-search-figure" class="figures">{gallery(vec![figure])}</div>
         })
     }
 }

@@ -13,7 +13,7 @@ mod run;
 use leptos::prelude::*;
 
 use config::ConfigControls;
-use figures::{LiveFigures, LoadTestFigures, RunFigures};
+use figures::{LiveFigures, LoadTestFigures, RunFigures, SloSearchFigure};
 use form::RunForm;
 use library::RunsList;
 use results::{Comparison, ExportImport, LiveTable};
@@ -98,6 +98,7 @@ pub fn App() -> impl IntoView {
                 <RunsList library=run.library />
                 <Comparison library=run.library />
                 <LoadTestFigures library=run.library />
+                <SloSearchFigure library=run.library />
                 <RunFigures library=run.library />
             </section>
         </main>

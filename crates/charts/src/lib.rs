@@ -20,6 +20,7 @@ pub mod load_test;
 pub mod over_time;
 pub mod run;
 pub mod scatter;
+pub mod slo_search;
 pub mod style;
 pub mod summary;
 pub mod thin;

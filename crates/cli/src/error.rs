@@ -21,6 +21,9 @@ pub enum CliError {
     /// At least one threshold failed (each is printed).
     #[error("{0} threshold(s) failed")]
     Thresholds(usize),
+    /// An SLO search found no level that meets the SLO.
+    #[error("{0}")]
+    SloSearch(String),
     /// Ctrl-C or SIGTERM: the shards were stopped and partial results kept.
     #[error("interrupted: partial results were kept")]
     Interrupted,
@@ -32,7 +35,7 @@ impl CliError {
             CliError::Config(_) => 2,
             CliError::Browser(_) => 3,
             CliError::Run(_) | CliError::Io(_) => 4,
-            CliError::Thresholds(_) => 99,
+            CliError::Thresholds(_) | CliError::SloSearch(_) => 99,
             CliError::Interrupted => 130,
         })
     }

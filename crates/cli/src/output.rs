@@ -8,6 +8,10 @@ use tokenmeter_core::format::{
     load_under_own_rules, merge_runs, Files, MergePart, MergedRun, MissingShard, RunFolder,
 };
 
+use serde_json::json;
+use tokenmeter_charts::slo_search::slo_search_svg;
+use tokenmeter_core::search::{Outcome, SloSearch};
+
 use crate::error::CliError;
 
 /// Writes `files` into `dir`, creating it.
@@ -57,4 +61,46 @@ pub fn merge_folders(folders: &[PathBuf], out: &Path) -> Result<MergedRun, CliEr
     let merged = merge_runs(parts, &[]).map_err(|e| CliError::Config(e.to_string()))?;
     write_folder(out, &merged.files())?;
     Ok(merged)
+}
+
+/// An SLO search's result beside its steps' folders: `slo_search.json` (each step's level and verdicts, the
+/// outcome) and `slo_search.svg` (the SLO's statistic against load, the knee marked).
+pub fn write_search(dir: &Path, search: &SloSearch) -> Result<(), CliError> {
+    let steps: Vec<_> = search
+        .steps
+        .iter()
+        .map(|s| {
+            let verdicts: Vec<_> = s
+                .verdicts
+                .iter()
+                .map(|v| json!({ "threshold": v.threshold.to_string(), "value": v.value, "holds": v.holds }))
+                .collect();
+            json!({ "level": s.level, "holds": s.holds(), "verdicts": verdicts })
+        })
+        .collect();
+    let outcome = match search.outcome() {
+        Some(Outcome::Found { held, failed }) => {
+            json!({ "highest_level_that_holds": held, "lowest_level_that_breaks": failed })
+        }
+        Some(Outcome::FailsAtLowest { level }) => {
+            json!({ "highest_level_that_holds": null, "lowest_level_that_breaks": level })
+        }
+        None => json!(null),
+    };
+    let slo: Vec<String> = search.slo.iter().map(ToString::to_string).collect();
+    let file = json!({
+        "range": search.range.to_string(),
+        "slo": slo,
+        "steps": steps,
+        "outcome": outcome,
+        "summary": search.summary(),
+    });
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default();
+    write_folder(
+        dir,
+        &[
+            ("slo_search.json", text),
+            ("slo_search.svg", slo_search_svg(search, (720, 400))),
+        ],
+    )
 }

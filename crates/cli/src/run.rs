@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use tokenmeter_core::format::{merge_runs, MergedRun, MissingShard, ShardStatus};
+use tokenmeter_core::input::SearchPlan;
+use tokenmeter_core::search::{Outcome, SloSearch};
 use tokenmeter_core::shard::Shard;
+use tokenmeter_core::stats::{Scalar, StatKey};
 use tokenmeter_core::threshold::Threshold;
 use tokenmeter_engine::remote::{Ending, RunRequest};
 
@@ -161,6 +164,17 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         }
         failed += check_thresholds(name, &run.stats, &thresholds);
     }
+    let search = setup
+        .input
+        .search
+        .as_ref()
+        .map(|plan| replay_search(plan, &merged));
+    if let Some(search) = &search {
+        println!("\n{}", search.summary());
+        if let Some(out) = &args.out {
+            output::write_search(out, search)?;
+        }
+    }
     if interrupted {
         return Err(CliError::Interrupted);
     }
@@ -195,7 +209,21 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     if failed > 0 {
         return Err(CliError::Thresholds(failed));
     }
+    if let Some(search) = search.filter(|s| !matches!(s.outcome(), Some(Outcome::Found { .. }))) {
+        return Err(CliError::SloSearch(search.summary()));
+    }
     Ok(())
+}
+
+/// The SLO search as the engine ran it, judged again on each step's merged statistics (which hold the level).
+fn replay_search(plan: &SearchPlan, merged: &[(String, MergedRun)]) -> SloSearch {
+    let mut search = plan.start();
+    for (_, run) in merged {
+        if let Some(level) = StatKey::from(Scalar::SloSearchLevel).get(&run.stats) {
+            search.record(level, &run.stats);
+        }
+    }
+    search
 }
 
 /// Feeds the collector until every shard ended, showing the run once a second; on Ctrl-C or SIGTERM, stops

@@ -17,12 +17,14 @@ use crate::fan_out::FanOut;
 use crate::format::RunConfigFile;
 use crate::payload::MAX_GENERATED_TOKENS;
 use crate::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
+use crate::search::{parse_slo, Axis, SearchRange, SloSearch};
 use crate::shard::Shard;
 use crate::stats::{CostModel, Slo, StatsConfig, StopWhen};
 use crate::table::parse_group_filter;
 use crate::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
+use crate::threshold::Threshold;
 
 /// The most concurrent clients (or in-flight requests, or clients of one sweep level).
 pub const MAX_CLIENTS: u32 = 10_000;
@@ -112,6 +114,8 @@ fields! {
     FanOut: "fan_out", "Fan out over *.localhost", "auto";
     Confidence: "confidence", "Confidence level (%)", "95";
     StopWhen: "stop_when", "Stop once precise", "";
+    Search: "search", "SLO search range", "";
+    SearchSlo: "search_slo", "SLO to search for", "";
 }
 
 impl Field {
@@ -231,6 +235,7 @@ impl RawInput {
         let template = self.plan_spec(low_memory)?;
         let sweep = self.sweep(&template)?;
         let heatmap = self.heatmap(&template)?;
+        let search = self.search(&template, sweep.is_some() || heatmap.is_some())?;
         if sweep.is_some() && heatmap.is_some() {
             return Err(error(
                 Field::Heatmap,
@@ -238,6 +243,12 @@ impl RawInput {
             ));
         }
         let runs = match sweep {
+            None if search.is_some() => {
+                let search = search.as_ref().expect("checked");
+                vec![search
+                    .step(search.range.low)
+                    .map_err(|e| error(Field::Search, format!("{e}.")))?]
+            }
             None if heatmap.is_some() => {
                 let plan = heatmap.as_ref().map(|h| h.plan.clone()).expect("checked");
                 vec![NamedRun {
@@ -288,6 +299,12 @@ impl RawInput {
             v.parse::<Shard>().map_err(|e| e.to_string())
         })?
         .unwrap_or(Shard::WHOLE);
+        if search.is_some() && shard != Shard::WHOLE {
+            return Err(error(
+                Field::Search,
+                "a search runs in one engine, each step decided by the last: run it without shards",
+            ));
+        }
         let mut runs = runs
             .into_iter()
             .map(|run| {
@@ -335,6 +352,7 @@ impl RawInput {
                 .map_err(|m| error(Field::Confidence, format!("must be a percentage {m}")))?
                 / 100.0,
             stop_when: parse(self, Field::StopWhen)?,
+            search,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -558,6 +576,56 @@ impl RawInput {
             .map_err(|e| error(Field::Heatmap, format!("{e}.")))
     }
 
+    /// The SLO search, if one is asked for: its range must fit the arrivals, both ends must make valid plans,
+    /// and it runs alone (no sweep or heatmap beside it).
+    fn search(&self, template: &RunPlanSpec, other_runs: bool) -> Result<Option<SearchPlan>, InputError> {
+        let Some(range) = optional(self, Field::Search, |v| v.parse::<SearchRange>())? else {
+            return Ok(None);
+        };
+        if other_runs {
+            return Err(error(
+                Field::Search,
+                "a search runs alone: clear the sweep or heatmap",
+            ));
+        }
+        if !range.fits(&template.arrival) {
+            return Err(error(
+                Field::Search,
+                format!(
+                    "a {} search needs {} arrivals",
+                    range.axis.as_str(),
+                    if range.axis == Axis::Clients {
+                        "closed-loop"
+                    } else {
+                        "open-loop (rate or poisson)"
+                    }
+                ),
+            ));
+        }
+        if range.axis == Axis::Rate && range.high > MAX_RATE {
+            return Err(error(Field::Search, format!("rates up to {MAX_RATE} per second")));
+        }
+        let slo = parse_slo(self.get(Field::SearchSlo)).map_err(|m| error(Field::SearchSlo, m))?;
+        if slo.is_empty() {
+            return Err(error(
+                Field::SearchSlo,
+                "name the SLO to search for, e.g. time_to_first_token-p95<0.5",
+            ));
+        }
+        let plan = SearchPlan {
+            range,
+            slo,
+            template: template.clone(),
+        };
+        plan.step(range.high).map_err(|e| {
+            error(
+                Field::Search,
+                format!("at {}: {e}.", range.axis.describe(range.high)),
+            )
+        })?;
+        Ok(Some(plan))
+    }
+
     /// The LoadTest sweep, if one is asked for (closed loop only: the field applies to nothing else).
     fn sweep(&self, template: &RunPlanSpec) -> Result<Option<LoadTestPlan>, InputError> {
         let text = self.get(Field::Sweep).trim();
@@ -762,6 +830,8 @@ pub struct RunInput {
     pub confidence: f64,
     /// Adaptive stop: the run ends once every rule's interval is narrow enough (or at its limits).
     pub stop_when: StopWhen,
+    /// The highest load that meets an SLO: each step's run is decided by the last (`runs` holds the first).
+    pub search: Option<SearchPlan>,
 }
 
 impl RunInput {
@@ -774,6 +844,29 @@ impl RunInput {
             confidence: self.confidence,
             ..StatsConfig::default()
         }
+    }
+}
+
+/// An SLO search as the settings ask for it: the range, the SLO, and the plan every step varies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPlan {
+    pub range: SearchRange,
+    pub slo: Vec<Threshold>,
+    pub template: RunPlanSpec,
+}
+
+impl SearchPlan {
+    /// A new search, before its first step.
+    pub fn start(&self) -> SloSearch {
+        SloSearch::new(self.range, self.slo.clone())
+    }
+
+    /// The run of the step at `level`.
+    pub fn step(&self, level: f64) -> Result<NamedRun, PlanError> {
+        Ok(NamedRun {
+            name: self.range.run_name(level),
+            plan: self.range.plan_at(&self.template, level).validate()?,
+        })
     }
 }
 

@@ -25,6 +25,7 @@ pub mod record;
 pub mod rng;
 pub mod saved;
 pub mod scheduler;
+pub mod search;
 pub mod secret;
 pub mod shard;
 pub mod stats;

@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::format::archive::{level_path, run_path, write_zip, ArchiveError};
 use crate::format::{read_run_config, RunFile};
+use crate::input::RawInput;
+use crate::search::SloSearch;
+use crate::stats::{Scalar, StatKey};
 
 /// A run the page keeps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +257,31 @@ pub fn load_test_zip(test_name: &str, runs: &[&SavedRun]) -> Result<Vec<u8>, Str
         .map_err(|e| e.to_string())
 }
 
+/// The SLO search that the newest of the given runs with a search step belongs to (runs whose stats carry
+/// `slo_search_level` and whose settings, `run_config.json`'s `tokenmeter_input`, are the same), judged again on
+/// their stats under the SLO those settings name; `None` without steps.
+pub fn slo_search(runs: &[&SavedRun]) -> Option<SloSearch> {
+    let level = |run: &SavedRun| StatKey::from(Scalar::SloSearchLevel).get(&run.stats);
+    let settings = |run: &SavedRun| {
+        let (_, text) = run
+            .files
+            .iter()
+            .find(|(name, _)| name == RunFile::RunConfig.file_name())?;
+        read_run_config(text).ok().map(|c| c.tokenmeter_input)
+    };
+    let steps: Vec<(&SavedRun, f64, Value)> = runs
+        .iter()
+        .filter_map(|run| Some((*run, level(run)?, settings(run)?)))
+        .collect();
+    let (_, _, newest) = steps.iter().max_by(|a, b| a.0.date.cmp(&b.0.date))?;
+    let plan = RawInput::from_json(newest)?.parse().ok()?.search?;
+    let mut search = plan.start();
+    for (run, level, _) in steps.iter().filter(|(_, _, s)| s == newest) {
+        search.record(*level, &run.stats);
+    }
+    Some(search)
+}
+
 /// The oldest run, to make room for a newer one.
 pub fn oldest<'a>(runs: impl IntoIterator<Item = &'a SavedRun>) -> Option<&'a SavedRun> {
     runs.into_iter().min_by(|a, b| a.date.cmp(&b.date))
@@ -335,6 +363,42 @@ mod tests {
             .unwrap_err()
             .contains("2 clients"));
         assert!(load_test_zip("s", &[]).is_err());
+    }
+
+    /// A search's steps, read back from the page's library: the newest search's settings decide the SLO, and
+    /// steps of another search among the selected runs are left out.
+    #[test]
+    fn an_slo_search_is_rebuilt_from_its_step_runs() {
+        let step = |level: f64, ttft: f64, slo: &str, date: &str| {
+            let input =
+                RawInput::from_pairs([("search", "clients:1-16"), ("search_slo", slo), ("requests", "2")]);
+            let config =
+                serde_json::json!({ "endpoint": {}, "tokenmeter_input": input.to_json() }).to_string();
+            let stats: Map<String, Value> = serde_json::from_value(serde_json::json!({
+                "slo_search_level": level, "time_to_first_token-p95": ttft
+            }))
+            .unwrap();
+            let files = vec![("run_config.json".to_owned(), config)];
+            SavedRun::new(format!("{level}"), files, stats, date)
+        };
+        let slo = "time_to_first_token-p95<0.2";
+        let runs = [
+            step(1.0, 0.1, slo, "2026-12-01T00:00:01Z"),
+            step(16.0, 0.5, slo, "2026-12-01T00:00:02Z"),
+            step(8.0, 0.15, slo, "2026-12-01T00:00:03Z"),
+            step(4.0, 0.3, "time_to_first_token-p95<0.01", "2026-11-01T00:00:00Z"),
+            run("plain", 4, "x"),
+        ];
+        let search = slo_search(&runs.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(search.steps.len(), 3);
+        assert_eq!(
+            search.outcome(),
+            Some(crate::search::Outcome::Found {
+                held: 8.0,
+                failed: Some(16.0)
+            })
+        );
+        assert!(slo_search(&[&runs[4]]).is_none());
     }
 
     /// r22: a run measured in the page has its per-request files in the record store: listed with the others,

@@ -82,6 +82,8 @@ pub struct LiveRun {
     client: Option<ClientFacts>,
     /// Why the run stopped sending, once it has, with a sentence.
     stopped: Option<(StopReason, String)>,
+    /// Keys the session adds once the run has ended (an SLO search step's level and verdict).
+    notes: Vec<(Scalar, Value)>,
 }
 
 impl LiveRun {
@@ -117,6 +119,7 @@ impl LiveRun {
             figures: None,
             client: None,
             stopped: None,
+            notes: Vec::new(),
         })
     }
 
@@ -234,7 +237,15 @@ impl LiveRun {
             stats.insert(Scalar::StopReason.as_str().into(), reason.as_str().into());
             stats.insert(Scalar::StopDetail.as_str().into(), detail.as_str().into());
         }
+        for (key, value) in &self.notes {
+            stats.insert(key.as_str().into(), value.clone());
+        }
         stats
+    }
+
+    /// Adds keys to the stats (and so to `stats.json`), replacing any given before.
+    pub fn set_notes(&mut self, notes: Vec<(Scalar, Value)>) {
+        self.notes = notes;
     }
 
     /// `Some(why)` once every rule of `rules` holds on the statistics so far, however the requests in flight

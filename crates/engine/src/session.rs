@@ -18,13 +18,15 @@ use crate::simulated::{SimulatedModel, SimulatedTransport};
 use crate::sink::{EngineEvent, EventSink, RunSummary};
 use crate::target::Target;
 use crate::{Clock, Transport};
+use serde_json::{Map, Value};
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::fan_out::{FanOut, FanOutPlan, BROWSER_SOCKETS, HTTP1_CONNECTIONS_PER_HOST};
 use tokenmeter_core::format::{ClientFacts, ClockInfo, ShardRecord};
+use tokenmeter_core::input::SearchPlan;
 use tokenmeter_core::input::{NamedRun, SimulatedSettings};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::scheduler::Dispatch;
-use tokenmeter_core::stats::{StatsConfig, StopReason, StopWhen};
+use tokenmeter_core::stats::{Scalar, StatsConfig, StopReason, StopWhen};
 use tokenmeter_core::time::Timestamp;
 
 /// How often a running session reports (the issue asks for at least 4 Hz; LLMeter refreshes at 2 Hz).
@@ -133,6 +135,7 @@ async fn session<R: Runtime>(
 ) -> Result<(Ending, String), String> {
     let input = request.settings.parse().map_err(|e| e.to_string())?;
     let stats = input.stats_config();
+    let search = input.search.clone();
     let target = Target::new(&input.target, request.payloads, &request.credentials)
         .map_err(|e| format!("The target cannot be used as set: {e}."))?;
     let target = if input.cache_buster {
@@ -195,14 +198,74 @@ async fn session<R: Runtime>(
         check,
         seed: request.seed,
     };
+    if let Some(plan) = search {
+        return search_slo(runtime, &plan, &target, &shared, controls, emit).await;
+    }
     let mut ended = (Ending::Done, String::new());
     for (index, run) in runs.into_iter().enumerate() {
-        ended = run_one(runtime, run, index as u64, &target, &shared, controls, emit).await?;
+        let (ending, line, _) = run_one(
+            runtime,
+            run,
+            index as u64,
+            &target,
+            &shared,
+            controls,
+            emit,
+            &no_notes,
+        )
+        .await?;
+        ended = (ending, line);
         if ended.0 != Ending::Done {
             break;
         }
     }
     Ok(ended)
+}
+
+/// A run's stats.json keys beyond its statistics, decided once the run has ended.
+type Notes<'a> = dyn Fn(&Map<String, Value>) -> Vec<(Scalar, Value)> + 'a;
+
+fn no_notes(_: &Map<String, Value>) -> Vec<(Scalar, Value)> {
+    Vec::new()
+}
+
+/// Runs an SLO search: one run per step, each level chosen by [`tokenmeter_core::search::SloSearch`] from the
+/// steps before it; every step's stats say its level and whether the SLO held. Ends with the outcome.
+async fn search_slo<R: Runtime>(
+    runtime: &R,
+    plan: &SearchPlan,
+    target: &Target,
+    shared: &Shared,
+    controls: &Controls,
+    emit: &dyn Fn(FromEngine),
+) -> Result<(Ending, String), String> {
+    let mut search = plan.start();
+    let mut index = 0;
+    while let Some(level) = search.next_level() {
+        let step = plan
+            .step(level)
+            .map_err(|e| format!("SLO search at {}: {e}.", plan.range.axis.describe(level)))?;
+        let step = NamedRun {
+            plan: step.plan.with_payloads(target.n_payloads()),
+            ..step
+        };
+        let slo = &search.slo;
+        let notes = |stats: &Map<String, Value>| {
+            let holds = slo.iter().all(|t| t.check(stats).holds);
+            vec![
+                (Scalar::SloSearchLevel, Value::from(level)),
+                (Scalar::SloSearchHolds, Value::from(holds)),
+            ]
+        };
+        let (ending, line, stats) =
+            run_one(runtime, step, index, target, shared, controls, emit, &notes).await?;
+        search.record(level, &stats);
+        if ending != Ending::Done {
+            return Ok((ending, format!("{line} {}", search.summary())));
+        }
+        index += 1;
+    }
+    Ok((Ending::Done, search.summary()))
 }
 
 /// Waits until the wall clock reads `start_at_ms` (Unix ms), so shards on many engines start together; returns
@@ -240,7 +303,9 @@ async fn cold_check<R: Runtime>(
     Some(ColdCheck::of(&origin, &record))
 }
 
-/// Runs one plan to its end, reporting snapshots meanwhile; returns how it ended and a one-line summary.
+/// Runs one plan to its end, reporting snapshots meanwhile; returns how it ended, a one-line summary and its
+/// final stats (with `notes`' keys added).
+#[allow(clippy::too_many_arguments)]
 async fn run_one<R: Runtime>(
     runtime: &R,
     run: NamedRun,
@@ -249,7 +314,8 @@ async fn run_one<R: Runtime>(
     shared: &Shared,
     controls: &Controls,
     emit: &dyn Fn(FromEngine),
-) -> Result<(Ending, String), String> {
+    notes: &Notes<'_>,
+) -> Result<(Ending, String, Map<String, Value>), String> {
     let clock = runtime.clock();
     let profile = runtime.profile();
     // Fan-out is for a client that caps connections per host; AWS requests are signed for their host.
@@ -338,7 +404,12 @@ async fn run_one<R: Runtime>(
         live.set_client(profile.facts(http.protocol(), fan_out.as_ref(), live.queue_time_seen()));
     }
     let wall = clock.wall_time();
-    let stats = live.snapshot(wall);
+    let mut stats = live.snapshot(wall);
+    let notes = notes(&stats);
+    if !notes.is_empty() {
+        live.set_notes(notes);
+        stats = live.snapshot(wall);
+    }
     let files = live
         .files(wall)
         .into_iter()
@@ -354,14 +425,14 @@ async fn run_one<R: Runtime>(
         run: Box::new(FinishedRun {
             run_name: name,
             files,
-            stats,
+            stats: stats.clone(),
             summary: line.clone(),
             checkpoint: None,
             records: None,
             figure_data: live.take_figure_data(),
         }),
     });
-    Ok((ending, line))
+    Ok((ending, line, stats))
 }
 
 /// A run's stop rules, and the signal that ends its dispatching once they hold.

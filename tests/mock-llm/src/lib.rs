@@ -46,6 +46,7 @@
 //! | `x-mock-error-kind`        | `error_kind`    |                | `server` (or `throttled`; `validation` on AWS routes) |
 //! | `x-mock-corrupt-after`     | `corrupt_after` |                | none (AWS streams: K tokens, one frame with a wrong CRC, end) |
 //! | `x-mock-container`         | `container`     |                | SageMaker: `tgi`, `lmi` or `vllm`; else `vllm` for a `messages` body, `tgi` otherwise |
+//! | `x-mock-capacity`          | `capacity`      | `MOCK_CAPACITY`| none (N served at once, the rest queue: TTFT grows past N) |
 //!
 //! On the AWS routes a query parameter is part of what SigV4 signs: put it in the URL before signing.
 //!
@@ -55,6 +56,7 @@
 //! "max_tokens"`).
 
 pub mod aws;
+pub mod capacity;
 pub mod faults;
 pub mod generate;
 pub mod handler;
@@ -98,6 +100,8 @@ pub struct Config {
     pub itl_ms: u64,
     /// Output token count (`MOCK_TOKENS`); `None` means 20, capped by the request's `max_tokens`.
     pub tokens: Option<u32>,
+    /// Requests served at once, the rest queued (`MOCK_CAPACITY`, [`capacity`]); `None`: no limit.
+    pub capacity: Option<u32>,
 }
 
 impl Default for Config {
@@ -106,6 +110,7 @@ impl Default for Config {
             ttft_ms: 50,
             itl_ms: 10,
             tokens: None,
+            capacity: None,
         }
     }
 }
@@ -137,6 +142,7 @@ impl Config {
             ttft_ms: read(&lookup, "MOCK_TTFT_MS")?.unwrap_or(builtin.ttft_ms),
             itl_ms: read(&lookup, "MOCK_ITL_MS")?.unwrap_or(builtin.itl_ms),
             tokens: read(&lookup, "MOCK_TOKENS")?.or(builtin.tokens),
+            capacity: read(&lookup, "MOCK_CAPACITY")?.or(builtin.capacity),
         })
     }
 }
@@ -148,6 +154,8 @@ pub struct AppState {
     pub aws: Arc<aws::AwsKeys>,
     /// Model requests received (POSTs, preflights not counted), for `GET /mock/stats`.
     pub received: Arc<AtomicU64>,
+    /// The waiting lines of [`capacity`].
+    pub lines: capacity::Lines,
 }
 
 impl FromRef<AppState> for Config {
@@ -180,6 +188,7 @@ pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
         config,
         aws: Arc::new(keys),
         received: received.clone(),
+        lines: capacity::Lines::default(),
     };
     Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -195,6 +204,10 @@ pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
         .fallback(not_found)
         // Multimodal prompts (base64 images, PDFs) exceed axum's 2 MB default.
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            capacity::limit,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
             let received = received.clone();

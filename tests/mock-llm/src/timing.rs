@@ -132,6 +132,7 @@ mod tests {
             ttft_ms: 7,
             itl_ms: 8,
             tokens: Some(9),
+            capacity: None,
         };
         let h = headers(&[(TTFT_HEADER, "1")]);
         let t = Timing::resolve(&Knobs::new(&h, Some("ttft_ms=2&itl_ms=3")), &config, None).unwrap();

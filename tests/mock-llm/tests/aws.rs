@@ -647,6 +647,7 @@ async fn defaults_come_from_the_server_config() {
         ttft_ms: 30,
         itl_ms: 0,
         tokens: Some(2),
+        capacity: None,
     })
     .await;
     let sent = Instant::now();

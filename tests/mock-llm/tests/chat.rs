@@ -237,6 +237,7 @@ async fn non_streaming_returns_one_completion_after_the_full_delay() {
 async fn token_count_precedence_header_query_env_max_tokens_default() {
     let env = start(Config {
         tokens: Some(7),
+        capacity: None,
         ..fast()
     })
     .await;
@@ -295,6 +296,7 @@ async fn timing_precedence_is_echoed_in_response_headers() {
         ttft_ms: 4,
         itl_ms: 3,
         tokens: Some(1),
+        capacity: None,
     })
     .await;
     let builtin = start(Config::default()).await;

@@ -5,6 +5,8 @@
 mod common;
 
 use common::{api_body, chat_body, fast, start, Request};
+use std::time::Duration;
+
 use mock_llm::Config;
 use tokenmeter_protocol::Api;
 
@@ -226,12 +228,14 @@ fn env_defaults_parse_and_reject_garbage() {
         Config::from_lookup(env(&[
             ("MOCK_TTFT_MS", "200"),
             ("MOCK_ITL_MS", " 5 "),
-            ("MOCK_TOKENS", "64")
+            ("MOCK_TOKENS", "64"),
+            ("MOCK_CAPACITY", "8")
         ])),
         Ok(Config {
             ttft_ms: 200,
             itl_ms: 5,
-            tokens: Some(64)
+            tokens: Some(64),
+            capacity: Some(8)
         })
     );
     assert_eq!(
@@ -267,4 +271,39 @@ async fn binary_announces_its_url_and_exits_cleanly_on_sigterm() {
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
     assert_eq!(lines.next_line().await.unwrap(), None, "exactly one stdout line");
+}
+
+/// With a capacity of 2, six simultaneous requests are served two at a time (first come, first served): the
+/// last pair's first token comes about two whole generations after the first pair's, so TTFT grows past the
+/// capacity as a real server's does past its batch size. Without a capacity all six are answered at once.
+#[tokio::test]
+async fn a_capacity_queues_the_requests_beyond_it() {
+    let config = Config {
+        ttft_ms: 100,
+        itl_ms: 0,
+        tokens: Some(2),
+        capacity: None,
+    };
+    let addr = start(config).await;
+    let ttfts = |query: &'static str| async move {
+        let requests = (0..6).map(|_| async move {
+            let response = Request::chat(query, chat_body(true, "hi")).send(addr).await;
+            let first = response.content_events()[0].0.at;
+            response.elapsed(first)
+        });
+        let mut ttfts = futures_util::future::join_all(requests).await;
+        ttfts.sort();
+        ttfts
+    };
+    let queued = ttfts("?capacity=2").await;
+    assert!(queued[0] < Duration::from_millis(190), "{queued:?}");
+    assert!(
+        queued[5] >= Duration::from_millis(290),
+        "the last pair waited two generations: {queued:?}"
+    );
+    let open = ttfts("").await;
+    assert!(
+        open[5] < Duration::from_millis(190),
+        "no capacity, no queue: {open:?}"
+    );
 }

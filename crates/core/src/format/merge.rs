@@ -241,6 +241,14 @@ pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<Mer
         .iter()
         .any(|p| p.run.stats.get("interrupted").and_then(Value::as_bool) == Some(true));
     let stop = merged_stop_reason(parts.iter().map(|p| &p.run.stats));
+    // An SLO search step runs in one engine: its level and verdict are the (only) shard's.
+    let search_step: Vec<(String, Value)> = [Scalar::SloSearchLevel, Scalar::SloSearchHolds]
+        .iter()
+        .filter_map(|key| {
+            let value = parts.first()?.run.stats.get(key.as_str())?;
+            Some((key.as_str().to_owned(), value.clone()))
+        })
+        .collect();
     let mut records = Vec::new();
     for part in parts {
         let label = part.label;
@@ -262,6 +270,7 @@ pub fn merge_runs(parts: Vec<MergePart>, missing: &[MissingShard]) -> Result<Mer
         stats_map.insert(Scalar::StopReason.as_str().into(), reason.into());
         stats_map.insert(Scalar::StopDetail.as_str().into(), detail.into());
     }
+    stats_map.extend(search_step);
 
     config.clients = info.clients;
     config.n_requests = info.n_requests;

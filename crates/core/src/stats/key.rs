@@ -90,6 +90,10 @@ pub enum Scalar {
     StopReason,
     /// The stop reason in a sentence (for `interval_met`, each rule's interval).
     StopDetail,
+    /// An SLO search step's level (clients or requests per second).
+    SloSearchLevel,
+    /// Whether the SLO held at an SLO search step.
+    SloSearchHolds,
 }
 
 impl Scalar {
@@ -121,6 +125,8 @@ impl Scalar {
             Scalar::ConfidenceLevel => "confidence_level",
             Scalar::StopReason => "stop_reason",
             Scalar::StopDetail => "stop_detail",
+            Scalar::SloSearchLevel => "slo_search_level",
+            Scalar::SloSearchHolds => "slo_search_holds",
         }
     }
 }

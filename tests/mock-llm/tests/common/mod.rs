@@ -38,6 +38,7 @@ pub fn fast() -> Config {
         ttft_ms: 0,
         itl_ms: 0,
         tokens: None,
+        capacity: None,
     }
 }
 
