@@ -924,3 +924,38 @@ test("the cold-start check: one untimed request before the run, recorded; a fail
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("issue 20: percentiles show their intervals; an SLO search finds a capacity-bound server's knee; stop_when ends a run early", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  // The mock serves 4 requests at once and queues the rest: past 4 clients, some requests wait a whole generation.
+  await page.goto(pageUrl(
+    { clients: "1", requests: "10", max_tokens: "4", search: "clients:1-6", search_slo: "time_to_first_token-p95<0.11" },
+    { capacity: 4, ttft_ms: 60, itl_ms: 2, tokens: 4 },
+  ));
+  await run(page);
+  const summary = await page.textContent("#slo-search-summary");
+  assert.match(summary, /the highest load that meets the SLO \(time_to_first_token-p95<0\.11\) is 4 clients; 5 clients breaks it/);
+  assert.equal(await page.locator("#slo-search-figure svg").count(), 1);
+  assert.match(await page.locator("#slo-search-figure svg").innerHTML(), /knee: 4 clients/);
+  const steps = await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value));
+  for (const level of [1, 6, 3, 4, 5]) assert.ok(steps.includes(`slo-search-clients-${level}`), `${level}: ${steps}`);
+  // The last step's 50 requests: a p50 interval, and too few values for p99's.
+  assert.match(await page.textContent('#live-table [data-ci="time_to_first_token-p50"]'), /^95% CI \d+\.\d–\d+\.\d$/);
+  assert.match(await page.textContent('#live-table [data-ci="time_to_first_token-p99"]'), /too few for a 95% CI \(needs 368\)/);
+  assert.equal(await page.locator('#live-table tr.too-few [data-stat="time_to_first_token-p99"]').count(), 1);
+  assert.ok(Number(await stat(page, "time_to_first_token-p99")) > 0, "the value cell stays a number for scripts");
+  await page.screenshot({ path: join(SHOTS, "slo-search.png"), fullPage: true });
+
+  // Adaptive stop on the simulated model: 100,000 requests asked, far fewer sent once p50 is known within ±5%.
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    mode: "rate", rate: "200", clients: "64", requests: "100000", sim_ttft: "lognormal:0.05,0.3",
+    sim_itl: "fixed:0.001", sim_tokens: "fixed:4", stop_when: "time_to_first_token-p50:5%",
+  })}`);
+  await run(page);
+  const total = Number(await stat(page, "total_requests"));
+  assert.ok(total > 100 && total < 5000, `stopped after ${total}`);
+  assert.match(await page.textContent("#status"), /Stopped early, precise enough: time_to_first_token-p50/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
