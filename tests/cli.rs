@@ -598,3 +598,38 @@ fn the_slo_search_finds_the_highest_load_that_meets_the_slo_within_one_step() {
         text(&output)
     );
 }
+
+/// The one-file report (issue 20) of a 10,000-request run: tables, every figure inline, the settings and the
+/// data, under 2 MB. (That it opens offline under the page's CSP with no console error is checked in Chromium by
+/// `tests/e2e/cli.test.mjs`.)
+#[test]
+fn a_report_of_a_ten_thousand_request_run_is_one_self_contained_file_under_2_mb() {
+    let dir = scratch("report");
+    let input = serde_json::json!({ "tokenmeter_input": {
+        "endpoint": "simulated", "clients": "100", "requests": "100", "sim_ttft": "lognormal:0.01,0.3",
+        "sim_itl": "fixed:0.0005", "sim_tokens": "uniform:8,64", "max_tokens": "64",
+    }});
+    let config = dir.join("config.json");
+    std::fs::write(&config, input.to_string()).unwrap();
+    let report = dir.join("report.html");
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.len() < 2_000_000, "{} bytes", html.len());
+    assert!(html.contains("data-stat=\"total_requests\">10000</td>"));
+    assert!(html.matches("<svg").count() >= 15, "every per-run figure inline");
+    assert!(html.contains("<th align=\"left\">clients</th><td>100</td>"));
+    assert!(html.contains("<script type=\"application/json\" id=\"run-0-stats\">"));
+    assert!(
+        !html.contains("<style") && !html.contains("src=\"http"),
+        "nothing styled inline or fetched"
+    );
+    eprintln!("report of 10,000 requests: {} bytes", html.len());
+}

@@ -2,6 +2,8 @@
 //! per-run set of the run in focus (histograms, CDFs, box plots, scatters, over time, heatmaps), and LLMeter's
 //! load-test figures across the selected runs. Every figure downloads as SVG and as PNG.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -10,10 +12,12 @@ use crate::browser::{files, raster};
 use crate::charts::over_time::{latency_over_time, output_tokens_over_time, requests_over_time};
 use crate::charts::slo_search::slo_search_svg;
 use crate::charts::{load_test_figures, ClientScale, Figure};
+use crate::core::report::{Report, ReportRun, ReportSection};
 use crate::core::saved::{slo_search, SavedRun};
 use crate::core::timeline::Timeline;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
 use crate::ui::library::Library;
+use crate::ui::results::comparison_figures;
 
 /// Every figure's size, in SVG units (the PNG is twice that).
 pub(crate) const FIGURE_SIZE: (u32, u32) = (560, 320);
@@ -231,8 +235,21 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
     };
     move || {
         focus.get()?;
+        let download_report = move |_| {
+            let Some(Ok(figures)) = drawn.get_untracked() else {
+                return;
+            };
+            if let Some(focused) = library.focused_run() {
+                let html = page_report(&focused, figures, &library.selected());
+                if let Err(e) = files::download(&report_file_name(&focused.name), &html, "text/html") {
+                    drawn.set(Some(Err(e)));
+                }
+            }
+        };
         Some(view! {
             <h3>"Figures: " <span id="figures-run">{name}</span></h3>
+            <button id="export-report" on:click=download_report
+                disabled=move || !matches!(drawn.get(), Some(Ok(_)))>"Download report (.html)"</button>
             {move || match drawn.get() {
                 None => view! { <p id="figures-drawing" class="note">"Drawing the figures…"</p> }.into_any(),
                 Some(Ok(figures)) => {
@@ -299,4 +316,62 @@ pub(crate) fn SloSearchFigure(library: Library) -> impl IntoView {
             <div id="slo-search-figure" class="figures">{gallery(vec![figure])}</div>
         })
     }
+}
+
+/// The one-file report the page writes: the run in focus with its figures, the other selected runs (their
+/// tables, settings and data), the comparison of the selected runs, and their SLO search if they are its steps.
+fn page_report(focused: &SavedRun, figures: Vec<Figure>, selected: &[Arc<SavedRun>]) -> String {
+    let mut runs = vec![ReportRun::of_saved(focused, figures)];
+    runs.extend(
+        selected
+            .iter()
+            .filter(|r| r.id != focused.id)
+            .map(|r| ReportRun::of_saved(r, Vec::new())),
+    );
+    let mut sections = Vec::new();
+    if selected.len() >= 2 {
+        sections.push(ReportSection {
+            title: "Comparison".into(),
+            paragraphs: vec![format!("{} runs selected.", selected.len())],
+            figures: comparison_figures(selected),
+        });
+    }
+    let steps: Vec<&SavedRun> = selected.iter().map(|r| r.as_ref()).collect();
+    if let Some(search) = slo_search(&steps) {
+        sections.push(ReportSection {
+            title: "SLO search".into(),
+            paragraphs: vec![search.summary()],
+            figures: vec![Figure::new(
+                "slo-search",
+                "SLO search".into(),
+                slo_search_svg(&search, FIGURE_SIZE),
+            )],
+        });
+    }
+    let written = js_sys::Date::new_0()
+        .to_iso_string()
+        .as_string()
+        .unwrap_or_default();
+    Report {
+        title: format!("Tokenmeter report: {}", focused.name),
+        generated: format!("Written {written} by the Tokenmeter page."),
+        sections,
+        runs,
+    }
+    .to_html()
+}
+
+/// `tokenmeter-report-<run name>.html`, the name made safe for a file.
+fn report_file_name(run: &str) -> String {
+    let safe: String = run
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("tokenmeter-report-{safe}.html")
 }

@@ -423,16 +423,18 @@ pub(crate) fn Comparison(library: Library) -> impl IntoView {
             </table>
             </div>
             <div id="charts" class="figures">
-                {move || {
-                    let runs = selected();
-                    gallery(vec![
-                        chart(&runs, "ttft-by-run", "TTFT", Metric::TimeToFirstToken),
-                        chart(&runs, "ttlt-by-run", "TTLT", Metric::TimeToLastToken),
-                    ])
-                }}
+                {move || gallery(comparison_figures(&selected()))}
             </div>
         </Show>
     }
+}
+
+/// The comparison's figures: TTFT and TTLT percentiles across `runs`.
+pub(crate) fn comparison_figures(runs: &[Arc<SavedRun>]) -> Vec<Figure> {
+    vec![
+        chart(runs, "ttft-by-run", "TTFT", Metric::TimeToFirstToken),
+        chart(runs, "ttlt-by-run", "TTLT", Metric::TimeToLastToken),
+    ]
 }
 
 /// The percentile chart of `metric` across `runs`.

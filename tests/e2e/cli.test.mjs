@@ -140,3 +140,29 @@ test("a browser shard that crashes mid-run is a failed shard: the other's result
   assert.ok(kept > 0);
   assert.equal((await json(join(out, "stats.json"))).total_requests, kept, "the merged run is shard 0's");
 });
+
+test("issue 20: `tokenmeter run --report` writes one .html that opens offline under the page's CSP with no console error", async () => {
+  const { dir, path } = await config({ clients: "4", requests: "5" });
+  const report = join(dir, "report.html");
+  const { code, out } = await tokenmeter(["run", path, "--report", report, "--out", join(dir, "out")]);
+  assert.equal(code, 0, out);
+  const browser = await launchBrowser();
+  try {
+    const context = await browser.newContext({ offline: true });
+    const page = await context.newPage();
+    const problems = [];
+    page.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") problems.push(`${m.type()}: ${m.text()}`); });
+    page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+    page.on("request", (r) => { if (!r.url().startsWith("file:")) problems.push(`request: ${r.url()}`); });
+    await page.goto(`file://${report}`);
+    await page.waitForLoadState("load");
+    assert.equal(await page.textContent('[data-stat="total_requests"]'), "20");
+    assert.ok(await page.locator("figure svg").count() >= 15, "every figure inline");
+    const stats = JSON.parse(await page.textContent("#run-0-stats"));
+    assert.equal(stats.total_requests, 20);
+    assert.deepEqual(problems, []);
+    await context.close();
+  } finally {
+    await browser.close();
+  }
+});

@@ -415,3 +415,34 @@ test("r22: storage full ends record keeping with a note; statistics stay exact a
   assert.deepEqual(pageErrors(errors), []);
   await context.close();
 });
+
+test("issue 20: the page's one-file report of the run in focus opens offline under the page's CSP with no console error", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({ clients: "4", requests: "25", max_tokens: "8", ...FAST }));
+  await run(page);
+  await page.waitForSelector('#figures[data-complete="true"]', { timeout: 60000 });
+  const next = page.waitForEvent("download");
+  await page.click("#export-report");
+  const download = await next;
+  assert.match(download.suggestedFilename(), /^tokenmeter-report-.*\.html$/);
+  const html = await readFile(await download.path(), "utf8");
+  assert.ok(html.length < 2_000_000, `${html.length} bytes`);
+  const dir = await mkdtemp(join(tmpdir(), "tm-report-"));
+  const path = join(dir, "report.html");
+  await writeFile(path, html);
+  const context = await browser.newContext({ offline: true });
+  const report = await context.newPage();
+  const problems = [];
+  report.on("console", (m) => { if (m.type() === "error" || m.type() === "warning") problems.push(`${m.type()}: ${m.text()}`); });
+  report.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  report.on("request", (r) => { if (!r.url().startsWith("file:")) problems.push(`request: ${r.url()}`); });
+  await report.goto(`file://${path}`);
+  assert.equal(await report.textContent('[data-stat="total_requests"]'), "100");
+  assert.equal(await report.locator("figure svg").count(), PER_RUN.length);
+  assert.match(await report.textContent('[data-stat="time_to_first_token-p50"] + td'), /95% CI/);
+  assert.deepEqual(problems, []);
+  await context.close();
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

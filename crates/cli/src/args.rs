@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// Print one JSON snapshot per line instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Also write a one-file report (self-contained .html: tables, figures, settings, data) to this path.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Give up on a shard that reports nothing for this long (s).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub stall_timeout: f64,

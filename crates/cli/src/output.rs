@@ -5,11 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use tokenmeter_core::format::{
-    load_under_own_rules, merge_runs, Files, MergePart, MergedRun, MissingShard, RunFolder,
+    load_under_own_rules, merge_runs, Files, MergePart, MergedRun, MissingShard, RunFile, RunFolder,
 };
 
 use serde_json::json;
+use tokenmeter_charts::run::run_figures;
 use tokenmeter_charts::slo_search::slo_search_svg;
+use tokenmeter_core::figure::Figure;
+use tokenmeter_core::figure_data::FigureData;
+use tokenmeter_core::format::stats_config_for;
+use tokenmeter_core::report::{Report, ReportRun, ReportSection};
 use tokenmeter_core::search::{Outcome, SloSearch};
 
 use crate::error::CliError;
@@ -103,4 +108,48 @@ pub fn write_search(dir: &Path, search: &SloSearch) -> Result<(), CliError> {
             ("slo_search.svg", slo_search_svg(search, (720, 400))),
         ],
     )
+}
+
+/// Each figure's size in a report (the page's).
+const REPORT_FIGURE: (u32, u32) = (560, 320);
+
+/// The one-file report of a `run`: each merged run's table, settings, figures and data, and the SLO search's
+/// outcome and figure when there was one.
+pub fn report(merged: &[(String, MergedRun)], search: Option<&SloSearch>, written: &str) -> String {
+    let runs = merged
+        .iter()
+        .map(|(name, run)| {
+            let method = stats_config_for(Some(&run.stats), None).method;
+            let files = run.files();
+            let run_config = files
+                .iter()
+                .find(|(file, _)| *file == RunFile::RunConfig.file_name())
+                .map(|(_, text)| text.clone());
+            ReportRun {
+                name: name.clone(),
+                stats: run.stats.clone(),
+                run_config,
+                figures: run_figures(&FigureData::from_records(&run.records, method), REPORT_FIGURE),
+            }
+        })
+        .collect();
+    let sections = search
+        .map(|search| ReportSection {
+            title: "SLO search".into(),
+            paragraphs: vec![search.summary()],
+            figures: vec![Figure::new(
+                "slo-search",
+                "SLO search".into(),
+                slo_search_svg(search, (720, 400)),
+            )],
+        })
+        .into_iter()
+        .collect();
+    Report {
+        title: "Tokenmeter report".into(),
+        generated: format!("Written {written} by the tokenmeter command."),
+        sections,
+        runs,
+    }
+    .to_html()
 }

@@ -175,6 +175,11 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
             output::write_search(out, search)?;
         }
     }
+    if let Some(path) = &args.report {
+        let html = output::report(&merged, search.as_ref(), &wall_now().to_rfc3339());
+        std::fs::write(path, html).map_err(|e| CliError::Io(format!("--report {}: {e}", path.display())))?;
+        println!("report: {}", path.display());
+    }
     if interrupted {
         return Err(CliError::Interrupted);
     }

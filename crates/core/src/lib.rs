@@ -22,6 +22,7 @@ pub mod payload;
 pub mod plan;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod rng;
 pub mod saved;
 pub mod scheduler;
