@@ -633,3 +633,106 @@ fn a_report_of_a_ten_thousand_request_run_is_one_self_contained_file_under_2_mb(
     );
     eprintln!("report of 10,000 requests: {} bytes", html.len());
 }
+
+/// A race (issue 20): one schedule to two servers at once, 100 ms and 150 ms to first token. Each target is its
+/// own run folder; the comparison finds B's TTFT p50 about 50 ms higher with an interval holding 50 ms. The same
+/// race against one server twice finds no significant difference (at 99.9%, so that chance alone fails it once in
+/// a thousand runs, not once in twenty).
+#[test]
+fn a_race_reports_a_real_difference_with_its_interval_and_none_between_twins() {
+    let _turn = serial();
+    static SLOW: OnceLock<String> = OnceLock::new();
+    let slow = SLOW.get_or_init(|| {
+        start_mock(mock_llm::Config {
+            ttft_ms: 150,
+            itl_ms: 5,
+            tokens: Some(8),
+            capacity: None,
+        })
+    });
+    let fast = mock();
+    let dir = scratch("race");
+    let race = |targets: String, confidence: &str, out: &Path| {
+        let config = config(
+            &dir,
+            &[
+                ("confidence", confidence),
+                ("mode", "poisson"),
+                ("rate", "40"),
+                ("clients", "64"),
+                ("requests", "160"),
+                ("race", &targets),
+                // As a real server's: without it the mock's 1 ms timer ticks make latencies lumpy.
+                ("headers", "x-mock-jitter-ms: 4"),
+            ],
+        );
+        run(&[
+            "run",
+            config.to_str().unwrap(),
+            "--engine",
+            "native",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let out = dir.join("out");
+    let output = race(
+        format!("label=fast;url={fast}/v1 | label=slow;url={slow}/v1"),
+        "95",
+        &out,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    for target in ["race-fast", "race-slow"] {
+        assert_eq!(stats(&out.join(target))["total_requests"], 160, "{target}");
+    }
+    let race_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("race.json")).unwrap()).unwrap();
+    let ttft = race_file["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["difference"]["metric"] == "time_to_first_token" && c["difference"]["percentile"] == 50.0)
+        .unwrap()
+        .clone();
+    let (low, high) = (
+        ttft["difference"]["low"].as_f64().unwrap(),
+        ttft["difference"]["high"].as_f64().unwrap(),
+    );
+    // The mock's timers tick in whole milliseconds (tokio), so each server's own delay is its setting plus up to
+    // 1 ms: the true difference is 50 ms within 1 ms, and the interval must reach that band.
+    assert!(
+        low <= 0.051 && 0.049 <= high,
+        "the interval [{low}, {high}] reaches 50 ± 1 ms"
+    );
+    assert!((ttft["difference"]["difference"].as_f64().unwrap() - 0.05).abs() < 0.001);
+    assert!(low > 0.0, "and it is significant");
+    let sentence = ttft["sentence"].as_str().unwrap();
+    assert!(
+        sentence.starts_with("race-slow's TTFT p50 is ")
+            && sentence.contains(" ms higher than race-fast's, 95% CI "),
+        "{sentence}"
+    );
+    assert!(text(&output).contains(sentence));
+    eprintln!("{sentence}");
+
+    let twins = dir.join("twins");
+    // At 95% one race of twins in 20 shows a difference by chance, by construction: this one asks 99.9%.
+    let output = race(
+        format!("label=a;url={fast}/v1 | label=b;url={fast}/v1"),
+        "99.9",
+        &twins,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let race_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(twins.join("race.json")).unwrap()).unwrap();
+    let ttft = &race_file["comparisons"][0];
+    assert_eq!(ttft["difference"]["metric"], "time_to_first_token");
+    assert!(
+        ttft["sentence"]
+            .as_str()
+            .unwrap()
+            .contains("No significant difference"),
+        "{ttft:#}"
+    );
+    eprintln!("{}", ttft["sentence"]);
+}

@@ -16,7 +16,7 @@ use config::ConfigControls;
 use figures::{LiveFigures, LoadTestFigures, RunFigures, SloSearchFigure};
 use form::RunForm;
 use library::RunsList;
-use results::{Comparison, ExportImport, LiveTable};
+use results::{Comparison, ExportImport, LiveTable, RaceView};
 use run::{Phase, RunController};
 
 /// The cold-start check as the page says it.
@@ -93,6 +93,7 @@ pub fn App() -> impl IntoView {
                 {move || run.notes.get().into_iter().map(|n| view! { <p class="note precision">{n}</p> }).collect_view()}
                 {move || run.isolation.get().into_iter().map(|n| view! { <p id="isolation-note" class="note">{n}</p> }).collect_view()}
                 <LiveTable groups=run.table />
+                <RaceView run=run />
                 <LiveFigures timeline=run.timeline />
                 <ExportImport run=run />
                 <RunsList library=run.library />

@@ -450,3 +450,35 @@ fn chart(runs: &[Arc<SavedRun>], id: &'static str, title: &str, metric: Metric) 
     let svg = percentiles_svg(&title, metric, &stats, FIGURE_SIZE);
     Figure::new(id, title, svg)
 }
+
+/// A race side by side while it goes on (the compared statistics of each target), then each target against the
+/// first: the difference, its interval, and whether it is significant.
+#[component]
+pub(crate) fn RaceView(run: RunController) -> impl IntoView {
+    view! {
+        <Show when=move || !run.race_live.with(Vec::is_empty)>
+            <h3>"Race"</h3>
+            <div class="comparison-wrap">
+            <table id="race-table" class="comparison">
+                <thead><tr><th></th>{move || run.race_live.get().into_iter().map(|(name, _)| view! { <th>{name}</th> }).collect_view()}</tr></thead>
+                <tbody>
+                    {COMPARED.into_iter().map(|(label, key, unit)| view! {
+                        <tr>
+                            <th scope="row">{label}</th>
+                            {move || run.race_live.get().into_iter().map(|(_, stats)| {
+                                view! { <td data-stat=key.to_string()>{format_cell(key.get(&stats), unit)}</td> }
+                            }).collect_view()}
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            </div>
+            <ul id="race-comparison">
+                {move || run.race_result.get().into_iter().map(|c| {
+                    let significant = c.difference.is_significant();
+                    view! { <li class:significant=significant data-significant=significant.to_string()>{c.sentence}</li> }
+                }).collect_view()}
+            </ul>
+        </Show>
+    }
+}

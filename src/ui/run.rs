@@ -18,11 +18,12 @@ use crate::core::budget::{human_bytes, MemoryEstimate, RecordPlace, WARN_BYTES, 
 use crate::core::cold_check::ColdCheck;
 use crate::core::fan_out::connection_warning;
 use crate::core::format::{ClockInfo, RunFile};
+use crate::core::input::RaceTarget;
 use crate::core::input::RunInput;
 use crate::core::payload::write_payload_jsonl;
 use crate::core::progress::ProgressView;
 use crate::core::saved::SavedRun;
-use crate::core::stats::StatsConfig;
+use crate::core::stats::{RaceComparison, StatsConfig};
 use crate::core::table::{client_health, group_titles, live_table, live_table_of, precision_notes, Group};
 use crate::core::timeline::Timeline;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
@@ -106,6 +107,10 @@ pub(crate) struct RunController {
     pub(crate) memory: RwSignal<Option<(String, bool)>>,
     /// The runs kept (finished and imported), their figures and comparison.
     pub(crate) library: Library,
+    /// A race's targets in the settings' order, with their stats so far (empty before their first report).
+    pub(crate) race_live: RwSignal<Vec<(String, Map<String, Value>)>>,
+    /// A race's comparisons of each target with the first, once it has ended.
+    pub(crate) race_result: RwSignal<Vec<RaceComparison>>,
     /// The current run's requests, tokens and latency per second, for the live figures (while it goes on).
     pub(crate) timeline: RwSignal<Option<Timeline>>,
     /// Whether a run finished (or stopped) here, so there are files to download.
@@ -133,6 +138,8 @@ impl RunController {
             snapshot_age_ms: RwSignal::new(None),
             table: RwSignal::new(live_table(&Map::new())),
             health: RwSignal::new(Vec::new()),
+            race_live: RwSignal::new(Vec::new()),
+            race_result: RwSignal::new(Vec::new()),
             notes: RwSignal::new(Vec::new()),
             isolation: RwSignal::new(Vec::new()),
             check: RwSignal::new(None),
@@ -213,6 +220,10 @@ impl RunController {
         self.runs_started.set_value(number);
         self.check.set(None);
         self.health.set(Vec::new());
+        // A race's targets, in the settings' order, before any reports.
+        let race: Vec<_> = input.race.iter().map(|t| (t.run_name(), Map::new())).collect();
+        self.race_live.set(race);
+        self.race_result.set(Vec::new());
         self.progress.set(Progress::default());
         self.bar.set(None);
         self.phase.set(Phase::Running);
@@ -294,6 +305,7 @@ impl RunController {
                     }
                 });
             }
+            FromEngine::RaceCompared { comparisons } => self.race_result.set(comparisons),
             // Only a figures worker draws figures.
             FromEngine::Figures { .. } => {}
             FromEngine::Ended { ending, message } => {
@@ -309,6 +321,19 @@ impl RunController {
     }
 
     fn show_snapshot(&self, snapshot: &Snapshot) {
+        // A race's targets report side by side; the live table, progress and figures follow the first.
+        if RaceTarget::is_race_run(&snapshot.run_name) {
+            let mut first = false;
+            self.race_live.update(|runs| {
+                if let Some(i) = runs.iter().position(|(name, _)| *name == snapshot.run_name) {
+                    first = i == 0;
+                    runs[i].1 = snapshot.stats.clone();
+                }
+            });
+            if !first {
+                return;
+            }
+        }
         // The live figures redraw once a second (the table five times): drawing SVG is the page's costliest work,
         // and on a small machine it competes for the CPU with the worker's reads.
         let last = self.timeline_drawn_at.get_value();

@@ -935,11 +935,14 @@ test("issue 20: percentiles show their intervals; an SLO search finds a capacity
   ));
   await run(page);
   const summary = await page.textContent("#slo-search-summary");
-  assert.match(summary, /the highest load that meets the SLO \(time_to_first_token-p95<0\.11\) is 4 clients; 5 clients breaks it/);
+  // Queueing starts past 4 clients; at 5 the one waiting request may or may not wait long enough for p95 to see
+  // it, so the search finds 4 or 5: within one step.
+  const knee = summary.match(/the highest load that meets the SLO \(time_to_first_token-p95<0\.11\) is (\d) clients; (\d) clients breaks it/);
+  assert.ok(knee && ["4", "5"].includes(knee[1]) && Number(knee[2]) === Number(knee[1]) + 1, summary);
   assert.equal(await page.locator("#slo-search-figure svg").count(), 1);
-  assert.match(await page.locator("#slo-search-figure svg").innerHTML(), /knee: 4 clients/);
+  assert.match(await page.locator("#slo-search-figure svg").innerHTML(), new RegExp(`knee: ${knee[1]} clients`));
   const steps = await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value));
-  for (const level of [1, 6, 3, 4, 5]) assert.ok(steps.includes(`slo-search-clients-${level}`), `${level}: ${steps}`);
+  for (const level of [1, 6, 3, 4]) assert.ok(steps.includes(`slo-search-clients-${level}`), `${level}: ${steps}`);
   // The last step's 50 requests: a p50 interval, and too few values for p99's.
   assert.match(await page.textContent('#live-table [data-ci="time_to_first_token-p50"]'), /^95% CI \d+\.\d–\d+\.\d$/);
   assert.match(await page.textContent('#live-table [data-ci="time_to_first_token-p99"]'), /too few for a 95% CI \(needs 368\)/);
@@ -956,6 +959,29 @@ test("issue 20: percentiles show their intervals; an SLO search finds a capacity
   const total = Number(await stat(page, "total_requests"));
   assert.ok(total > 100 && total < 5000, `stopped after ${total}`);
   assert.match(await page.textContent("#status"), /Stopped early, precise enough: time_to_first_token-p50/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("issue 20: a race sends one schedule to two targets, shows them side by side, and says which is faster and how sure that is", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    endpoint: "http", api: "openai-chat", url: `${mock.url}/v1`, model: "mock-model", max_tokens: "4",
+    mode: "poisson", rate: "10", clients: "8", requests: "60", headers: "x-mock-jitter-ms: 4",
+    race: "label=fast;headers=x-mock-ttft-ms: 100 | label=slow;headers=x-mock-ttft-ms: 150",
+  })}`);
+  await run(page);
+  assert.deepEqual(await page.$$eval("#race-table thead th", (t) => t.map((e) => e.textContent).slice(1)), ["race-fast", "race-slow"]);
+  const totals = await page.$$eval('#race-table [data-stat="total_requests"]', (c) => c.map((e) => e.textContent));
+  assert.deepEqual(totals, ["60", "60"]);
+  const first = page.locator("#race-comparison li").first();
+  assert.match(await first.textContent(), /^race-slow's TTFT p50 is (4\d|5\d)\.\d ms higher than race-fast's, 95% CI/);
+  assert.equal(await first.getAttribute("data-significant"), "true");
+  const names = await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value));
+  assert.ok(names.includes("race-fast") && names.includes("race-slow"), `${names}`);
+  assert.match(await page.textContent("#status"), /Race of 2 targets: race-slow's TTFT p50/);
+  await page.screenshot({ path: join(SHOTS, "race.png"), fullPage: true });
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });

@@ -92,7 +92,8 @@ impl Collector {
         shard.last_heard = monotonic_now();
         match message {
             // A page's figures are not the command's business (its figures worker is never forwarded).
-            FromEngine::Ready { .. } | FromEngine::Figures { .. } => {}
+            // A race is compared on the merged runs, once every shard's records are in (`run::compare_race`).
+            FromEngine::Ready { .. } | FromEngine::Figures { .. } | FromEngine::RaceCompared { .. } => {}
             FromEngine::Checked { check } => shard.check = Some(check),
             FromEngine::RunStarted { run_name } => {
                 shard.current = Some(run_name.clone());

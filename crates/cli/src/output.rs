@@ -16,6 +16,7 @@ use tokenmeter_core::figure_data::FigureData;
 use tokenmeter_core::format::stats_config_for;
 use tokenmeter_core::report::{Report, ReportRun, ReportSection};
 use tokenmeter_core::search::{Outcome, SloSearch};
+use tokenmeter_core::stats::RaceComparison;
 
 use crate::error::CliError;
 
@@ -115,7 +116,12 @@ const REPORT_FIGURE: (u32, u32) = (560, 320);
 
 /// The one-file report of a `run`: each merged run's table, settings, figures and data, and the SLO search's
 /// outcome and figure when there was one.
-pub fn report(merged: &[(String, MergedRun)], search: Option<&SloSearch>, written: &str) -> String {
+pub fn report(
+    merged: &[(String, MergedRun)],
+    search: Option<&SloSearch>,
+    race: &[RaceComparison],
+    written: &str,
+) -> String {
     let runs = merged
         .iter()
         .map(|(name, run)| {
@@ -133,7 +139,7 @@ pub fn report(merged: &[(String, MergedRun)], search: Option<&SloSearch>, writte
             }
         })
         .collect();
-    let sections = search
+    let mut sections: Vec<ReportSection> = search
         .map(|search| ReportSection {
             title: "SLO search".into(),
             paragraphs: vec![search.summary()],
@@ -145,6 +151,13 @@ pub fn report(merged: &[(String, MergedRun)], search: Option<&SloSearch>, writte
         })
         .into_iter()
         .collect();
+    if !race.is_empty() {
+        sections.push(ReportSection {
+            title: "Race".into(),
+            paragraphs: race.iter().map(|c| c.sentence.clone()).collect(),
+            figures: Vec::new(),
+        });
+    }
     Report {
         title: "Tokenmeter report".into(),
         generated: format!("Written {written} by the tokenmeter command."),
@@ -152,4 +165,10 @@ pub fn report(merged: &[(String, MergedRun)], search: Option<&SloSearch>, writte
         runs,
     }
     .to_html()
+}
+
+/// A race's comparisons beside its targets' folders: `race.json` (each difference, its interval and sentence).
+pub fn write_race(dir: &Path, race: &[RaceComparison]) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(&json!({ "comparisons": race })).unwrap_or_default();
+    write_folder(dir, &[("race.json", text)])
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use tokenmeter_core::format::{merge_runs, MergedRun, MissingShard, ShardStatus};
-use tokenmeter_core::input::SearchPlan;
+use tokenmeter_core::input::{RunInput, SearchPlan};
 use tokenmeter_core::search::{Outcome, SloSearch};
 use tokenmeter_core::shard::Shard;
-use tokenmeter_core::stats::{Scalar, StatKey};
+use tokenmeter_core::stats::{compare_race, RaceComparison, RunningStats, Scalar, StatKey};
 use tokenmeter_core::threshold::Threshold;
 use tokenmeter_engine::remote::{Ending, RunRequest};
 
@@ -169,6 +169,16 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         .search
         .as_ref()
         .map(|plan| replay_search(plan, &merged));
+    let race = race_comparisons(&setup.input, &merged, seed);
+    if !race.is_empty() {
+        println!();
+        for comparison in &race {
+            println!("{}", comparison.sentence);
+        }
+        if let Some(out) = &args.out {
+            output::write_race(out, &race)?;
+        }
+    }
     if let Some(search) = &search {
         println!("\n{}", search.summary());
         if let Some(out) = &args.out {
@@ -176,7 +186,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         }
     }
     if let Some(path) = &args.report {
-        let html = output::report(&merged, search.as_ref(), &wall_now().to_rfc3339());
+        let html = output::report(&merged, search.as_ref(), &race, &wall_now().to_rfc3339());
         std::fs::write(path, html).map_err(|e| CliError::Io(format!("--report {}: {e}", path.display())))?;
         println!("report: {}", path.display());
     }
@@ -218,6 +228,22 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         return Err(CliError::SloSearch(search.summary()));
     }
     Ok(())
+}
+
+/// A race's comparisons, on the merged runs of its targets (every shard's records), each against the first.
+fn race_comparisons(input: &RunInput, merged: &[(String, MergedRun)], seed: u64) -> Vec<RaceComparison> {
+    let mut runs: Vec<(String, RunningStats)> = input
+        .race
+        .iter()
+        .filter_map(|target| {
+            let name = target.run_name();
+            let (_, run) = merged.iter().find(|(n, _)| *n == name)?;
+            let mut stats = RunningStats::new(input.stats_config()).ok()?;
+            run.records.iter().for_each(|r| stats.observe(r));
+            Some((name, stats))
+        })
+        .collect();
+    compare_race(&mut runs, seed)
 }
 
 /// The SLO search as the engine ran it, judged again on each step's merged statistics (which hold the level).

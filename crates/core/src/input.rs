@@ -116,6 +116,7 @@ fields! {
     StopWhen: "stop_when", "Stop once precise", "";
     Search: "search", "SLO search range", "";
     SearchSlo: "search_slo", "SLO to search for", "";
+    Race: "race", "Race targets", "";
 }
 
 impl Field {
@@ -236,6 +237,13 @@ impl RawInput {
         let sweep = self.sweep(&template)?;
         let heatmap = self.heatmap(&template)?;
         let search = self.search(&template, sweep.is_some() || heatmap.is_some())?;
+        let race = self.race(&target)?;
+        if !race.is_empty() && (sweep.is_some() || heatmap.is_some() || search.is_some()) {
+            return Err(error(
+                Field::Race,
+                "a race runs alone: clear the sweep, heatmap or search",
+            ));
+        }
         if sweep.is_some() && heatmap.is_some() {
             return Err(error(
                 Field::Heatmap,
@@ -353,6 +361,7 @@ impl RawInput {
                 / 100.0,
             stop_when: parse(self, Field::StopWhen)?,
             search,
+            race,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -574,6 +583,76 @@ impl RawInput {
         plan.plan(template)
             .map(Some)
             .map_err(|e| error(Field::Heatmap, format!("{e}.")))
+    }
+
+    /// The race's targets: `race=label=A;url=http://a/v1 | label=B;url=http://b/v1`, each the form's target with
+    /// its own overrides of the settings that say where requests go. All speak the form's API, so they are sent
+    /// the same payloads.
+    fn race(&self, base: &TargetSpec) -> Result<Vec<RaceTarget>, InputError> {
+        let text = self.get(Field::Race).trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parts: Vec<&str> = text.split('|').map(str::trim).filter(|p| !p.is_empty()).collect();
+        if !(2..=MAX_RACE_TARGETS).contains(&parts.len()) {
+            return Err(error(
+                Field::Race,
+                format!(
+                    "name 2 to {MAX_RACE_TARGETS} targets separated by | (got {})",
+                    parts.len()
+                ),
+            ));
+        }
+        let mut targets: Vec<RaceTarget> = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let mut raw = self.clone();
+            let mut label = char::from(b'A' + i as u8).to_string();
+            for pair in part.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+                let (name, value) = pair.split_once('=').ok_or_else(|| {
+                    error(
+                        Field::Race,
+                        format!("{pair:?} is not NAME=VALUE (e.g. url=http://host/v1)"),
+                    )
+                })?;
+                let name = name.trim();
+                if name == "label" {
+                    label = value.trim().to_owned();
+                    continue;
+                }
+                let field = Field::from_name(name)
+                    .filter(|f| RACE_FIELDS.contains(f))
+                    .ok_or_else(|| {
+                        let allowed: Vec<&str> = RACE_FIELDS.iter().map(|f| f.name()).collect();
+                        error(
+                            Field::Race,
+                            format!("a target sets only label, {} (got {name:?})", allowed.join(", ")),
+                        )
+                    })?;
+                raw.set(field, value.trim());
+            }
+            let ok_label = !label.is_empty()
+                && label.len() <= 40
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok_label || targets.iter().any(|t| t.label == label) {
+                return Err(error(
+                    Field::Race,
+                    format!("label {label:?} must be unique, letters, digits, - _ or ."),
+                ));
+            }
+            let target = raw
+                .target()
+                .map_err(|e| error(Field::Race, format!("target {label}: {e}")))?;
+            if target.api != base.api {
+                return Err(error(
+                    Field::Race,
+                    format!("target {label} speaks {}, the form {}: race targets share the API (and so the payloads)", target.api, base.api),
+                ));
+            }
+            targets.push(RaceTarget { label, target });
+        }
+        Ok(targets)
     }
 
     /// The SLO search, if one is asked for: its range must fit the arrivals, both ends must make valid plans,
@@ -832,6 +911,8 @@ pub struct RunInput {
     pub stop_when: StopWhen,
     /// The highest load that meets an SLO: each step's run is decided by the last (`runs` holds the first).
     pub search: Option<SearchPlan>,
+    /// A race: the same schedule to every one of these targets at once (empty: no race; `target` is the first).
+    pub race: Vec<RaceTarget>,
 }
 
 impl RunInput {
@@ -844,6 +925,44 @@ impl RunInput {
             confidence: self.confidence,
             ..StatsConfig::default()
         }
+    }
+}
+
+/// The most targets one race sends to.
+pub const MAX_RACE_TARGETS: usize = 8;
+
+/// The settings a race target may override: those that say where and how requests go.
+const RACE_FIELDS: [Field; 10] = [
+    Field::Endpoint,
+    Field::Api,
+    Field::Url,
+    Field::Model,
+    Field::Stream,
+    Field::Headers,
+    Field::Region,
+    Field::AwsAuth,
+    Field::Family,
+    Field::Container,
+];
+
+/// One target of a race: its label (the run is `race-<label>`) and where it sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaceTarget {
+    pub label: String,
+    pub target: TargetSpec,
+}
+
+impl RaceTarget {
+    /// The run's name.
+    pub fn run_name(&self) -> String {
+        format!("{}{}", RaceTarget::RUN_PREFIX, self.label)
+    }
+
+    const RUN_PREFIX: &'static str = "race-";
+
+    /// Whether a run of that name is a race target's.
+    pub fn is_race_run(name: &str) -> bool {
+        name.starts_with(RaceTarget::RUN_PREFIX)
     }
 }
 

@@ -243,6 +243,11 @@ impl LiveRun {
         stats
     }
 
+    /// The run's statistics, once its files are written (a race compares its targets' runs with them).
+    pub fn into_stats(self) -> RunningStats {
+        self.stats
+    }
+
     /// Adds keys to the stats (and so to `stats.json`), replacing any given before.
     pub fn set_notes(&mut self, notes: Vec<(Scalar, Value)>) {
         self.notes = notes;

@@ -19,6 +19,7 @@ use tokenmeter_core::input::RawInput;
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::record::RequestRecord;
 use tokenmeter_core::saved::StoredRecords;
+use tokenmeter_core::stats::RaceComparison;
 use tokenmeter_core::timeline::Timeline;
 
 /// Everything a Run press needs, serialisable: the settings as text (`RawInput::to_json`), the payloads the
@@ -200,6 +201,10 @@ pub enum FromEngine {
     },
     RunEnded {
         run: Box<FinishedRun>,
+    },
+    /// A race's comparisons, once every target's run has ended: each target against the first.
+    RaceCompared {
+        comparisons: Vec<RaceComparison>,
     },
     /// A figures job's result: the drawn figures, or why there are none.
     Figures {

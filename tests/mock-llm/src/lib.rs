@@ -39,6 +39,7 @@
 //! | `x-mock-ttft-ms`           | `ttft_ms`       | `MOCK_TTFT_MS` | 50                            |
 //! | `x-mock-itl-ms`            | `itl_ms`        | `MOCK_ITL_MS`  | 10                            |
 //! | `x-mock-tokens`            | `tokens`        | `MOCK_TOKENS`  | 20, env/default capped by the body's output limit |
+//! | `x-mock-jitter-ms`         | `jitter_ms`     |                | 0 (adds a random 0 to N ms to the TTFT)             |
 //! | `x-mock-include-usage`     | `include_usage` |                | Chat and vLLM: body `stream_options.include_usage`; others always report usage |
 //! | `x-mock-status`            | `status`        |                | none (4xx/5xx at once, API's error body; 429 adds `retry-after: 1` outside AWS) |
 //! | `x-mock-fail-after`        | `fail_after`    |                | none (K tokens, then drop)    |

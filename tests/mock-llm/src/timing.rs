@@ -17,6 +17,8 @@ pub const TTFT_HEADER: &str = "x-mock-ttft-ms";
 pub const ITL_HEADER: &str = "x-mock-itl-ms";
 /// Number of output tokens.
 pub const TOKENS_HEADER: &str = "x-mock-tokens";
+/// Adds a random delay of up to this many ms (in µs steps) to the time to first token, as a real server's varies.
+pub const JITTER_HEADER: &str = "x-mock-jitter-ms";
 
 /// Output tokens when nothing else says how many.
 pub const DEFAULT_TOKENS: u32 = 20;
@@ -90,6 +92,11 @@ impl Timing {
     /// for more; the server default and the built-in 20 are capped by it, as a real model would be.
     pub fn resolve(knobs: &Knobs<'_>, config: &Config, max_tokens: Option<u64>) -> Result<Timing, KnobError> {
         let ttft_ms = knobs.get(TTFT_HEADER, "ttft_ms")?.unwrap_or(config.ttft_ms);
+        let jitter_ms: u64 = knobs.get(JITTER_HEADER, "jitter_ms")?.unwrap_or(0);
+        let jitter = match jitter_ms {
+            0 => Duration::ZERO,
+            ms => Duration::from_micros(crate::faults::next_draw() % (ms * 1000)),
+        };
         let itl_ms = knobs.get(ITL_HEADER, "itl_ms")?.unwrap_or(config.itl_ms);
         let (tokens, capped) = match knobs.get::<u32>(TOKENS_HEADER, "tokens")? {
             Some(explicit) => (explicit, false),
@@ -105,7 +112,7 @@ impl Timing {
             )));
         }
         Ok(Timing {
-            ttft: Duration::from_millis(ttft_ms),
+            ttft: Duration::from_millis(ttft_ms) + jitter,
             itl: Duration::from_millis(itl_ms),
             tokens,
             capped,

@@ -52,6 +52,9 @@ impl Runtime for NativeRuntime {
     }
 }
 
+/// The stack of a shard's thread.
+const SHARD_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 /// Starts shard `index` on its own thread: it runs `request` to its end, sending every message to `messages`,
 /// and stops (requests in flight end as cancelled) once `stop` turns true.
 pub fn spawn_shard(
@@ -62,6 +65,9 @@ pub fn spawn_shard(
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("tokenmeter-shard-{index}"))
+        // A session's future nests whole runs (a search's steps, a race's targets); unoptimised builds give each
+        // poll large frames, which the default 2 MiB does not hold.
+        .stack_size(SHARD_STACK_BYTES)
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(runtime) => runtime,

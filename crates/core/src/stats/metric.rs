@@ -4,8 +4,9 @@
 use crate::metrics;
 use crate::record::RequestRecord;
 
-/// A metric whose distribution over successful requests is reported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A metric whose distribution over successful requests is reported. Serialised as its `stats.json` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Time to last token, seconds.
     TimeToLastToken,
@@ -82,6 +83,36 @@ impl Metric {
             Metric::ServerFirstByteLatency => "server_first_byte_latency",
             Metric::ServerLatency => "server_latency",
         }
+    }
+
+    /// A short name for sentences and legends (`TTFT`).
+    pub const fn short_name(self) -> &'static str {
+        match self {
+            Metric::TimeToLastToken => "TTLT",
+            Metric::TimeToFirstToken => "TTFT",
+            Metric::TimePerOutputToken => "TPOT",
+            Metric::NumTokensOutput => "output tokens",
+            Metric::NumTokensInput => "input tokens",
+            Metric::TimeToFirstVisibleToken => "visible TTFT",
+            Metric::InterTokenLatency => "inter-token latency",
+            Metric::OutputTokensPerSecond => "tokens/s per request",
+            Metric::ScheduleLag => "schedule lag",
+            Metric::NumTokensInputCached => "cached input tokens",
+            Metric::BrowserQueueTime => "browser queue time",
+            Metric::ServerFirstByteLatency => "server first byte",
+            Metric::ServerLatency => "server latency",
+        }
+    }
+
+    /// Whether the metric is a duration in seconds (shown in ms).
+    pub const fn is_duration(self) -> bool {
+        !matches!(
+            self,
+            Metric::NumTokensOutput
+                | Metric::NumTokensInput
+                | Metric::NumTokensInputCached
+                | Metric::OutputTokensPerSecond
+        )
     }
 
     /// Whether this metric is one of LLMeter's five.
@@ -215,6 +246,13 @@ mod tests {
             assert_eq!(m.index(), i);
         }
         assert_eq!(Metric::ALL[..5], Metric::LLMETER);
+        for metric in Metric::ALL {
+            assert_eq!(
+                serde_json::to_value(metric).unwrap(),
+                metric.key(),
+                "serialised as its key"
+            );
+        }
         assert!(Metric::LLMETER.iter().all(|m| m.is_llmeter()));
     }
 }

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::record::{ErrorKind, Outcome, RequestRecord, TokenCounts};
 use crate::stats::config::{StatsConfig, StatsConfigError};
 use crate::stats::cost::CostTotals;
+use crate::stats::difference::{self, Difference};
 use crate::stats::distribution::{Bounds, Distribution, Sample};
 use crate::stats::metric::{self, Latencies, Metric};
 use crate::stats::percentile::PercentileError;
@@ -287,6 +288,28 @@ impl RunningStats {
         self.metrics[metric.index()].settle();
         let sample = self.sample(metric)?;
         sample.bounds(p, self.config.confidence, self.config.method, unknown)
+    }
+
+    /// Percentile `p` of `metric` in `other` minus in `self`, with its bootstrap interval at `self`'s confidence
+    /// level (seeded by `seed`); `None` when either run has no value of the metric.
+    pub fn difference(
+        &mut self,
+        other: &mut RunningStats,
+        metric: Metric,
+        p: f64,
+        seed: u64,
+    ) -> Option<Difference> {
+        self.metrics[metric.index()].settle();
+        other.metrics[metric.index()].settle();
+        let (a, b) = (self.sample(metric)?, other.sample(metric)?);
+        Some(difference::difference(
+            &a,
+            &b,
+            metric,
+            p,
+            self.config.confidence,
+            seed,
+        ))
     }
 
     /// Percentile `p` of `metric` by the configured method; [`PercentileError::Empty`] before any value.
