@@ -736,3 +736,40 @@ fn a_race_reports_a_real_difference_with_its_interval_and_none_between_twins() {
     );
     eprintln!("{}", ttft["sentence"]);
 }
+
+/// Cancellation injection against the real mock (issue 19): a quarter of the requests aborted on purpose after
+/// 120 ms (the mock's first token comes at 100 ms), and every request the server saw is counted once: succeeded,
+/// failed or cancelled by design.
+#[test]
+fn injected_cancellations_are_counted_apart_and_the_counts_add_up_to_what_the_server_saw() {
+    let _turn = serial();
+    let dir = scratch("cancel");
+    let config = config(
+        &dir,
+        &[("clients", "8"), ("requests", "10"), ("cancel", "25%@120ms")],
+    );
+    let out = dir.join("out");
+    let before = served();
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stats = stats(&out);
+    let count = |key: &str| stats[key].as_u64().unwrap();
+    let by_design = count("failed_requests_cancelled_by_design");
+    assert_eq!(served() - before, 80);
+    assert_eq!(
+        count("successful_requests") + count("failed_requests") + by_design,
+        80,
+        "{stats:?}"
+    );
+    assert!(
+        (8..=35).contains(&by_design),
+        "about a quarter of 80: {by_design}"
+    );
+}

@@ -226,6 +226,7 @@ fn every_key_the_page_shows_exists_in_a_real_snapshot() {
         succeeded: 0,
         failed: 0,
         cancelled: 0,
+        cancelled_by_design: 0,
         dropped: 3,
     }));
     let stats = live.snapshot(end);

@@ -532,3 +532,74 @@ fn r20_adaptive_stop_ends_a_steady_run_once_its_interval_is_met_and_never_before
         "100 values are not enough for ±5%: [{low}, {high}]"
     );
 }
+
+/// Cancellation injection (issue 19): `cancel=30%@50ms` aborts about 30% of the requests on purpose, 50 ms after
+/// each was sent. They are counted apart (`failed_requests_cancelled_by_design`), neither failures nor successes,
+/// with their partial timings kept; `cancel=50%@5tokens` aborts once 5 output chunks have arrived. The counts add
+/// up: sent = succeeded + failed + cancelled by design.
+#[test]
+fn r19_cancellation_injection_aborts_its_share_on_purpose_and_the_counts_add_up() {
+    let rt = runtime(vec![Script::taking(millis(1))]); // unused: the simulated model answers
+    let slow = [
+        ("clients", "8"),
+        ("requests", "50"),
+        ("sim_ttft", "fixed:0.02"),
+        ("sim_itl", "fixed:0.01"),
+        ("sim_tokens", "fixed:40"),
+    ];
+    let with = |cancel: &'static str| {
+        let mut pairs = slow.to_vec();
+        pairs.push(("cancel", cancel));
+        pairs
+    };
+    for (cancel, share) in [("30%@50ms", 0.3), ("50%@5tokens", 0.5)] {
+        let messages = session(&rt, request(&with(cancel)), &Controls::default());
+        assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+        let run = finished_runs(&messages)[0];
+        let stats = &run.stats;
+        let by_design = stats["failed_requests_cancelled_by_design"].as_u64().unwrap();
+        let (ok, failed) = (
+            stats["successful_requests"].as_u64().unwrap(),
+            stats["failed_requests"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            ok + failed + by_design,
+            400,
+            "{cancel}: sent = succeeded + failed + cancelled by design"
+        );
+        assert_eq!(failed, 0, "{cancel}: none is a failure");
+        let expected = 400.0 * share;
+        assert!(
+            (by_design as f64 - expected).abs() < 60.0,
+            "{cancel}: {by_design} of 400"
+        );
+        assert_eq!(
+            stats["total_requests"].as_u64().unwrap(),
+            ok,
+            "{cancel}: not among the processed requests"
+        );
+        // Their partial timings are kept in the per-request files (the two files go line for line).
+        let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
+        let lines = file(run, "responses.jsonl").lines().map(parse);
+        let extras = file(run, "tokenmeter_responses.jsonl").lines().map(parse);
+        let cancelled: Vec<serde_json::Value> = lines
+            .zip(extras)
+            .filter(|(_, x)| x["error_kind"] == "cancelled_by_design")
+            .map(|(r, _)| r)
+            .collect();
+        assert_eq!(cancelled.len() as u64, by_design, "{cancel}");
+        assert!(
+            cancelled
+                .iter()
+                .all(|r| r["time_to_first_token"].as_f64().is_some_and(|t| t > 0.0)),
+            "{cancel}: each kept its first token's time"
+        );
+        assert!(
+            ended(&messages)
+                .1
+                .contains(&format!("{by_design} cancelled by design")),
+            "{:?}",
+            ended(&messages)
+        );
+    }
+}

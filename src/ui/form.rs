@@ -447,6 +447,7 @@ impl RunForm {
                     {text_field(Field::Search, "text", "e.g. clients:1-64 or rate:1-100: the highest load that meets the SLO")}
                     {text_field(Field::SearchSlo, "text", "e.g. time_to_first_token-p95<0.5, failed_requests_rate<=0.01")}
                     {text_field(Field::Race, "text", "e.g. label=a;url=http://host-a/v1 | label=b;url=http://host-b/v1 (the same schedule to each)")}
+                    {text_field(Field::Cancel, "text", "e.g. 20%@500ms or 10%@5tokens: abort that share on purpose")}
                     {text_field(Field::PriceInput, "number", "none")}
                     {text_field(Field::PriceOutput, "number", "none")}
                     {text_field(Field::Table, "text", "all: Throughput, TTFT, TTLT, TPOT, Tokens, Streaming, Client, Errors")}

@@ -62,7 +62,7 @@ impl ColdCheck {
             }
             Some(ErrorKind::InvalidRequest) => "the endpoint refused the request body (check the model and payload)",
             Some(ErrorKind::HttpStatus) | None => "the endpoint answered with an error",
-            Some(ErrorKind::Cancelled) => "it was stopped",
+            Some(ErrorKind::Cancelled | ErrorKind::CancelledByDesign) => "it was stopped",
         };
         let status = self
             .http_status

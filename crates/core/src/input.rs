@@ -16,7 +16,7 @@ use crate::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTe
 use crate::fan_out::FanOut;
 use crate::format::RunConfigFile;
 use crate::payload::MAX_GENERATED_TOKENS;
-use crate::plan::{Arrival, PlanError, RunPlan, RunPlanSpec, StopCondition};
+use crate::plan::{Arrival, Cancellation, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::search::{parse_slo, Axis, SearchRange, SloSearch};
 use crate::shard::Shard;
 use crate::stats::{CostModel, Slo, StatsConfig, StopWhen};
@@ -117,6 +117,7 @@ fields! {
     Search: "search", "SLO search range", "";
     SearchSlo: "search_slo", "SLO to search for", "";
     Race: "race", "Race targets", "";
+    Cancel: "cancel", "Cancel on purpose", "";
 }
 
 impl Field {
@@ -362,6 +363,7 @@ impl RawInput {
             stop_when: parse(self, Field::StopWhen)?,
             search,
             race,
+            cancel: optional(self, Field::Cancel, |v| v.parse::<Cancellation>())?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -913,6 +915,8 @@ pub struct RunInput {
     pub search: Option<SearchPlan>,
     /// A race: the same schedule to every one of these targets at once (empty: no race; `target` is the first).
     pub race: Vec<RaceTarget>,
+    /// Cancellation injection: a share of requests aborted on purpose (`cancel=20%@500ms`).
+    pub cancel: Option<Cancellation>,
 }
 
 impl RunInput {

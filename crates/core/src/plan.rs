@@ -477,3 +477,99 @@ mod tests {
         assert_eq!(plan.with_payloads(0).n_payloads(), 1);
     }
 }
+
+/// Cancellation injection (`cancel=20%@500ms`, `cancel=10%@5tokens`): a share of the requests is aborted on
+/// purpose, as users abandon answers, to see what that does to the server. Which requests is decided by the run's
+/// seed and the request's id, so a run repeats exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cancellation {
+    /// The share of requests aborted, in `(0, 1]`.
+    pub share: f64,
+    pub after: CancelAfter,
+}
+
+/// When an injected cancellation aborts its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelAfter {
+    /// This long after the request was sent.
+    Delay(Duration),
+    /// Once this many output chunks (tokens, for servers that stream one per chunk) have arrived.
+    Tokens(u32),
+}
+
+impl Cancellation {
+    /// When request `request_id` of a run seeded with `seed` is to be aborted, if it is one of the share.
+    pub fn for_request(&self, seed: u64, request_id: u64) -> Option<CancelAfter> {
+        crate::rng::SeededRng::for_stream(seed ^ 0xca9c_e11e, request_id)
+            .chance(self.share)
+            .then_some(self.after)
+    }
+}
+
+impl std::str::FromStr for Cancellation {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage =
+            || format!("{text:?} is not SHARE%@DELAY or SHARE%@Ntokens, e.g. 20%@500ms or 10%@5tokens");
+        let (share, after) = text.trim().split_once('@').ok_or_else(usage)?;
+        let share: f64 = share
+            .trim()
+            .strip_suffix('%')
+            .ok_or_else(usage)?
+            .trim()
+            .parse()
+            .map_err(|_| usage())?;
+        if !(share > 0.0 && share <= 100.0) {
+            return Err(format!("the share {share}% must be above 0% and at most 100%"));
+        }
+        let after = after.trim();
+        let after = if let Some(tokens) = after.strip_suffix("tokens") {
+            let tokens: u32 = tokens.trim().parse().map_err(|_| usage())?;
+            if tokens == 0 {
+                return Err("cancel after at least 1 token".into());
+            }
+            CancelAfter::Tokens(tokens)
+        } else {
+            let (number, scale) = match after.strip_suffix("ms") {
+                Some(ms) => (ms, 1e-3),
+                None => (after.strip_suffix('s').ok_or_else(usage)?, 1.0),
+            };
+            let seconds = number.trim().parse::<f64>().map_err(|_| usage())? * scale;
+            if !(seconds > 0.0 && seconds <= 3600.0) {
+                return Err("the delay must be above 0 and at most an hour".into());
+            }
+            CancelAfter::Delay(Duration::from_secs_f64(seconds))
+        };
+        Ok(Cancellation {
+            share: share / 100.0,
+            after,
+        })
+    }
+}
+
+#[cfg(test)]
+mod cancellation_tests {
+    use super::*;
+
+    #[test]
+    fn cancellations_parse_and_pick_their_share_repeatably() {
+        let c: Cancellation = "20%@500ms".parse().unwrap();
+        assert_eq!(
+            (c.share, c.after),
+            (0.2, CancelAfter::Delay(Duration::from_millis(500)))
+        );
+        let t: Cancellation = "10% @ 5tokens".parse().unwrap();
+        assert_eq!(t.after, CancelAfter::Tokens(5));
+        assert_eq!(
+            "50%@1.5s".parse::<Cancellation>().unwrap().after,
+            CancelAfter::Delay(Duration::from_millis(1500))
+        );
+        for bad in ["20%", "0%@1s", "20@1s", "20%@0tokens", "20%@soon", "120%@1s"] {
+            assert!(bad.parse::<Cancellation>().is_err(), "{bad}");
+        }
+        let picked = (0..10_000).filter(|&id| c.for_request(7, id).is_some()).count();
+        assert!((1_800..2_200).contains(&picked), "{picked} of 10,000");
+        assert_eq!(c.for_request(7, 42), c.for_request(7, 42));
+    }
+}

@@ -34,11 +34,14 @@ pub enum ErrorKind {
     Auth,
     /// The provider refused the request itself (AWS `validationException`): fix the payload or settings.
     InvalidRequest,
+    /// Aborted on purpose by the run's cancellation injection (`cancel=20%@500ms`): neither a failure nor a
+    /// success, its partial timings kept.
+    CancelledByDesign,
 }
 
 impl ErrorKind {
     /// Every kind, in the order they are reported.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::HttpStatus,
         ErrorKind::Throttled,
         ErrorKind::Timeout,
@@ -49,6 +52,7 @@ impl ErrorKind {
         ErrorKind::Network,
         ErrorKind::Auth,
         ErrorKind::InvalidRequest,
+        ErrorKind::CancelledByDesign,
     ];
 
     /// The stable key used in `stats.json` (`failed_requests_<key>`) and in `responses.jsonl`.
@@ -64,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::Auth => "auth",
             ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::CancelledByDesign => "cancelled_by_design",
         }
     }
 
@@ -202,6 +207,8 @@ pub enum Outcome {
     /// Ended by Stop (or by the deadline, when the plan cancels in-flight requests): never answered, so counted
     /// apart — not among the processed requests, as LLMeter's interrupted runs count only what they processed.
     Cancelled,
+    /// Aborted on purpose by cancellation injection: counted apart from failures and successes too.
+    CancelledByDesign,
 }
 
 impl RequestRecord {
@@ -221,6 +228,7 @@ impl RequestRecord {
         match &self.error {
             None => Outcome::Succeeded,
             Some(e) if e.kind == ErrorKind::Cancelled => Outcome::Cancelled,
+            Some(e) if e.kind == ErrorKind::CancelledByDesign => Outcome::CancelledByDesign,
             Some(e) => Outcome::Failed(e.kind),
         }
     }

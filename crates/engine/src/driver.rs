@@ -20,7 +20,7 @@ use crate::cancel::CancelToken;
 use crate::request::{self, PreparedRequest, RequestOptions};
 use crate::sink::{EngineEvent, EventSink, FinishedRequest, RunSummary};
 use crate::{Clock, Transport};
-use tokenmeter_core::plan::RunPlan;
+use tokenmeter_core::plan::{Cancellation, RunPlan};
 use tokenmeter_core::scheduler::{Dispatch, Scheduler};
 use tokenmeter_core::time::Timestamp;
 
@@ -51,22 +51,27 @@ where
     F: FnMut(&Dispatch) -> PreparedRequest,
     S: EventSink + ?Sized,
 {
-    run_until(
-        plan,
-        seed,
-        transport,
-        clock,
-        make_request,
-        sink,
+    let never = CancelToken::new();
+    let stops = Stops {
         cancel,
-        &CancelToken::new(),
-    )
-    .await
+        enough: &never,
+        injection: None,
+    };
+    run_until(plan, seed, transport, clock, make_request, sink, &stops).await
 }
 
-/// [`run`], which also stops dispatching once `enough` is signalled (the run's stop rules are met) and lets
-/// the requests in flight finish.
-#[allow(clippy::too_many_arguments)]
+/// What ends a run, or some of its requests, before its plan does.
+pub struct Stops<'a> {
+    /// Stop: no new requests; those in flight end as cancelled.
+    pub cancel: &'a CancelToken,
+    /// The run's stop rules are met: no new requests; those in flight finish.
+    pub enough: &'a CancelToken,
+    /// Cancellation injection: which requests to abort on purpose, and when.
+    pub injection: Option<Cancellation>,
+}
+
+/// [`run`] under `stops`: it also stops dispatching once `enough` is signalled, letting the requests in flight
+/// finish, and aborts on purpose the requests the injection picks.
 pub async fn run_until<T, C, F, S>(
     plan: &RunPlan,
     seed: u64,
@@ -74,8 +79,7 @@ pub async fn run_until<T, C, F, S>(
     clock: &C,
     mut make_request: F,
     sink: &mut S,
-    cancel: &CancelToken,
-    enough: &CancelToken,
+    stops: &Stops<'_>,
 ) -> RunSummary
 where
     T: Transport + ?Sized,
@@ -83,9 +87,11 @@ where
     F: FnMut(&Dispatch) -> PreparedRequest,
     S: EventSink + ?Sized,
 {
+    let (cancel, enough) = (stops.cancel, stops.enough);
     let options = RequestOptions {
         timeout: plan.request_timeout(),
         keep_text: !plan.low_memory(),
+        abandon: None,
     };
     let started_at = clock.now();
     let start_wall = clock.wall_time();
@@ -99,6 +105,7 @@ where
         succeeded: 0,
         failed: 0,
         cancelled: 0,
+        cancelled_by_design: 0,
         dropped: 0,
     };
     let mut scheduler = Scheduler::new(plan, seed, started_at);
@@ -129,6 +136,10 @@ where
             let prepared = make_request(&dispatch);
             summary.sent += 1;
             sink.on_event(EngineEvent::RequestStarted(dispatch));
+            let abandon = stops
+                .injection
+                .and_then(|c| c.for_request(seed, dispatch.request_id));
+            let options = RequestOptions { abandon, ..options };
             in_flight.push(send(
                 transport,
                 clock,

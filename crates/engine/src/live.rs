@@ -50,6 +50,9 @@ pub struct Progress {
     pub failed: u64,
     /// Cancelled by Stop (or at the deadline, when the plan says so).
     pub cancelled: u64,
+    /// Aborted on purpose by the plan's cancellation injection.
+    #[serde(default)]
+    pub cancelled_by_design: u64,
     pub in_flight: u64,
     /// The run has ended (all requests finished).
     pub done: bool,
@@ -318,6 +321,7 @@ impl EventSink for LiveRun {
                 self.progress.in_flight = self.progress.in_flight.saturating_sub(1);
                 match record.outcome() {
                     Outcome::Cancelled => self.progress.cancelled += 1,
+                    Outcome::CancelledByDesign => self.progress.cancelled_by_design += 1,
                     Outcome::Failed(_) => self.progress.failed += 1,
                     Outcome::Succeeded => {}
                 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::cancel::CancelToken;
 use crate::{Clock, Transport};
+use tokenmeter_core::plan::CancelAfter;
 use tokenmeter_core::record::{ErrorKind, RequestError, RequestRecord, RequestTiming, TokenCounts};
 use tokenmeter_core::time::Timestamp;
 use tokenmeter_protocol::{ErrorClass, HttpRequest, OutputKind, ProtocolError, ResponseDecoder, StreamEvent};
@@ -36,6 +37,8 @@ pub struct RequestOptions {
     pub timeout: Option<Duration>,
     /// Keep the response text (off in low-memory mode).
     pub keep_text: bool,
+    /// Abort the request on purpose (cancellation injection): it ends as [`ErrorKind::CancelledByDesign`].
+    pub abandon: Option<CancelAfter>,
 }
 
 impl Default for RequestOptions {
@@ -43,6 +46,7 @@ impl Default for RequestOptions {
         RequestOptions {
             timeout: Some(Duration::from_secs(60)),
             keep_text: true,
+            abandon: None,
         }
     }
 }
@@ -51,6 +55,8 @@ impl Default for RequestOptions {
 enum Interrupt {
     Timeout,
     Cancelled,
+    /// Injected cancellation, after its delay or its tokens.
+    Abandoned,
 }
 
 /// Sends `prepared` now and returns its record once it has ended one way or another.
@@ -82,11 +88,21 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
         Some(t) => clock.sleep_until(dispatched_at.plus(t)),
         None => future::pending().boxed_local(),
     };
-    let mut stop: Pin<Box<dyn Future<Output = Interrupt>>> =
-        Box::pin(future::select(timeout, cancel.cancelled()).map(|e| match e {
-            Either::Left(_) => Interrupt::Timeout,
+    let abandon: LocalBoxFuture<'static, ()> = match options.abandon {
+        Some(CancelAfter::Delay(d)) => clock.sleep_until(dispatched_at.plus(d)),
+        _ => future::pending().boxed_local(),
+    };
+    let abandon_after_tokens = match options.abandon {
+        Some(CancelAfter::Tokens(n)) => Some(n as usize),
+        _ => None,
+    };
+    let mut stop: Pin<Box<dyn Future<Output = Interrupt>>> = Box::pin(
+        future::select(future::select(timeout, abandon), cancel.cancelled()).map(|e| match e {
+            Either::Left((Either::Left(_), _)) => Interrupt::Timeout,
+            Either::Left((Either::Right(_), _)) => Interrupt::Abandoned,
             Either::Right(_) => Interrupt::Cancelled,
-        }));
+        }),
+    );
     // When the response said it was complete (`[DONE]`): a later timeout, cancel or broken connection cannot
     // turn a complete answer into a failure, and the request ended then.
     let mut completed_at = None;
@@ -122,6 +138,10 @@ pub async fn execute<T: Transport + ?Sized, C: Clock + ?Sized>(
                         .map_err(|e| classify(e, decoder.as_ref()))?;
                     if completed_at.is_none() && decoder.is_complete() {
                         completed_at = Some(chunk.received_at);
+                    }
+                    let tokens = folder.record.timing.token_chunk_times.len();
+                    if completed_at.is_none() && abandon_after_tokens.is_some_and(|n| tokens >= n) {
+                        return Err(interrupted(Interrupt::Abandoned));
                     }
                 }
             }
@@ -186,6 +206,10 @@ fn interrupted(why: Interrupt) -> RequestError {
         Interrupt::Cancelled => RequestError::new(
             ErrorKind::Cancelled,
             "run stopped while the request was in flight",
+        ),
+        Interrupt::Abandoned => RequestError::new(
+            ErrorKind::CancelledByDesign,
+            "aborted on purpose by the run's cancellation injection",
         ),
     }
 }

@@ -13,7 +13,7 @@ use futures::future::{self, Either, LocalBoxFuture};
 use futures::FutureExt;
 
 use crate::cancel::CancelToken;
-use crate::driver;
+use crate::driver::{self, Stops};
 use crate::live::{LiveRun, RunIdentity};
 use crate::remote::{Ending, FinishedRun, FromEngine, RecordBatch, RunRequest, Snapshot};
 use crate::request::{execute, RequestOptions};
@@ -27,7 +27,7 @@ use tokenmeter_core::fan_out::{FanOut, FanOutPlan, BROWSER_SOCKETS, HTTP1_CONNEC
 use tokenmeter_core::format::{ClientFacts, ClockInfo, ShardRecord};
 use tokenmeter_core::input::SearchPlan;
 use tokenmeter_core::input::{NamedRun, SimulatedSettings};
-use tokenmeter_core::plan::RunPlan;
+use tokenmeter_core::plan::{Cancellation, RunPlan};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::rng::SeededRng;
 use tokenmeter_core::scheduler::Dispatch;
@@ -123,6 +123,8 @@ struct Shared {
     stats: StatsConfig,
     /// Adaptive stop: checked at every snapshot.
     stop_when: StopWhen,
+    /// Cancellation injection, if any.
+    cancel: Option<Cancellation>,
     simulated: SimulatedSettings,
     check: Option<ColdCheck>,
     seed: u64,
@@ -218,6 +220,7 @@ async fn session<R: Runtime>(
         clock: runtime.clock_info(),
         description: input.description,
         stop_when: input.stop_when,
+        cancel: input.cancel,
         simulated: input.simulated,
         check,
         seed: request.seed,
@@ -414,6 +417,7 @@ async fn cold_check<R: Runtime>(
     let options = RequestOptions {
         timeout,
         keep_text: false,
+        abandon: None,
     };
     let record = execute(&http, &clock, prepared, clock.now(), options, cancel).await;
     Some(ColdCheck::of(&origin, &record))
@@ -478,7 +482,11 @@ async fn run_one<R: Runtime>(
             }
             prepared
         };
-        let cancel = &controls.cancel;
+        let stops = Stops {
+            cancel: &controls.cancel,
+            enough: &enough,
+            injection: shared.cancel,
+        };
         match target.simulated_api() {
             Some(api) => {
                 let sim = shared.simulated;
@@ -491,9 +499,9 @@ async fn run_one<R: Runtime>(
                     ..Default::default()
                 };
                 let transport = SimulatedTransport::new(model, api, clock.clone());
-                driver::run_until(&plan, seed, &transport, &clock, make, &mut sink, cancel, &enough).await
+                driver::run_until(&plan, seed, &transport, &clock, make, &mut sink, &stops).await
             }
-            None => driver::run_until(&plan, seed, &http, &clock, make, &mut sink, cancel, &enough).await,
+            None => driver::run_until(&plan, seed, &http, &clock, make, &mut sink, &stops).await,
         }
     };
     let stop_rules = StopRules {
@@ -633,12 +641,16 @@ fn summary_line(name: &str, summary: &RunSummary, stopped: Option<&(StopReason, 
     } else {
         "finished"
     };
+    let by_design = match summary.cancelled_by_design {
+        0 => String::new(),
+        n => format!(", {n} cancelled by design"),
+    };
     let early = match stopped {
         Some((StopReason::IntervalMet, why)) => format!(" Stopped early, precise enough: {why}."),
         _ => String::new(),
     };
     format!(
-        "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled) in {:.2} s.{early}",
+        "{name} {verb}: {} requests ({} ok, {} failed, {} cancelled{by_design}) in {:.2} s.{early}",
         summary.sent,
         summary.succeeded,
         summary.failed,

@@ -33,6 +33,8 @@ pub struct RunSummary {
     /// Failed for any reason other than cancellation.
     pub failed: u64,
     pub cancelled: u64,
+    /// Aborted on purpose by the plan's cancellation injection.
+    pub cancelled_by_design: u64,
     /// Work that came due but was never sent (open loop: no free slot or late timers; see `Scheduler::dropped`).
     pub dropped: u64,
 }
@@ -40,7 +42,7 @@ pub struct RunSummary {
 impl RunSummary {
     /// Records emitted: always equal to `sent`.
     pub fn finished(&self) -> u64 {
-        self.succeeded + self.failed + self.cancelled
+        self.succeeded + self.failed + self.cancelled + self.cancelled_by_design
     }
 
     /// Counts one record.
@@ -48,6 +50,7 @@ impl RunSummary {
         match record.outcome() {
             Outcome::Succeeded => self.succeeded += 1,
             Outcome::Cancelled => self.cancelled += 1,
+            Outcome::CancelledByDesign => self.cancelled_by_design += 1,
             Outcome::Failed(_) => self.failed += 1,
         }
     }

@@ -170,8 +170,14 @@ impl RunningStats {
             return;
         }
         let outcome = record.outcome();
-        if outcome == Outcome::Cancelled {
-            self.failed_by_kind[kind_index(ErrorKind::Cancelled)] += 1;
+        // Stopped, or cancelled by design: counted by kind, apart from the processed requests.
+        let apart = match outcome {
+            Outcome::Cancelled => Some(ErrorKind::Cancelled),
+            Outcome::CancelledByDesign => Some(ErrorKind::CancelledByDesign),
+            _ => None,
+        };
+        if let Some(kind) = apart {
+            self.failed_by_kind[kind_index(kind)] += 1;
             return;
         }
         self.requests += 1;
