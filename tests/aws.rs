@@ -686,6 +686,7 @@ fn encoders_write_what_decoders_read() {
         model: "m".into(),
         created: 1,
         input_tokens: 7,
+        cached_input_tokens: 0,
     };
     let mut checked = 0;
     for target in targets() {
@@ -764,6 +765,7 @@ fn timed_encoders_report_the_latency_they_are_given() {
         model: "m".into(),
         created: 1,
         input_tokens: 2,
+        cached_input_tokens: 0,
     };
     let latency = ServerLatency {
         first_byte: ms(40),

@@ -773,3 +773,37 @@ fn injected_cancellations_are_counted_apart_and_the_counts_add_up_to_what_the_se
         "about a quarter of 80: {by_design}"
     );
 }
+
+/// A shared-prefix workload (issue 19): 2 prefixes of 64 tokens, each shared by half the requests, against the
+/// mock's prefix cache. The first request of each prefix finds nothing cached; every later one finds its 64-token
+/// prefix (4 whole cache blocks), as the API reports it (`prompt_tokens_details.cached_tokens`).
+#[test]
+fn a_shared_prefix_run_reports_the_cached_tokens_the_server_reports() {
+    let _turn = serial();
+    let dir = scratch("prefix");
+    let config = config(
+        &dir,
+        &[
+            ("clients", "2"),
+            ("requests", "5"),
+            ("shared_prefix", "2x64"),
+            ("headers", "x-mock-prefix-cache: 1"),
+        ],
+    );
+    let out = dir.join("out");
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stats = stats(&out);
+    assert_eq!(stats["total_requests"], 10);
+    assert_eq!(stats["total_cached_input_tokens"], 8 * 64, "{stats:?}");
+    assert_eq!(stats["num_tokens_input_cached-p50"].as_f64(), Some(64.0));
+    let payloads = std::fs::read_to_string(out.join("responses.jsonl")).unwrap();
+    assert!(payloads.lines().count() == 10);
+}

@@ -784,6 +784,7 @@ fn token_counts_the_provider_did_not_report_are_marked_estimated() {
         model: "m".into(),
         created: 0,
         input_tokens: 0,
+        cached_input_tokens: 0,
     };
     // No usage chunk: the counts must come from words, and say so.
     let tail = Api::OpenAiChat
@@ -860,6 +861,7 @@ fn bedrock_streams_fill_the_server_latency_and_type_in_stream_exceptions() {
         model: "claude".into(),
         created: 0,
         input_tokens: 5,
+        cached_input_tokens: 0,
     };
     let latency = ServerLatency {
         first_byte: Some(Duration::from_millis(80)),

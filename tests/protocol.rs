@@ -273,6 +273,7 @@ fn encoders_write_what_decoders_read() {
         model: "m".into(),
         created: 1,
         input_tokens: 7,
+        cached_input_tokens: 0,
     };
     for api in Api::ALL {
         let e = api.encoder();

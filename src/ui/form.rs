@@ -448,6 +448,7 @@ impl RunForm {
                     {text_field(Field::SearchSlo, "text", "e.g. time_to_first_token-p95<0.5, failed_requests_rate<=0.01")}
                     {text_field(Field::Race, "text", "e.g. label=a;url=http://host-a/v1 | label=b;url=http://host-b/v1 (the same schedule to each)")}
                     {text_field(Field::Cancel, "text", "e.g. 20%@500ms or 10%@5tokens: abort that share on purpose")}
+                    {text_field(Field::SharedPrefix, "text", "e.g. 4x512: 4 prefixes of 512 tokens, each shared by a quarter of the requests")}
                     {text_field(Field::PriceInput, "number", "none")}
                     {text_field(Field::PriceOutput, "number", "none")}
                     {text_field(Field::Table, "text", "all: Throughput, TTFT, TTLT, TPOT, Tokens, Streaming, Client, Errors")}

@@ -54,6 +54,7 @@ fn reply(prompt_tokens: u64) -> Reply {
         model: "m".into(),
         created: 0,
         input_tokens: prompt_tokens,
+        cached_input_tokens: 0,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::dist::Dist;
 use crate::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTestPlan};
 use crate::fan_out::FanOut;
 use crate::format::RunConfigFile;
-use crate::payload::MAX_GENERATED_TOKENS;
+use crate::payload::{generated_prompt, MAX_GENERATED_TOKENS};
 use crate::plan::{Arrival, Cancellation, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::search::{parse_slo, Axis, SearchRange, SloSearch};
 use crate::shard::Shard;
@@ -118,6 +118,7 @@ fields! {
     SearchSlo: "search_slo", "SLO to search for", "";
     Race: "race", "Race targets", "";
     Cancel: "cancel", "Cancel on purpose", "";
+    SharedPrefix: "shared_prefix", "Shared prefixes (P×L tokens)", "";
 }
 
 impl Field {
@@ -364,6 +365,7 @@ impl RawInput {
             search,
             race,
             cancel: optional(self, Field::Cancel, |v| v.parse::<Cancellation>())?,
+            shared_prefix: self.shared_prefix()?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -585,6 +587,33 @@ impl RawInput {
         plan.plan(template)
             .map(Some)
             .map_err(|e| error(Field::Heatmap, format!("{e}.")))
+    }
+
+    /// The shared-prefix workload, if one is asked for (`4x512`): it writes the prompts itself, so it takes no
+    /// request body, heatmap or cache buster (which would break the sharing) beside it.
+    fn shared_prefix(&self) -> Result<Option<SharedPrefix>, InputError> {
+        let Some(shared) = optional(self, Field::SharedPrefix, |v| v.parse::<SharedPrefix>())? else {
+            return Ok(None);
+        };
+        let clash = [Field::PayloadJson, Field::Heatmap]
+            .into_iter()
+            .find(|f| !self.get(*f).trim().is_empty())
+            .or_else(|| {
+                flag(self, Field::CacheBuster)
+                    .ok()
+                    .filter(|on| *on)
+                    .map(|_| Field::CacheBuster)
+            });
+        if let Some(field) = clash {
+            return Err(error(
+                Field::SharedPrefix,
+                format!(
+                    "shared prefixes write the prompts themselves: clear {}",
+                    field.label()
+                ),
+            ));
+        }
+        Ok(Some(shared))
     }
 
     /// The race's targets: `race=label=A;url=http://a/v1 | label=B;url=http://b/v1`, each the form's target with
@@ -917,6 +946,9 @@ pub struct RunInput {
     pub race: Vec<RaceTarget>,
     /// Cancellation injection: a share of requests aborted on purpose (`cancel=20%@500ms`).
     pub cancel: Option<Cancellation>,
+    /// A shared-prefix workload: P generated prefixes of L tokens, request `i` sending prefix `i mod P` before
+    /// the prompt, to measure prefix caching.
+    pub shared_prefix: Option<SharedPrefix>,
 }
 
 impl RunInput {
@@ -967,6 +999,41 @@ impl RaceTarget {
     /// Whether a run of that name is a race target's.
     pub fn is_race_run(name: &str) -> bool {
         name.starts_with(RaceTarget::RUN_PREFIX)
+    }
+}
+
+/// P prefixes of L tokens (`shared_prefix=4x512`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedPrefix {
+    pub prefixes: u32,
+    pub tokens: u32,
+}
+
+impl SharedPrefix {
+    /// The most distinct prefixes.
+    pub const MAX_PREFIXES: u32 = 1000;
+
+    /// Payload `i`'s prompt: prefix `i` (generated from the run's seed), then the form's prompt.
+    pub fn prompts(&self, prompt: &str, seed: u64) -> Vec<String> {
+        (0..self.prefixes)
+            .map(|i| {
+                let prefix = generated_prompt(self.tokens, seed ^ crate::rng::mix(u64::from(i) + 1));
+                format!("{prefix} {prompt}")
+            })
+            .collect()
+    }
+}
+
+impl FromStr for SharedPrefix {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let usage = || format!("PREFIXESxTOKENS, e.g. 4x512 (got {text:?})");
+        let (p, l) = text.trim().split_once(['x', '×']).ok_or_else(usage)?;
+        let prefixes =
+            bounded_value(p.trim(), 1, SharedPrefix::MAX_PREFIXES).map_err(|m| format!("prefixes {m}"))?;
+        let tokens = bounded_value(l.trim(), 1, MAX_GENERATED_TOKENS).map_err(|m| format!("tokens {m}"))?;
+        Ok(SharedPrefix { prefixes, tokens })
     }
 }
 
@@ -1114,6 +1181,69 @@ mod tests {
 
     fn input(pairs: &[(&str, &str)]) -> Result<RunInput, InputError> {
         RawInput::from_pairs(pairs.iter().copied()).parse()
+    }
+
+    #[test]
+    fn issue_19_and_20_settings_parse_and_refuse_what_cannot_run_together() {
+        let run = input(&[
+            ("shared_prefix", "2x64"),
+            ("cancel", "20%@1s"),
+            ("stop_when", "time_to_first_token-p90:5%"),
+        ])
+        .unwrap();
+        assert_eq!(
+            run.shared_prefix,
+            Some(SharedPrefix {
+                prefixes: 2,
+                tokens: 64
+            })
+        );
+        let prompts = run.shared_prefix.unwrap().prompts("why?", 7);
+        assert_eq!(prompts.len(), 2);
+        assert!(prompts
+            .iter()
+            .all(|p| p.split_whitespace().count() == 65 && p.ends_with(" why?")));
+        assert_ne!(prompts[0], prompts[1]);
+        assert!(run.cancel.is_some() && !run.stop_when.is_empty());
+        let clash = input(&[("shared_prefix", "2x64"), ("cache_buster", "true")]).unwrap_err();
+        assert_eq!(clash.field, Field::SharedPrefix);
+        let race = input(&[
+            ("race", "url=http://a/v1 | url=http://b/v1"),
+            ("endpoint", "http"),
+            ("url", "http://a/v1"),
+        ])
+        .unwrap()
+        .race;
+        assert_eq!(
+            race.iter().map(RaceTarget::run_name).collect::<Vec<_>>(),
+            ["race-A", "race-B"]
+        );
+        let one = input(&[
+            ("race", "url=http://a/v1"),
+            ("endpoint", "http"),
+            ("url", "http://a/v1"),
+        ]);
+        assert_eq!(one.unwrap_err().field, Field::Race);
+        let other_api = input(&[
+            ("race", "api=anthropic | url=http://b/v1"),
+            ("endpoint", "http"),
+            ("url", "http://a/v1"),
+        ]);
+        assert!(other_api.unwrap_err().message.contains("share the API"));
+        let search = input(&[
+            ("search", "clients:1-8"),
+            ("search_slo", "time_to_first_token-p95<1"),
+        ])
+        .unwrap();
+        assert_eq!(search.runs[0].name, "slo-search-clients-1");
+        let sharded = input(&[("search", "clients:1-8"), ("search_slo", "x<1"), ("shard", "1/2")]);
+        assert_eq!(sharded.unwrap_err().field, Field::Search);
+        let open = input(&[("search", "clients:1-8"), ("search_slo", "x<1"), ("mode", "rate")]);
+        assert!(open.unwrap_err().message.contains("closed-loop"));
+        assert_eq!(
+            input(&[("confidence", "40")]).unwrap_err().field,
+            Field::Confidence
+        );
     }
 
     #[test]

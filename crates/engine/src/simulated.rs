@@ -197,6 +197,7 @@ impl<C: Clock + Clone + 'static> Transport for SimulatedTransport<C> {
                     .to_owned(),
                 created: clock.wall_time().timestamp().max(0) as u64,
                 input_tokens,
+                cached_input_tokens: 0,
             },
             include_usage,
         };
@@ -379,6 +380,7 @@ mod tests {
                 model: "m".into(),
                 created: 1,
                 input_tokens: 3,
+                cached_input_tokens: 0,
             },
             include_usage: true,
         };

@@ -220,6 +220,18 @@ impl Target {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .and_then(|payloads| Target::new(spec, payloads, credentials)),
+            (None, None, None) if input.shared_prefix.is_some() => {
+                let shared = input.shared_prefix.expect("checked");
+                shared
+                    .prompts(&input.prompt, seed)
+                    .iter()
+                    .map(|prompt| {
+                        Target::with_prompt_and(spec, prompt, input.max_tokens, &options, credentials)
+                            .map(|t| t.payloads()[0].clone())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .and_then(|payloads| Target::new(spec, payloads, credentials))
+            }
             (None, None, None) => {
                 let prompt = match input.prompt_tokens {
                     Some(tokens) => generated_prompt(tokens, seed),

@@ -174,7 +174,8 @@ fn stop_reason(finish: Finish) -> &'static str {
 impl MessagesEncoder {
     fn usage(reply: &Reply, output_tokens: u32) -> Value {
         json!({
-            "input_tokens": reply.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+            "input_tokens": reply.input_tokens, "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": reply.cached_input_tokens,
             "output_tokens": output_tokens,
         })
     }

@@ -182,7 +182,7 @@ impl ChatEncoder {
             "prompt_tokens": reply.input_tokens,
             "completion_tokens": n_tokens,
             "total_tokens": reply.input_tokens + u64::from(n_tokens),
-            "prompt_tokens_details": {"cached_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": reply.cached_input_tokens},
             "completion_tokens_details": {"reasoning_tokens": 0},
         })
     }

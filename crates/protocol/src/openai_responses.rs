@@ -196,7 +196,7 @@ impl ResponsesEncoder {
                 json!([ResponsesEncoder::message(reply, text, "completed")]),
                 json!({
                     "input_tokens": reply.input_tokens,
-                    "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                    "input_tokens_details": {"cached_tokens": reply.cached_input_tokens, "cache_write_tokens": 0},
                     "output_tokens": n_tokens,
                     "output_tokens_details": {"reasoning_tokens": 0},
                     "total_tokens": reply.input_tokens + u64::from(n_tokens),

@@ -16,6 +16,8 @@ pub struct Reply {
     /// Unix seconds.
     pub created: u64,
     pub input_tokens: u64,
+    /// Input tokens served from the provider's prompt cache (reported as each API reports them).
+    pub cached_input_tokens: u64,
 }
 
 /// Why generation stopped.

@@ -46,6 +46,7 @@ use tokenmeter_protocol::{Api, HttpRequest};
 use crate::faults::{self, FaultKind, Faults, STATUS_HEADER, STREAM_ERROR_MESSAGE};
 use crate::generate::{Generation, Wire};
 use crate::handler::{echo_timing, Flag, INCLUDE_USAGE_HEADER};
+use crate::prefix_cache::PrefixCache;
 use crate::timing::{Knobs, Timing};
 use crate::{AppState, Config, REQUEST_ID_HEADER};
 
@@ -500,7 +501,7 @@ fn route(op: Operation, stream: bool) -> MethodRouter<AppState> {
                 headers: &headers,
                 body: &body,
             };
-            call.answer(&state.config, &state.aws).await
+            call.answer(&state.config, &state.aws, &state.prefix_cache).await
         },
     )
 }
@@ -518,10 +519,10 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    async fn answer(&self, config: &Config, keys: &Arc<AwsKeys>) -> Response {
+    async fn answer(&self, config: &Config, keys: &Arc<AwsKeys>, prefix_cache: &PrefixCache) -> Response {
         let started = Instant::now();
         let id = request_id();
-        let mut response = self.respond(config, keys, started, &id).await;
+        let mut response = self.respond(config, keys, prefix_cache, started, &id).await;
         if let Ok(value) = HeaderValue::from_str(&id) {
             response
                 .headers_mut()
@@ -530,7 +531,14 @@ impl Call<'_> {
         response
     }
 
-    async fn respond(&self, config: &Config, keys: &AwsKeys, started: Instant, request_id: &str) -> Response {
+    async fn respond(
+        &self,
+        config: &Config,
+        keys: &AwsKeys,
+        prefix_cache: &PrefixCache,
+        started: Instant,
+        request_id: &str,
+    ) -> Response {
         let service = self.op.service();
         let (stream, headers) = (self.stream, self.headers);
         if let Err(refused) = authenticate(
@@ -624,6 +632,8 @@ impl Call<'_> {
                 created: crate::unix_seconds(),
                 input_tokens: aws_protocol::prompt_text(&request)
                     .map_or(0, |text| text.split_whitespace().count() as u64),
+                cached_input_tokens: aws_protocol::prompt_text(&request)
+                    .map_or(0, |text| prefix_cache.cached_words(&knobs, &text)),
             },
             timing,
             finish: if timing.capped {

@@ -21,6 +21,7 @@ use tokenmeter_protocol::Api;
 
 use crate::faults::{self, Faults};
 use crate::generate::{Generation, Wire};
+use crate::prefix_cache::PrefixCache;
 use crate::timing::{Knobs, Timing, ITL_HEADER, TOKENS_HEADER, TTFT_HEADER};
 use crate::{AppState, Config, MOCK_MODEL, REQUEST_ID_HEADER};
 
@@ -31,15 +32,24 @@ pub const INCLUDE_USAGE_HEADER: &str = "x-mock-include-usage";
 /// `POST` answered in `api`'s wire format.
 pub fn route(api: Api) -> MethodRouter<AppState> {
     post(
-        move |State(config): State<Config>, uri: Uri, headers: HeaderMap, body: Bytes| async move {
-            answer(api, &config, &uri, &headers, &body).await
-        },
+        move |State(config): State<Config>,
+              State(cache): State<PrefixCache>,
+              uri: Uri,
+              headers: HeaderMap,
+              body: Bytes| async move { answer(api, &config, &cache, &uri, &headers, &body).await },
     )
 }
 
-async fn answer(api: Api, config: &Config, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
+async fn answer(
+    api: Api,
+    config: &Config,
+    prefix_cache: &PrefixCache,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
     let id = api.response_id(&crate::new_id_suffix());
-    let mut response = respond(api, config, uri, headers, body, id.clone()).await;
+    let mut response = respond(api, config, prefix_cache, uri, headers, body, id.clone()).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -49,6 +59,7 @@ async fn answer(api: Api, config: &Config, uri: &Uri, headers: &HeaderMap, body:
 async fn respond(
     api: Api,
     config: &Config,
+    prefix_cache: &PrefixCache,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
@@ -104,6 +115,9 @@ async fn respond(
             model: request["model"].as_str().unwrap_or(MOCK_MODEL).to_owned(),
             created: crate::unix_seconds(),
             input_tokens: prompt_tokens(api, &request),
+            cached_input_tokens: api
+                .prompt_text(&request)
+                .map_or(0, |text| prefix_cache.cached_words(&knobs, &text)),
         },
         timing,
         finish: if timing.capped {

@@ -48,6 +48,7 @@
 //! | `x-mock-corrupt-after`     | `corrupt_after` |                | none (AWS streams: K tokens, one frame with a wrong CRC, end) |
 //! | `x-mock-container`         | `container`     |                | SageMaker: `tgi`, `lmi` or `vllm`; else `vllm` for a `messages` body, `tgi` otherwise |
 //! | `x-mock-capacity`          | `capacity`      | `MOCK_CAPACITY`| none (N served at once, the rest queue: TTFT grows past N) |
+//! | `x-mock-prefix-cache`      | `prefix_cache`  |                | off (`1`: report cached input tokens, 16-word blocks) |
 //!
 //! On the AWS routes a query parameter is part of what SigV4 signs: put it in the URL before signing.
 //!
@@ -61,6 +62,7 @@ pub mod capacity;
 pub mod faults;
 pub mod generate;
 pub mod handler;
+pub mod prefix_cache;
 pub mod timing;
 pub mod tls;
 
@@ -157,6 +159,14 @@ pub struct AppState {
     pub received: Arc<AtomicU64>,
     /// The waiting lines of [`capacity`].
     pub lines: capacity::Lines,
+    /// The prompt blocks seen, for the cached-token counts ([`prefix_cache`]).
+    pub prefix_cache: prefix_cache::PrefixCache,
+}
+
+impl FromRef<AppState> for prefix_cache::PrefixCache {
+    fn from_ref(state: &AppState) -> prefix_cache::PrefixCache {
+        state.prefix_cache.clone()
+    }
 }
 
 impl FromRef<AppState> for Config {
@@ -190,6 +200,7 @@ pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
         aws: Arc::new(keys),
         received: received.clone(),
         lines: capacity::Lines::default(),
+        prefix_cache: prefix_cache::PrefixCache::default(),
     };
     Router::new()
         .route("/health", get(|| async { "ok" }))

@@ -214,6 +214,7 @@ fn usage(reply: &Reply, n_tokens: u32) -> Value {
         "inputTokens": reply.input_tokens,
         "outputTokens": n_tokens,
         "totalTokens": reply.input_tokens + u64::from(n_tokens),
+        "cacheReadInputTokens": reply.cached_input_tokens,
     })
 }
 
