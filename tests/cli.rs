@@ -807,3 +807,46 @@ fn a_shared_prefix_run_reports_the_cached_tokens_the_server_reports() {
     let payloads = std::fs::read_to_string(out.join("responses.jsonl")).unwrap();
     assert!(payloads.lines().count() == 10);
 }
+
+/// `tokenmeter import` (issue 20): other tools' files become run folders under their own numbers and under
+/// Tokenmeter's recompute; a file of no known tool is refused with its name.
+#[test]
+fn import_writes_each_tool_s_run_under_its_own_numbers_and_tokenmeter_s() {
+    let dir = scratch("import");
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/foreign");
+    let file = |p: &str| fixtures.join(p).to_str().unwrap().to_owned();
+    let out = dir.join("out");
+    let output = run(&[
+        "import",
+        &file("vllm/vllm-bench-serve.json"),
+        &file("guidellm/benchmarks.json"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    for run in ["vllm openai-chat", "guidellm concurrent 1"] {
+        for rules in ["own", "tokenmeter"] {
+            assert_eq!(
+                stats(&out.join(run).join(rules))["total_requests"],
+                30,
+                "{run}/{rules}"
+            );
+            assert_eq!(lines(&out.join(run).join(rules).join("responses.jsonl")), 30);
+        }
+    }
+    assert!(
+        text(&output)
+            .contains("(vLLM bench serve ?): 30 requests; TTFT p50 54.4 ms (its own) / 54.4 ms (Tokenmeter)"),
+        "{}",
+        text(&output)
+    );
+    let bad = dir.join("notes.json");
+    std::fs::write(&bad, "{}").unwrap();
+    let output = run(&["import", bad.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("notes.json: not a file of a known tool"),
+        "{}",
+        text(&output)
+    );
+}

@@ -5,6 +5,7 @@ mod archive;
 mod aws;
 mod cli;
 mod engine;
+mod foreign;
 mod format;
 mod fuzz;
 mod live;

@@ -404,7 +404,9 @@ fn row(library: Library, run: Arc<SavedRun>, error: RwSignal<Option<String>>) ->
                 on:change=move |ev| library.toggle(&toggle_id, event_target_checked(&ev)) /></td>
             <td><input class="run-name" prop:value=run.name.clone() aria-label="run name"
                 on:change=move |ev| library.rename(&rename_id, event_target_value(&ev)) /></td>
-            <td>{run.description.clone().unwrap_or_default()}</td>
+            // An imported run says whose numbers it holds, and how that tool defines them.
+            <td>{run.description.clone().unwrap_or_default()}
+                {run.rules.clone().map(|r| view! { <small class="run-rules">{r}</small> })}</td>
             <td>{date}</td>
             <td>{run.endpoint.clone()}</td>
             <td class="row-actions">

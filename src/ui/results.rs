@@ -13,6 +13,7 @@ use crate::charts::comparison::{percentiles_svg, RunStats};
 use crate::charts::Figure;
 use crate::core::checkpoint::LINES_PER_BATCH;
 use crate::core::format::archive::{group_run_folders, read_zip, FolderFiles};
+use crate::core::format::foreign::read_foreign;
 use crate::core::format::import::{pick, ImportRules, Pick};
 use crate::core::format::{merge_folder_files, read_stats, Files, LoadedRun, ResponsesFold, RunFile};
 use crate::core::saved::{SavedRun, StoredRecords};
@@ -136,6 +137,8 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
 #[derive(Default)]
 struct Picked {
     entries: Vec<(String, String)>,
+    /// Files picked alone that are no run files: other tools' results, `(name, text)`.
+    foreign: Vec<(String, String)>,
     streamed: Vec<(String, web_sys::File)>,
     notes: Vec<String>,
     errors: Vec<String>,
@@ -169,6 +172,10 @@ async fn picked_entries(picked: &[web_sys::File], stream: bool) -> Picked {
                 Ok(text) => out.entries.push((path, text)),
                 Err(e) => out.errors.push(format!("{path}: {e}")),
             },
+            Pick::Foreign => match files::read_text(file).await {
+                Ok(text) => out.foreign.push((name, text)),
+                Err(e) => out.errors.push(format!("{path}: {e}")),
+            },
             Pick::Archive => match files::read_bytes(file).await {
                 Ok(bytes) => archive(bytes, &mut out),
                 Err(e) => out.errors.push(format!("{path}: {e}")),
@@ -197,18 +204,51 @@ async fn import_files(
     // Merging needs every shard's records at once; any other import reads per-request files a slice at a time.
     let Picked {
         entries,
+        foreign,
         streamed,
         mut notes,
         mut errors,
     } = picked_entries(picked, rules != ImportRules::Merge).await;
+    let now = PerformanceClock::start().wall_time().to_rfc3339();
+    let mut added = Vec::new();
+    if !foreign.is_empty() {
+        let named: Vec<(&str, &str)> = foreign.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        match read_foreign(&named) {
+            Ok(runs) => {
+                for run in runs {
+                    notes.extend(run.bad.iter().map(|bad| format!("left out: {bad}")));
+                    for (stats, label, described) in run.variants(rules) {
+                        let mut saved = SavedRun::new(library.new_id(), run.files(&stats), stats, &now);
+                        saved.name = format!("{} ({label})", run.name);
+                        notes.push(format!("{}: {} requests", saved.name, run.records.len()));
+                        saved.rules = Some(described);
+                        added.push(saved);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+    }
     let folders = group_run_folders(entries);
+    if folders.is_empty() && !added.is_empty() {
+        let count = added.len();
+        added.into_iter().for_each(|run| library.add(run));
+        let summary = format!(
+            "{count} run{}: {}",
+            if count == 1 { "" } else { "s" },
+            notes.join("; ")
+        );
+        return match errors.is_empty() {
+            true => Ok(summary),
+            false => Err(format!("{} Imported: {summary}", errors.join(" "))),
+        };
+    }
     if folders.is_empty() {
         errors.push(
             "No run files were found (stats.json, responses.jsonl, run_config.json, summary.json).".into(),
         );
         return Err(errors.join(" "));
     }
-    let now = PerformanceClock::start().wall_time().to_rfc3339();
     if rules == ImportRules::Merge {
         if !errors.is_empty() {
             return Err(format!("Nothing was merged: {}", errors.join(" ")));
@@ -228,7 +268,6 @@ async fn import_files(
             merged.records.len()
         ));
     }
-    let mut added = Vec::new();
     let mut guards = Vec::new();
     for folder in &folders {
         let named = |path: &str| match folder.folder.as_str() {

@@ -446,3 +446,32 @@ test("issue 20: the page's one-file report of the run in focus opens offline und
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("issue 20: GuideLLM, AIPerf and vLLM result files import by content: their own numbers beside Tokenmeter's, with how each defines them", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(url({}));
+  await page.selectOption("#import-rules", "both");
+  const dir = join(ROOT, "tests", "fixtures", "foreign");
+  await page.setInputFiles("#import", [join(dir, "guidellm", "benchmarks.json"), join(dir, "aiperf", "ok", "profile_export.jsonl"),
+    join(dir, "aiperf", "ok", "profile_export_aiperf.json"), join(dir, "vllm", "vllm-bench-serve.json")]);
+  await page.waitForFunction(() => document.querySelectorAll("#results-list .run-name").length >= 6);
+  const names = await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value));
+  for (const name of ["guidellm concurrent 1 (GuideLLM numbers)", "guidellm concurrent 1 (Tokenmeter rules)",
+    "aiperf profile (AIPerf numbers)", "aiperf profile (Tokenmeter rules)", "vllm openai-chat (vLLM bench serve numbers)",
+    "vllm openai-chat (Tokenmeter rules)"]) assert.ok(names.includes(name), `${name} in ${names}`);
+  const aiperf = JSON.parse(await readFile(join(dir, "aiperf", "ok", "profile_export_aiperf.json"), "utf8"));
+  // The comparison shows the tool's own TTFT p50 exactly (ms, one decimal) beside Tokenmeter's recompute.
+  const cells = await page.$$eval('#comparison [data-stat="time_to_first_token-p50"]', (c) => c.map((e) => e.textContent));
+  assert.ok(cells.includes(aiperf.time_to_first_token.p50.toFixed(1)), `${cells} has ${aiperf.time_to_first_token.p50}`);
+  const notes = await page.$$eval("#results-list .run-rules", (n) => n.map((e) => e.textContent));
+  assert.ok(notes.some((n) => n.startsWith("AIPerf: TTFT to the first content chunk")), `${notes}`);
+  // Not a known tool's file: named, nothing else lost.
+  const bad = join(await mkdtemp(join(tmpdir(), "tm-foreign-")), "notes.json");
+  await writeFile(bad, '{"hello": 1}');
+  await page.setInputFiles("#import", bad);
+  await page.waitForSelector("#import-error");
+  assert.match(await page.textContent("#import-error"), /notes\.json: not a file of a known tool/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

@@ -25,6 +25,9 @@ pub enum Command {
     Run(RunArgs),
     /// Merge run folders (shards of one run) into one, exactly.
     Merge(MergeArgs),
+    /// Import another tool's results (GuideLLM benchmarks.json, AIPerf profile_export.jsonl and
+    /// profile_export_aiperf.json) as run folders: the tool's own numbers, and Tokenmeter's recomputed.
+    Import(ImportArgs),
     /// Serve the page (dist/) with its hosting headers, for people without Trunk.
     Serve(ServeArgs),
 }
@@ -35,6 +38,16 @@ pub enum Engine {
     Browser,
     /// The same engine over a native HTTP client in this process: raw server capacity, no browser caps.
     Native,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The tool's files (its format is told by content).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Where each run's folders go: DIR/<run>/own (the tool's numbers) and DIR/<run>/tokenmeter (recomputed).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]

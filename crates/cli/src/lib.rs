@@ -48,6 +48,7 @@ pub fn main() -> ExitCode {
 async fn dispatch(command: Command) -> Result<(), CliError> {
     match command {
         Command::Run(args) => run::run(args).await,
+        Command::Import(args) => output::import(&args.files, &args.out),
         Command::Merge(args) => {
             let thresholds = run::thresholds(&args.thresholds)?;
             let merged = output::merge_folders(&args.folders, &args.out)?;

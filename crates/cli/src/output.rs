@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tokenmeter_core::format::archive::path_component;
+use tokenmeter_core::format::foreign::read_foreign;
 use tokenmeter_core::format::{
     load_under_own_rules, merge_runs, Files, MergePart, MergedRun, MissingShard, RunFile, RunFolder,
 };
@@ -171,4 +173,50 @@ pub fn report(
 pub fn write_race(dir: &Path, race: &[RaceComparison]) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(&json!({ "comparisons": race })).unwrap_or_default();
     write_folder(dir, &[("race.json", text)])
+}
+
+/// `tokenmeter import FILE... --out DIR`: another tool's results as run folders, each run twice — under the tool's
+/// own numbers (`own/`) and recomputed under Tokenmeter's rules (`tokenmeter/`) — with the records it could not
+/// read named, and the tool's definitions printed.
+pub fn import(paths: &[PathBuf], out: &Path) -> Result<(), CliError> {
+    let texts = paths
+        .iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?;
+            Ok((p.display().to_string(), text))
+        })
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let named: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    let runs = read_foreign(&named).map_err(CliError::Config)?;
+    for run in &runs {
+        let dir = out.join(path_component(&run.name));
+        let own = run.own_stats();
+        let ours = run.recomputed();
+        write_folder(&dir.join("own"), &run.files(&own))?;
+        write_folder(&dir.join("tokenmeter"), &run.files(&ours))?;
+        let ttft = |stats: &serde_json::Map<String, serde_json::Value>, p: &str| {
+            stats
+                .get(&format!("time_to_first_token-{p}"))
+                .and_then(serde_json::Value::as_f64)
+                .map_or("—".to_owned(), |v| format!("{:.1} ms", v * 1e3))
+        };
+        println!(
+            "{} ({} {}): {} requests; TTFT p50 {} (its own) / {} (Tokenmeter), p99 {} / {} -> {}",
+            run.name,
+            run.tool.name(),
+            run.version.as_deref().unwrap_or("?"),
+            run.records.len(),
+            ttft(&own, "p50"),
+            ttft(&ours, "p50"),
+            ttft(&own, "p99"),
+            ttft(&ours, "p99"),
+            dir.display()
+        );
+        println!("  {}", run.tool.definitions());
+        for bad in &run.bad {
+            eprintln!("tokenmeter: left out: {bad}");
+        }
+    }
+    Ok(())
 }

@@ -109,6 +109,9 @@ pub enum Pick {
     Skip(String),
     /// Not importable: this error, and the other files go on.
     Refuse(String),
+    /// A JSON file picked alone that is no run file: read it as another tool's results
+    /// ([`crate::format::foreign`], which tells the tool by content or refuses it).
+    Foreign,
 }
 
 /// What to do with the file `name`, at `path` (with `/` when it is inside a picked folder), of `size` bytes;
@@ -137,10 +140,7 @@ pub fn pick(name: &str, path: &str, size: u64, run_files: &[&str], streamed: &[&
     }
     if is_json {
         if !in_folder && !run_files.contains(&name) && name != "payload.jsonl" {
-            return Pick::Refuse(format!(
-                "{name} is not a run folder file (expected {}, or a .zip of run folders)",
-                run_files.join(", ")
-            ));
+            return Pick::Foreign;
         }
         return Pick::Text;
     }
@@ -221,9 +221,10 @@ mod tests {
             ),
             Pick::Stream
         );
-        assert!(
-            matches!(pick("notes.json", "notes.json", 10, &RUN, &[]), Pick::Refuse(m) if m.starts_with("notes.json is not a run folder file"))
-        );
+        assert!(matches!(
+            pick("benchmarks.json", "benchmarks.json", 10, &RUN, &[]),
+            Pick::Foreign
+        ));
         assert_eq!(pick("download", "download", 10, &RUN, &[]), Pick::Sniff);
         assert_eq!(pick("stats.json", "stats.json", 10, &RUN, &[]), Pick::Text);
     }

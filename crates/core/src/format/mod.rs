@@ -30,6 +30,7 @@
 //! `engine`, `charts`, `browser` or `ui`.
 
 pub mod archive;
+pub mod foreign;
 pub mod import;
 mod json;
 pub mod merge;
