@@ -850,3 +850,50 @@ fn import_writes_each_tool_s_run_under_its_own_numbers_and_tokenmeter_s() {
         text(&output)
     );
 }
+
+/// A prompt dataset (issue 19): the `dataset` setting names a ShareGPT file beside the configuration; each of its
+/// 24 prompts is sent once, in order, with its answer's length as the output limit.
+#[test]
+fn a_dataset_s_prompts_are_sent_in_turn_with_their_output_lengths() {
+    let _turn = serial();
+    let dir = scratch("dataset");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/datasets/sample_sharegpt.json");
+    std::fs::copy(&sample, dir.join("prompts.json")).unwrap();
+    let config = config(
+        &dir,
+        &[("clients", "1"), ("requests", "24"), ("dataset", "prompts.json")],
+    );
+    let out = dir.join("out");
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&sample).unwrap()).unwrap();
+    let sent: Vec<Value> = std::fs::read_to_string(out.join("responses.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(sent.len(), 24);
+    for row in &rows {
+        let prompt = row["conversations"][0]["value"].as_str().unwrap();
+        assert!(
+            sent.iter().any(|s| s["input_prompt"].as_str() == Some(prompt)),
+            "{prompt} was sent"
+        );
+    }
+    // The haiku's answer is 17 words (its slashes count): its request asked for at most 17 tokens.
+    let haiku = sent
+        .iter()
+        .find(|s| s["input_prompt"] == "Write a haiku about load testing.")
+        .unwrap();
+    assert!(
+        haiku["input_payload"].to_string().contains("\"max_tokens\":17"),
+        "{haiku}"
+    );
+}

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use crate::core::dataset::{Dataset, DatasetRow};
 use crate::core::input::{Field, InputError, RawInput, RunInput};
 use crate::core::payload::parse_payload_jsonl;
 use crate::core::target::{ApiKind, AwsAuthKind, Container, InvokeFamily, TransportKind};
@@ -28,6 +29,8 @@ pub(crate) struct RunForm {
     payload_file: RwSignal<Option<UploadedPayloads>, LocalStorage>,
     /// Why the last uploaded payload file could not be used.
     payload_error: RwSignal<Option<String>>,
+    /// The picked prompt dataset, by file name.
+    dataset: RwSignal<Option<(String, Dataset)>, LocalStorage>,
     /// An image attached to the prompt: file name and the image.
     image: RwSignal<Option<(String, Image)>>,
     /// Whether the payload options are unfolded (they open by themselves when the request body is shown).
@@ -60,6 +63,7 @@ impl RunForm {
             error: RwSignal::new(None),
             payload_file: RwSignal::new_local(None),
             payload_error: RwSignal::new(None),
+            dataset: RwSignal::new_local(None),
             image: RwSignal::new(None),
             options_open: RwSignal::new(false),
         }
@@ -124,6 +128,48 @@ impl RunForm {
                 Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
             }
         });
+    }
+
+    /// Reads a picked prompt dataset (ShareGPT JSON, JSONL or CSV); its name becomes the `dataset` setting.
+    fn pick_dataset(&self, ev: leptos::ev::Event) {
+        let f = *self;
+        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let name = file.name();
+            match crate::browser::files::read_text(&file)
+                .await
+                .and_then(|text| Dataset::parse(&text))
+            {
+                Ok(dataset) => {
+                    f.signal(Field::Dataset).set(name.clone());
+                    f.dataset.set(Some((name, dataset)));
+                    f.payload_error.set(None);
+                }
+                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
+            }
+        });
+    }
+
+    /// The rows of the dataset the settings name, sampled as they ask; an error when it names a file not picked
+    /// here (a saved configuration names it, and a page cannot read a path).
+    pub(crate) fn dataset_rows(
+        &self,
+        input: &RunInput,
+        seed: u64,
+    ) -> Result<Option<Vec<DatasetRow>>, String> {
+        let Some(name) = &input.dataset else {
+            return Ok(None);
+        };
+        self.dataset.with_untracked(|picked| match picked {
+            Some((picked_name, dataset)) if picked_name == name => {
+                dataset.sample(input.dataset_sample, seed).map(Some)
+            }
+            _ => Err(format!(
+                "Pick the dataset file {name} (Dataset file) to run these settings."
+            )),
+        })
     }
 
     /// Reads a picked image (PNG, JPEG, GIF or WebP) to attach to the prompt.
@@ -360,6 +406,20 @@ impl RunForm {
                     })}
                     {move || f.payload_error.get().map(|e| view! { <p id="payload-error" class="field-error">{e}</p> })}
                 </div>
+                <label for="dataset-file">"Dataset file"</label>
+                <div>
+                    <input id="dataset-file" type="file" accept=".json,.jsonl,.csv" on:change=move |ev| f.pick_dataset(ev) />
+                    {move || f.dataset.get().map(|(name, d)| {
+                        let skipped = if d.skipped.is_empty() { String::new() } else { format!(" Skipped: {}.", d.skipped.join("; ")) };
+                        view! {
+                            <p id="dataset-note" class="note">
+                                {format!("{} prompts from {name}, sent in turn (Dataset sampling: order, shuffle, or e.g. shuffle:100-2000 tokens).{skipped} ", d.rows.len())}
+                                <button id="clear-dataset" on:click=move |_| { f.dataset.set(None); f.signal(Field::Dataset).set(String::new()); }>"Use the prompt"</button>
+                            </p>
+                        }
+                    })}
+                </div>
+                {text_field(Field::DatasetSample, "text", "order, shuffle, or shuffle:MIN-MAX tokens")}
                 <label for="cache-buster">"Cache buster"</label>
                 <label class="check">{checkbox(Field::CacheBuster)}
                     "a unique prefix per request, so prompt caches cannot flatter TTFT"</label>

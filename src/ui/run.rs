@@ -73,9 +73,11 @@ impl Phase {
 
 /// What the form would send (the engine's [`Target::for_input`], with the form's uploads and image).
 fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
+    let dataset = form.dataset_rows(input, seed)?;
     Target::for_input(
         input,
         form.uploaded_payloads(),
+        dataset.as_deref(),
         form.image(),
         &form.credentials(),
         seed,

@@ -985,3 +985,23 @@ test("issue 20: a race sends one schedule to two targets, shows them side by sid
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("issue 19: a picked prompt dataset is sent in turn; a dataset the settings name but the page was not given is asked for", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    clients: "2", requests: "12", sim_ttft: "fixed:0.01", sim_itl: "fixed:0.001", sim_tokens: "fixed:4",
+  })}`);
+  await page.setInputFiles("#dataset-file", join(ROOT, "tests", "data", "datasets", "sample_prompts.csv"));
+  await page.waitForSelector("#dataset-note");
+  assert.match(await page.textContent("#dataset-note"), /^24 prompts from sample_prompts\.csv/);
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "24");
+  // A configuration naming a dataset file the page has not been given says which file to pick.
+  await page.goto(`${site.url}/?${new URLSearchParams({ dataset: "prompts.json" })}`);
+  await page.click("#run");
+  await page.waitForSelector('#status[data-status="invalid"]');
+  assert.match(await page.textContent("#status"), /Pick the dataset file prompts\.json/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

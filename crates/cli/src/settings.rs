@@ -2,10 +2,11 @@
 //! `run_config.json`, or LLMeter's, mapped key by key), `--set` overrides by query-parameter name, and the
 //! credentials from the environment. Every setting is checked here, before anything is sent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use tokenmeter_core::dataset::{Dataset, DatasetRow};
 use tokenmeter_core::format::read_run_config;
 use tokenmeter_core::input::{Field, RawInput, RunInput};
 use tokenmeter_core::shard::Shard;
@@ -61,7 +62,12 @@ impl RunSetup {
             ));
         }
         let credentials = credentials_from(&input, env);
-        let target = Target::for_input(&input, None, None, &credentials, seed)
+        let dataset = input
+            .dataset
+            .as_deref()
+            .map(|name| read_dataset(path, name, &input, seed))
+            .transpose()?;
+        let target = Target::for_input(&input, None, dataset.as_deref(), None, &credentials, seed)
             .map_err(|e| CliError::Config(format!("the target cannot be used as set: {e}")))?;
         Ok(RunSetup {
             payloads: target.payloads().to_vec(),
@@ -136,4 +142,22 @@ pub fn credentials_from(input: &RunInput, env: &dyn Fn(&str) -> Option<String>) 
         api_key: var("TOKENMETER_API_KEY").or(provider_key),
         aws,
     }
+}
+
+/// The `dataset` setting's file (a path, relative to the configuration's folder unless absolute), read and sampled
+/// as the run asks; its skipped rows are named.
+fn read_dataset(config: &Path, name: &str, input: &RunInput, seed: u64) -> Result<Vec<DatasetRow>, CliError> {
+    let path = config
+        .parent()
+        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Config(format!("dataset {}: cannot be read: {e}", path.display())))?;
+    let dataset =
+        Dataset::parse(&text).map_err(|e| CliError::Config(format!("dataset {}: {e}", path.display())))?;
+    for skipped in &dataset.skipped {
+        eprintln!("tokenmeter: dataset {}: skipped {skipped}", path.display());
+    }
+    dataset
+        .sample(input.dataset_sample, seed)
+        .map_err(|e| CliError::Config(format!("dataset {}: {e}", path.display())))
 }

@@ -11,6 +11,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::dataset::Sampling;
 use crate::dist::Dist;
 use crate::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTestPlan};
 use crate::fan_out::FanOut;
@@ -119,6 +120,8 @@ fields! {
     Race: "race", "Race targets", "";
     Cancel: "cancel", "Cancel on purpose", "";
     SharedPrefix: "shared_prefix", "Shared prefixes (P×L tokens)", "";
+    Dataset: "dataset", "Dataset file", "";
+    DatasetSample: "dataset_sample", "Dataset sampling", "order";
 }
 
 impl Field {
@@ -366,6 +369,8 @@ impl RawInput {
             race,
             cancel: optional(self, Field::Cancel, |v| v.parse::<Cancellation>())?,
             shared_prefix: self.shared_prefix()?,
+            dataset: text(Field::Dataset, 4096)?,
+            dataset_sample: parse(self, Field::DatasetSample)?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -949,6 +954,10 @@ pub struct RunInput {
     /// A shared-prefix workload: P generated prefixes of L tokens, request `i` sending prefix `i mod P` before
     /// the prompt, to measure prefix caching.
     pub shared_prefix: Option<SharedPrefix>,
+    /// The prompt dataset's file (the page picks it, the command reads it from this path), and how its rows are
+    /// sampled.
+    pub dataset: Option<String>,
+    pub dataset_sample: Sampling,
 }
 
 impl RunInput {

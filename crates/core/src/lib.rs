@@ -9,6 +9,7 @@ pub mod budget;
 pub mod checkpoint;
 pub mod cold_check;
 pub mod consent;
+pub mod dataset;
 pub mod dist;
 pub mod experiments;
 pub mod fan_out;

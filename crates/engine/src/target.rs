@@ -10,8 +10,10 @@ use serde_json::Value;
 
 use crate::request::PreparedRequest;
 use tokenmeter_core::address_space::origin;
+use tokenmeter_core::dataset::DatasetRow;
 use tokenmeter_core::format::EndpointBlock;
 use tokenmeter_core::input::RunInput;
+use tokenmeter_core::input::MAX_OUTPUT_TOKENS;
 use tokenmeter_core::payload::{bust_cache, cache_buster_tag, generated_prompt};
 use tokenmeter_core::target::{
     ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
@@ -186,12 +188,14 @@ impl Target {
         Ok(target)
     }
 
-    /// The target a run of `input` sends to: an edited request body, the `uploaded` payloads, one generated
-    /// prompt per heatmap cell, or one payload from the prompt (or a generated prompt of the asked length, from
-    /// `seed`), in the API's shape. The page and the command build their runs with this one function.
+    /// The target a run of `input` sends to: an edited request body, the `uploaded` payloads, one payload per
+    /// `dataset` row (its prompt, and its output length as the limit), one generated prompt per heatmap cell, or
+    /// one payload from the prompt (or a generated prompt of the asked length, from `seed`), in the API's shape.
+    /// The page and the command build their runs with this one function.
     pub fn for_input(
         input: &RunInput,
         uploaded: Option<Vec<Value>>,
+        dataset: Option<&[DatasetRow]>,
         image: Option<Image>,
         credentials: &Credentials,
         seed: u64,
@@ -205,6 +209,19 @@ impl Target {
         match (&input.payload_json, uploaded, &input.heatmap) {
             (Some(body), _, _) => Target::new(spec, vec![body.clone()], credentials),
             (None, Some(payloads), _) => Target::new(spec, payloads, credentials),
+            (None, None, None) if dataset.is_some() => dataset
+                .unwrap_or_default()
+                .iter()
+                .map(|row| {
+                    let limit = row
+                        .output_tokens
+                        .unwrap_or(input.max_tokens)
+                        .min(MAX_OUTPUT_TOKENS);
+                    Target::with_prompt_and(spec, &row.prompt, limit, &options, credentials)
+                        .map(|t| t.payloads()[0].clone())
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|payloads| Target::new(spec, payloads, credentials)),
             // A heatmap: payload `i` is cell `i`'s prompt length and output budget.
             (None, None, Some(cells)) => cells
                 .iter()
