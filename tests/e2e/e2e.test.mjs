@@ -993,7 +993,7 @@ test("issue 19: a picked prompt dataset is sent in turn; a dataset the settings 
     clients: "2", requests: "12", sim_ttft: "fixed:0.01", sim_itl: "fixed:0.001", sim_tokens: "fixed:4",
   })}`);
   await page.setInputFiles("#dataset-file", join(ROOT, "tests", "data", "datasets", "sample_prompts.csv"));
-  await page.waitForSelector("#dataset-note");
+  await page.waitForSelector("#dataset-note", { state: "attached" });
   assert.match(await page.textContent("#dataset-note"), /^24 prompts from sample_prompts\.csv/);
   await run(page);
   assert.equal(await stat(page, "total_requests"), "24");
