@@ -17,10 +17,41 @@ const NEGLIGIBLE: f64 = 1e-19;
 
 /// 0-based indexes `(lo, hi)` into the sorted sample of the order statistics that bound quantile `q` (in `(0, 1)`)
 /// with confidence at least `level` (in `(0, 1)`), or `None` when `n` is too small (see [`min_samples`]).
+///
+/// The ranks depend on `(n, q, level)` alone, and a snapshot asks for the same few (every metric of the successful
+/// requests has the same `n`): the last answers are remembered, so a snapshot computes each binomial window once.
 pub fn rank_interval(n: usize, q: f64, level: f64) -> Option<(usize, usize)> {
     if n < min_samples(q, level)? {
         return None;
     }
+    let key = (n, q.to_bits(), level.to_bits());
+    if let Some(ranks) =
+        RECENT.with(|recent| recent.borrow().iter().find(|(k, _)| *k == key).map(|(_, r)| *r))
+    {
+        return Some(ranks);
+    }
+    let ranks = ranks_of(n, q, level);
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if recent.len() == REMEMBERED {
+            recent.remove(0);
+        }
+        recent.push((key, ranks));
+    });
+    Some(ranks)
+}
+
+/// How many `(n, q, level)` answers are remembered: a snapshot's percentiles times the distinct sample sizes.
+const REMEMBERED: usize = 32;
+
+type Remembered = Vec<((usize, u64, u64), (usize, usize))>;
+
+thread_local! {
+    static RECENT: std::cell::RefCell<Remembered> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The ranks, from the binomial distribution (`n` at least [`min_samples`]).
+fn ranks_of(n: usize, q: f64, level: f64) -> (usize, usize) {
     let tail = (1.0 - level) / 2.0;
     let pmf = BinomialWindow::new(n, q);
     // cdf(k) = P(B ≤ k). Walk up once, remembering the last k with cdf(k) ≤ tail and the first with
@@ -41,7 +72,7 @@ pub fn rank_interval(n: usize, q: f64, level: f64) -> Option<(usize, usize)> {
         }
     }
     let hi = hi.unwrap_or(n - 1).min(n - 1);
-    Some((lo.min(hi), hi))
+    (lo.min(hi), hi)
 }
 
 /// The fewest values with an interval for quantile `q` at `level`: both `(1 − q)^n` and `q^n` (the chances that
