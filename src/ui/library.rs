@@ -143,6 +143,18 @@ impl Library {
     }
 
     /// Applies `change` to the run `id` and stores it again.
+    /// Adds a file to each of the runs `ids` (a race's comparison, kept with every target's run) and stores them.
+    pub(crate) fn attach_file(&self, ids: &[String], name: &str, text: &str) {
+        for id in ids {
+            self.update(id, |run| {
+                let mut files = run.files.to_vec();
+                files.retain(|(n, _)| n != name);
+                files.push((name.to_owned(), text.to_owned()));
+                run.files = Arc::new(files);
+            });
+        }
+    }
+
     fn update(&self, id: &str, change: impl FnOnce(&mut SavedRun)) {
         let mut changed = None;
         self.runs.update(|runs| {

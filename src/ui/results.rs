@@ -58,14 +58,14 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let library = run.library;
     // Downloads the last run's files whose name `wanted` accepts (`None`: a `.zip` of them all).
-    let save = move |wanted: Option<&'static str>| {
+    let save = move |wanted: Option<String>| {
         let Some(saved) = run.last_run() else {
             return error.set(Some(
                 "Run something first: there is nothing to export yet.".into(),
             ));
         };
         spawn_local(async move {
-            let done = match wanted {
+            let done = match wanted.as_deref() {
                 Some("*") => library.download_files(&saved, |_| true).await,
                 Some(name) => library.download_files(&saved, |n| n == name).await,
                 None => library.download_zip(&saved).await,
@@ -73,18 +73,26 @@ pub(crate) fn ExportImport(run: RunController) -> impl IntoView {
             error.set(done.err());
         });
     };
-    let download = move |_| save(Some("*"));
+    let download = move |_| save(Some("*".into()));
     let zip = move |_| save(None);
-    // One button per file, named by the file, so a person or a script can fetch just that one.
+    // One button per file, named by the file, so a person or a script can fetch just that one: the run files,
+    // then any the last run keeps beside them (a race's race.json).
     let per_file = move || {
         run.has_results().then(|| {
-            RunFile::ALL
-                .map(RunFile::file_name)
+            let mut names: Vec<String> = RunFile::ALL.map(|f| f.file_name().to_owned()).into();
+            // Redrawn when the kept runs change (a race's comparison arrives after its runs).
+            run.library.runs.track();
+            if let Some(last) = run.last_run() {
+                let extra: Vec<String> = last.file_names().into_iter().filter(|n| !names.contains(n)).collect();
+                names.extend(extra);
+            }
+            names
                 .into_iter()
                 .map(|name| {
+                    let (file, label) = (name.clone(), name.clone());
                     view! {
                         <button class="download-file" data-file=name
-                            on:click=move |_| save(Some(name)) disabled=move || run.is_busy()>{name}</button>
+                            on:click=move |_| save(Some(file.clone())) disabled=move || run.is_busy()>{label}</button>
                     }
                 })
                 .collect_view()

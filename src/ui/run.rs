@@ -23,7 +23,7 @@ use crate::core::input::RunInput;
 use crate::core::payload::write_payload_jsonl;
 use crate::core::progress::ProgressView;
 use crate::core::saved::SavedRun;
-use crate::core::stats::{RaceComparison, StatsConfig};
+use crate::core::stats::{race_json, RaceComparison, StatsConfig, RACE_FILE};
 use crate::core::table::{client_health, group_titles, live_table, live_table_of, precision_notes, Group};
 use crate::core::timeline::Timeline;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
@@ -113,6 +113,8 @@ pub(crate) struct RunController {
     pub(crate) race_live: RwSignal<Vec<(String, Map<String, Value>)>>,
     /// A race's comparisons of each target with the first, once it has ended.
     pub(crate) race_result: RwSignal<Vec<RaceComparison>>,
+    /// The library ids of the race's target runs, to keep the comparison with.
+    race_ids: StoredValue<Vec<String>>,
     /// The current run's requests, tokens and latency per second, for the live figures (while it goes on).
     pub(crate) timeline: RwSignal<Option<Timeline>>,
     /// Whether a run finished (or stopped) here, so there are files to download.
@@ -142,6 +144,7 @@ impl RunController {
             health: RwSignal::new(Vec::new()),
             race_live: RwSignal::new(Vec::new()),
             race_result: RwSignal::new(Vec::new()),
+            race_ids: StoredValue::new(Vec::new()),
             notes: RwSignal::new(Vec::new()),
             isolation: RwSignal::new(Vec::new()),
             check: RwSignal::new(None),
@@ -226,6 +229,7 @@ impl RunController {
         let race: Vec<_> = input.race.iter().map(|t| (t.run_name(), Map::new())).collect();
         self.race_live.set(race);
         self.race_result.set(Vec::new());
+        self.race_ids.set_value(Vec::new());
         self.progress.set(Progress::default());
         self.bar.set(None);
         self.phase.set(Phase::Running);
@@ -295,6 +299,9 @@ impl RunController {
                     self.library.notice.set(Some(note));
                 }
                 self.last_id.set_value(Some(saved.id.clone()));
+                if RaceTarget::is_race_run(&run.run_name) {
+                    self.race_ids.update_value(|ids| ids.push(saved.id.clone()));
+                }
                 self.has_last.set(true);
                 // Once the run is stored, its heartbeat goes (and its checkpoint, if its files hold its records).
                 let (checkpoint, engine) = (run.checkpoint, self.engine.get_value());
@@ -307,7 +314,13 @@ impl RunController {
                     }
                 });
             }
-            FromEngine::RaceCompared { comparisons } => self.race_result.set(comparisons),
+            FromEngine::RaceCompared { comparisons } => {
+                // Kept with every target's run, so each run's download and .zip carry the comparison.
+                let ids = self.race_ids.get_value();
+                self.library
+                    .attach_file(&ids, RACE_FILE, &race_json(&comparisons));
+                self.race_result.set(comparisons);
+            }
             // Only a figures worker draws figures.
             FromEngine::Figures { .. } => {}
             FromEngine::Ended { ending, message } => {

@@ -981,6 +981,11 @@ test("issue 20: a race sends one schedule to two targets, shows them side by sid
   const names = await page.$$eval("#results-list .run-name", (i) => i.map((e) => e.value));
   assert.ok(names.includes("race-fast") && names.includes("race-slow"), `${names}`);
   assert.match(await page.textContent("#status"), /Race of 2 targets: race-slow's TTFT p50/);
+  // The comparison is kept with the targets' runs: the last one's files offer race.json, as the command writes it.
+  const next = page.waitForEvent("download");
+  await page.getByRole("button", { name: "race.json", exact: true }).click();
+  const race = JSON.parse(await readFile(await (await next).path(), "utf8"));
+  assert.equal(race.comparisons[0].b, "race-slow");
   await page.screenshot({ path: join(SHOTS, "race.png"), fullPage: true });
   assert.deepEqual(pageErrors(errors), []);
   await page.close();

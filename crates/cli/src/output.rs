@@ -18,7 +18,7 @@ use tokenmeter_core::figure_data::FigureData;
 use tokenmeter_core::format::stats_config_for;
 use tokenmeter_core::report::{Report, ReportRun, ReportSection};
 use tokenmeter_core::search::{Outcome, SloSearch};
-use tokenmeter_core::stats::RaceComparison;
+use tokenmeter_core::stats::{race_json, RaceComparison, RACE_FILE};
 
 use crate::error::CliError;
 
@@ -171,8 +171,7 @@ pub fn report(
 
 /// A race's comparisons beside its targets' folders: `race.json` (each difference, its interval and sentence).
 pub fn write_race(dir: &Path, race: &[RaceComparison]) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(&json!({ "comparisons": race })).unwrap_or_default();
-    write_folder(dir, &[("race.json", text)])
+    write_folder(dir, &[(RACE_FILE, race_json(race))])
 }
 
 /// `tokenmeter import FILE... --out DIR`: another tool's results as run folders, each run twice — under the tool's

@@ -90,6 +90,14 @@ pub struct RaceComparison {
     pub sentence: String,
 }
 
+/// The file a race's comparisons are kept in, beside its targets' run folders.
+pub const RACE_FILE: &str = "race.json";
+
+/// `race.json`: the comparisons, each with its difference, interval and sentence.
+pub fn race_json(comparisons: &[RaceComparison]) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({ "comparisons": comparisons })).unwrap_or_default()
+}
+
 /// Every [`RACE_COMPARED`] statistic of each target against the first (`runs` are `(label, stats)`), with
 /// bootstrap intervals seeded by `seed`. Statistics a run has no value for are left out.
 pub fn compare_race(runs: &mut [(String, RunningStats)], seed: u64) -> Vec<RaceComparison> {

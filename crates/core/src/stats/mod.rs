@@ -65,7 +65,9 @@ pub(crate) use binned::Binned;
 pub use binned::RELATIVE_ERROR as BINNED_RELATIVE_ERROR;
 pub use config::{RateWindow, StatsConfig, StatsConfigError};
 pub use cost::{request_cost, CostModel, RequestCost};
-pub use difference::{compare_race, Difference, RaceComparison, RACE_COMPARED, RESAMPLES};
+pub use difference::{
+    compare_race, race_json, Difference, RaceComparison, RACE_COMPARED, RACE_FILE, RESAMPLES,
+};
 pub use distribution::Bounds;
 pub use goodput::Slo;
 pub use interval::{min_samples, rank_interval, DEFAULT_CONFIDENCE};
