@@ -24,7 +24,9 @@ use crate::core::payload::write_payload_jsonl;
 use crate::core::progress::ProgressView;
 use crate::core::saved::SavedRun;
 use crate::core::stats::{race_json, RaceComparison, StatsConfig, RACE_FILE};
-use crate::core::table::{client_health, group_titles, live_table, live_table_of, precision_notes, Group};
+use crate::core::table::{
+    all_groups, client_health, live_table, live_table_of, precision_notes, Group, TableGroup,
+};
 use crate::core::timeline::Timeline;
 use crate::engine::live::{LiveRun, Progress, RunIdentity};
 use crate::engine::remote::{Ending, FromEngine, RunRequest, Snapshot, ToEngine};
@@ -128,7 +130,7 @@ pub(crate) struct RunController {
     /// The number of the last `run-N` this page named.
     runs_started: StoredValue<u64>,
     /// The live table's groups to show (the form's *Table groups*).
-    table_groups: StoredValue<Vec<&'static str>>,
+    table_groups: StoredValue<Vec<TableGroup>>,
 }
 
 impl RunController {
@@ -156,7 +158,7 @@ impl RunController {
             timeline_drawn_at: StoredValue::new(f64::NEG_INFINITY),
             engine: StoredValue::new_local(None),
             runs_started: StoredValue::new(0),
-            table_groups: StoredValue::new(group_titles()),
+            table_groups: StoredValue::new(all_groups()),
         };
         // Started now, so it is ready long before anyone presses Run; a failure shows at once.
         if let Err(e) = run.engine() {

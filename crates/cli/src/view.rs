@@ -8,7 +8,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Map, Value};
 
 use tokenmeter_core::progress::ProgressView;
-use tokenmeter_core::table::{live_table_of, Group};
+use tokenmeter_core::table::{live_table_of, Group, TableGroup};
 use tokenmeter_engine::live::Progress;
 
 /// How the command shows a run.
@@ -54,7 +54,7 @@ impl View {
         progress: &Progress,
         bar: &ProgressView,
         stats: &Map<String, Value>,
-        groups: &[&str],
+        groups: &[TableGroup],
     ) {
         let counts = format!(
             "{} sent · {} done · {} failed · {} in flight",
@@ -129,7 +129,7 @@ pub fn group_line(group: &Group) -> String {
 }
 
 /// The whole table as text, for the end of a run.
-pub fn table_text(stats: &Map<String, Value>, groups: &[&str]) -> String {
+pub fn table_text(stats: &Map<String, Value>, groups: &[TableGroup]) -> String {
     live_table_of(stats, groups)
         .iter()
         .map(group_line)

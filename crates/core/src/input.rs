@@ -21,7 +21,7 @@ use crate::plan::{Arrival, Cancellation, PlanError, RunPlan, RunPlanSpec, StopCo
 use crate::search::{parse_slo, Axis, SearchRange, SloSearch};
 use crate::shard::Shard;
 use crate::stats::{CostModel, Slo, StatsConfig, StopWhen};
-use crate::table::parse_group_filter;
+use crate::table::{parse_group_filter, TableGroup};
 use crate::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
@@ -938,7 +938,7 @@ pub struct RunInput {
     /// A whole request body, as edited: sent as is instead of one built from the prompt.
     pub payload_json: Option<serde_json::Value>,
     /// The live table's groups to show, by title.
-    pub table_groups: Vec<&'static str>,
+    pub table_groups: Vec<TableGroup>,
     /// A LatencyHeatmap: payload `i` of the run is `heatmap[i]` (a prompt of that many words, that output budget).
     pub heatmap: Option<Vec<HeatmapCell>>,
     /// The confidence level of the percentiles' intervals, in `(0, 1)`.

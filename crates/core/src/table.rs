@@ -43,9 +43,51 @@ pub struct IntervalCell {
     pub too_few: bool,
 }
 
+/// A group of the live table (LLMeter's live display's groups, plus Tokenmeter's streaming and client ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TableGroup {
+    Throughput,
+    Ttft,
+    Ttlt,
+    Tpot,
+    Tokens,
+    Streaming,
+    Client,
+    Errors,
+}
+
+impl TableGroup {
+    /// Every group, in the table's order.
+    pub const ALL: [TableGroup; 8] = [
+        TableGroup::Throughput,
+        TableGroup::Ttft,
+        TableGroup::Ttlt,
+        TableGroup::Tpot,
+        TableGroup::Tokens,
+        TableGroup::Streaming,
+        TableGroup::Client,
+        TableGroup::Errors,
+    ];
+
+    /// The title the table shows (and the `table=` setting names, by its start).
+    pub const fn title(self) -> &'static str {
+        match self {
+            TableGroup::Throughput => "Throughput",
+            TableGroup::Ttft => "TTFT (ms)",
+            TableGroup::Ttlt => "TTLT (ms)",
+            TableGroup::Tpot => "TPOT (ms)",
+            TableGroup::Tokens => "Tokens",
+            TableGroup::Streaming => "Streaming",
+            TableGroup::Client => "Client",
+            TableGroup::Errors => "Errors",
+        }
+    }
+}
+
 /// A titled group of rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
+    pub group: TableGroup,
     pub title: &'static str,
     pub rows: Vec<Row>,
 }
@@ -75,9 +117,9 @@ const fn scalar(s: Scalar) -> StatKey {
     StatKey::Scalar(s)
 }
 
-const GROUPS: [(&str, Rows); 8] = [
+const GROUPS: [(TableGroup, Rows); 8] = [
     (
-        "Throughput",
+        TableGroup::Throughput,
         Rows::Stats(&[
             ("requests / min", scalar(Scalar::RequestsPerMinute), Unit::Decimal),
             ("output tokens / s", scalar(Scalar::OutputTps), Unit::Decimal),
@@ -93,11 +135,11 @@ const GROUPS: [(&str, Rows); 8] = [
             ),
         ]),
     ),
-    ("TTFT (ms)", Rows::Distribution(Metric::TimeToFirstToken)),
-    ("TTLT (ms)", Rows::Distribution(Metric::TimeToLastToken)),
-    ("TPOT (ms)", Rows::Distribution(Metric::TimePerOutputToken)),
+    (TableGroup::Ttft, Rows::Distribution(Metric::TimeToFirstToken)),
+    (TableGroup::Ttlt, Rows::Distribution(Metric::TimeToLastToken)),
+    (TableGroup::Tpot, Rows::Distribution(Metric::TimePerOutputToken)),
     (
-        "Tokens",
+        TableGroup::Tokens,
         Rows::Stats(&[
             ("input total", scalar(Scalar::TotalInputTokens), Unit::Count),
             ("output total", scalar(Scalar::TotalOutputTokens), Unit::Count),
@@ -114,7 +156,7 @@ const GROUPS: [(&str, Rows); 8] = [
         ]),
     ),
     (
-        "Streaming",
+        TableGroup::Streaming,
         Rows::Stats(&[
             (
                 "visible TTFT p50 (ms)",
@@ -139,7 +181,7 @@ const GROUPS: [(&str, Rows); 8] = [
         ]),
     ),
     (
-        "Client",
+        TableGroup::Client,
         Rows::Stats(&[
             (
                 "schedule lag p50 (ms)",
@@ -159,7 +201,7 @@ const GROUPS: [(&str, Rows); 8] = [
         ]),
     ),
     (
-        "Errors",
+        TableGroup::Errors,
         Rows::Stats(&[
             ("requests", scalar(Scalar::TotalRequests), Unit::Count),
             ("failed", scalar(Scalar::FailedRequests), Unit::Count),
@@ -169,22 +211,27 @@ const GROUPS: [(&str, Rows); 8] = [
 ];
 
 /// Rows shown only when the run computes them (with an SLO, or prices): `(group, label, key, unit)`.
-const OPTIONAL_ROWS: [(&str, &str, StatKey, Unit); 4] = [
+const OPTIONAL_ROWS: [(TableGroup, &str, StatKey, Unit); 4] = [
     (
-        "Client",
+        TableGroup::Client,
         "dropped arrivals (overloaded)",
         scalar(Scalar::DroppedArrivals),
         Unit::Count,
     ),
     (
-        "Throughput",
+        TableGroup::Throughput,
         "SLO attainment",
         scalar(Scalar::GoodputRate),
         Unit::Percent,
     ),
-    ("Throughput", "cost total", scalar(Scalar::CostTotal), Unit::Money),
     (
-        "Throughput",
+        TableGroup::Throughput,
+        "cost total",
+        scalar(Scalar::CostTotal),
+        Unit::Money,
+    ),
+    (
+        TableGroup::Throughput,
         "cost / request avg",
         StatKey::Cost(Aggregate::Average),
         Unit::Money,
@@ -223,8 +270,9 @@ pub const COMPARED: [(&str, StatKey, Unit); 8] = [
 pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
     let mut groups: Vec<Group> = GROUPS
         .iter()
-        .map(|(title, rows)| Group {
-            title,
+        .map(|(group, rows)| Group {
+            group: *group,
+            title: group.title(),
             rows: match rows {
                 Rows::Distribution(metric) => DISTRIBUTION
                     .iter()
@@ -237,25 +285,25 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
             },
         })
         .collect();
-    for &(title, label, key, unit) in &OPTIONAL_ROWS {
+    for &(group, label, key, unit) in &OPTIONAL_ROWS {
         if key.get(stats).is_some() {
             let group = groups
                 .iter_mut()
-                .find(|g| g.title == title)
+                .find(|g| g.group == group)
                 .expect("a known group");
             group.rows.push(row(stats, label, key, unit));
         }
     }
     // The provider's own latencies, beside the client's, when it reports them (Bedrock).
-    for (title, metric, label) in [
-        ("TTFT (ms)", Metric::ServerFirstByteLatency, "server p50"),
-        ("TTLT (ms)", Metric::ServerLatency, "server p50"),
+    for (group, metric, label) in [
+        (TableGroup::Ttft, Metric::ServerFirstByteLatency, "server p50"),
+        (TableGroup::Ttlt, Metric::ServerLatency, "server p50"),
     ] {
         let key = dist(metric, Aggregate::P50);
         if key.get(stats).is_some() {
             let group = groups
                 .iter_mut()
-                .find(|g| g.title == title)
+                .find(|g| g.group == group)
                 .expect("latency groups exist");
             group.rows.push(row(stats, label, key, Unit::Millis));
             group.rows.push(row(
@@ -270,7 +318,7 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
     if estimated.get(stats).is_some_and(|n| n > 0.0) {
         let tokens = groups
             .iter_mut()
-            .find(|g| g.title == "Tokens")
+            .find(|g| g.group == TableGroup::Tokens)
             .expect("a Tokens group");
         tokens.rows.push(row(
             stats,
@@ -289,37 +337,38 @@ pub fn live_table(stats: &Map<String, Value>) -> Vec<Group> {
     groups
 }
 
-/// The live table's group titles, in order.
-pub fn group_titles() -> Vec<&'static str> {
-    GROUPS.iter().map(|(title, _)| *title).collect()
+/// The live table's groups, in order.
+pub fn all_groups() -> Vec<TableGroup> {
+    TableGroup::ALL.to_vec()
 }
 
 /// Which groups to show, from a comma-separated list of group names (the start of a title is enough, any case:
 /// `throughput, ttft, errors`), as LLMeter's `progress_bar_stats` chooses what its live display shows. Empty: all.
-pub fn parse_group_filter(text: &str) -> Result<Vec<&'static str>, String> {
+pub fn parse_group_filter(text: &str) -> Result<Vec<TableGroup>, String> {
     let wanted: Vec<String> = text
         .split(',')
         .map(|w| w.trim().to_ascii_lowercase())
         .filter(|w| !w.is_empty())
         .collect();
     if wanted.is_empty() {
-        return Ok(group_titles());
+        return Ok(all_groups());
     }
+    let titles: Vec<&str> = TableGroup::ALL.iter().map(|g| g.title()).collect();
     wanted
         .iter()
         .map(|w| {
-            group_titles()
+            TableGroup::ALL
                 .into_iter()
-                .find(|t| t.to_ascii_lowercase().starts_with(w.as_str()))
-                .ok_or_else(|| format!("no table group {w:?}: use some of {}", group_titles().join(", ")))
+                .find(|g| g.title().to_ascii_lowercase().starts_with(w.as_str()))
+                .ok_or_else(|| format!("no table group {w:?}: use some of {}", titles.join(", ")))
         })
         .collect()
 }
 
-/// The live table with only the groups in `shown` (titles from [`parse_group_filter`]).
-pub fn live_table_of(stats: &Map<String, Value>, shown: &[&str]) -> Vec<Group> {
+/// The live table with only the groups in `shown` (from [`parse_group_filter`]).
+pub fn live_table_of(stats: &Map<String, Value>, shown: &[TableGroup]) -> Vec<Group> {
     let mut groups = live_table(stats);
-    groups.retain(|g| shown.contains(&g.title));
+    groups.retain(|g| shown.contains(&g.group));
     groups
 }
 
@@ -469,9 +518,12 @@ mod tests {
 
     #[test]
     fn the_table_shows_the_groups_asked_for() {
-        assert_eq!(parse_group_filter("").unwrap(), group_titles());
+        assert_eq!(parse_group_filter("").unwrap(), all_groups());
         let shown = parse_group_filter(" ttft, Errors,throughput").unwrap();
-        assert_eq!(shown, ["TTFT (ms)", "Errors", "Throughput"]);
+        assert_eq!(
+            shown,
+            [TableGroup::Ttft, TableGroup::Errors, TableGroup::Throughput]
+        );
         let titles: Vec<_> = live_table_of(&Map::new(), &shown)
             .iter()
             .map(|g| g.title)
