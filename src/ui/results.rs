@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use serde_json::{Map, Value};
 
 use crate::browser::clock::PerformanceClock;
 use crate::browser::files::{self, BlobLines};
@@ -453,26 +454,38 @@ pub(crate) fn Comparison(library: Library) -> impl IntoView {
     view! {
         <Show when=move || !selected().is_empty()>
             <h3>"Compare runs"</h3>
-            <div class="comparison-wrap">
-            <table id="comparison" class="comparison">
-                <thead><tr><th></th>{move || selected().into_iter().map(|r| view! { <th>{r.name.clone()}</th> }).collect_view()}</tr></thead>
-                <tbody>
-                    {COMPARED.into_iter().map(|(label, key, unit)| view! {
-                        <tr>
-                            <th scope="row">{label}</th>
-                            {move || selected().into_iter().map(|r| {
-                                let v = format_cell(key.get(&r.stats), unit);
-                                view! { <td data-stat=key.to_string()>{v}</td> }
-                            }).collect_view()}
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-            </div>
+            {compared_table("comparison", selected, |r| r.name.clone(), |r| &r.stats)}
             <div id="charts" class="figures">
                 {move || gallery(comparison_figures(&selected()))}
             </div>
         </Show>
+    }
+}
+
+/// The compared statistics side by side, one column per item of `columns` (its name, its stats map); each cell
+/// carries its `stats.json` key as `data-stat`. The selected runs' comparison and a race's live table.
+fn compared_table<T: 'static>(
+    id: &'static str,
+    columns: impl Fn() -> Vec<T> + Copy + Send + Sync + 'static,
+    name: fn(&T) -> String,
+    stats: fn(&T) -> &Map<String, Value>,
+) -> impl IntoView {
+    view! {
+        <div class="comparison-wrap">
+        <table id=id class="comparison">
+            <thead><tr><th></th>{move || columns().iter().map(|c| view! { <th>{name(c)}</th> }).collect_view()}</tr></thead>
+            <tbody>
+                {COMPARED.into_iter().map(|(label, key, unit)| view! {
+                    <tr>
+                        <th scope="row">{label}</th>
+                        {move || columns().iter().map(|c| {
+                            view! { <td data-stat=key.to_string()>{format_cell(key.get(stats(c)), unit)}</td> }
+                        }).collect_view()}
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+        </div>
     }
 }
 
@@ -505,21 +518,7 @@ pub(crate) fn RaceView(run: RunController) -> impl IntoView {
     view! {
         <Show when=move || !run.race_live.with(Vec::is_empty)>
             <h3>"Race"</h3>
-            <div class="comparison-wrap">
-            <table id="race-table" class="comparison">
-                <thead><tr><th></th>{move || run.race_live.get().into_iter().map(|(name, _)| view! { <th>{name}</th> }).collect_view()}</tr></thead>
-                <tbody>
-                    {COMPARED.into_iter().map(|(label, key, unit)| view! {
-                        <tr>
-                            <th scope="row">{label}</th>
-                            {move || run.race_live.get().into_iter().map(|(_, stats)| {
-                                view! { <td data-stat=key.to_string()>{format_cell(key.get(&stats), unit)}</td> }
-                            }).collect_view()}
-                        </tr>
-                    }).collect_view()}
-                </tbody>
-            </table>
-            </div>
+            {compared_table("race-table", move || run.race_live.get(), |(name, _)| name.clone(), |(_, stats)| stats)}
             <ul id="race-comparison">
                 {move || run.race_result.get().into_iter().map(|c| {
                     let significant = c.difference.is_significant();

@@ -558,12 +558,11 @@ fn aiperf(name: &str, text: &str, aggregates: Option<&Value>) -> Result<ForeignR
                 }
             }
         }
-        if let Some(rps) = a.pointer("/request_throughput/avg").and_then(Value::as_f64) {
-            own.insert(Scalar::RequestsPerMinute.as_str().into(), (rps * 60.0).into());
-        }
-        if let Some(tps) = a.pointer("/output_token_throughput/avg").and_then(Value::as_f64) {
-            own.insert(Scalar::OutputTps.as_str().into(), tps.into());
-        }
+        own_throughput(
+            &mut own,
+            a.pointer("/request_throughput/avg").and_then(Value::as_f64),
+            a.pointer("/output_token_throughput/avg").and_then(Value::as_f64),
+        );
     }
     let model = aggregates
         .and_then(|a| a.pointer("/input_config/endpoint/model_names/0"))
@@ -605,16 +604,7 @@ fn aiperf_request(r: &Value) -> Result<Request, String> {
             gaps.iter().filter_map(Value::as_f64).map(|g| g * scale).collect()
         })
         .unwrap_or_default();
-    let chunks: Vec<f64> = ttft
-        .map(|first| {
-            std::iter::once(first)
-                .chain(gaps.iter().scan(first, |at, gap| {
-                    *at += gap;
-                    Some(*at)
-                }))
-                .collect()
-        })
-        .unwrap_or_default();
+    let chunks = chunk_times(ttft, &gaps);
     let cancelled = r.pointer("/metadata/was_cancelled").and_then(Value::as_bool) == Some(true);
     let error = match r.get("error").filter(|e| !e.is_null()) {
         Some(e) => {
@@ -689,16 +679,7 @@ fn vllm(name: &str, text: &str) -> Result<ForeignRun, String> {
             .as_array()
             .map(|g| g.iter().filter_map(Value::as_f64).collect())
             .unwrap_or_default();
-        let chunks: Vec<f64> = ttft
-            .map(|first| {
-                std::iter::once(first)
-                    .chain(gaps.iter().scan(first, |t, g| {
-                        *t += g;
-                        Some(*t)
-                    }))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let chunks = chunk_times(ttft, &gaps);
         if error.is_none() && ttft.is_none() {
             bad.push(format!("{name} request {}: a success without a TTFT", i + 1));
             continue;
@@ -738,12 +719,11 @@ fn vllm(name: &str, text: &str) -> Result<ForeignRun, String> {
             }
         }
     }
-    if let Some(rps) = doc.get("request_throughput").and_then(Value::as_f64) {
-        own.insert(Scalar::RequestsPerMinute.as_str().into(), (rps * 60.0).into());
-    }
-    if let Some(tps) = doc.get("output_throughput").and_then(Value::as_f64) {
-        own.insert(Scalar::OutputTps.as_str().into(), tps.into());
-    }
+    own_throughput(
+        &mut own,
+        doc.get("request_throughput").and_then(Value::as_f64),
+        doc.get("output_throughput").and_then(Value::as_f64),
+    );
     if let Some(failed) = doc.get("failed").and_then(Value::as_u64) {
         own.insert(Scalar::FailedRequests.as_str().into(), failed.into());
     }
@@ -758,6 +738,29 @@ fn vllm(name: &str, text: &str) -> Result<ForeignRun, String> {
         own,
         bad,
     ))
+}
+
+/// Chunk arrival times after the start: the first token's, then each gap after it added in turn.
+fn chunk_times(ttft: Option<f64>, gaps: &[f64]) -> Vec<f64> {
+    let Some(first) = ttft else {
+        return Vec::new();
+    };
+    std::iter::once(first)
+        .chain(gaps.iter().scan(first, |at, gap| {
+            *at += gap;
+            Some(*at)
+        }))
+        .collect()
+}
+
+/// A tool's own request rate (per second) and output token rate, under `stats.json`'s keys.
+fn own_throughput(own: &mut Map<String, Value>, requests_per_second: Option<f64>, output_tps: Option<f64>) {
+    if let Some(rps) = requests_per_second {
+        own.insert(Scalar::RequestsPerMinute.as_str().into(), (rps * 60.0).into());
+    }
+    if let Some(tps) = output_tps {
+        own.insert(Scalar::OutputTps.as_str().into(), tps.into());
+    }
 }
 
 fn foreign_run(
