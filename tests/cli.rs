@@ -69,13 +69,18 @@ fn served() -> u64 {
 
 /// A bare HTTP/1.1 GET (no client crate needed for one JSON body).
 fn http_get(url: &str) -> String {
+    http("GET", url)
+}
+
+/// A bare HTTP/1.1 request without a body; the response's body.
+fn http(method: &str, url: &str) -> String {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut text = String::new();
@@ -895,5 +900,85 @@ fn a_dataset_s_prompts_are_sent_in_turn_with_their_output_lengths() {
     assert!(
         haiku["input_payload"].to_string().contains("\"max_tokens\":17"),
         "{haiku}"
+    );
+}
+
+/// Trace replay (issue 19): a 1,000-request trace in Mooncake's schema replays at its own times (schedule lag p99
+/// within 5 ms), and the mock's journal shows every request's input length and output limit exactly as the trace
+/// asks, counted as the mock counts (whitespace words, one token each for the generated vocabulary).
+#[test]
+fn a_thousand_request_trace_replays_on_time_with_exact_lengths() {
+    let _turn = serial();
+    let dir = scratch("trace");
+    let mut rng = 0x7ace_u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let (mut at, mut rows, mut asked) = (0u64, String::new(), Vec::new());
+    for i in 0..1000u64 {
+        at += next(17); // about 120 requests a second, for about 8 s
+        let input = 1 + next(3000);
+        let output = 1 + next(8);
+        // Every row starts with one of four shared blocks, then its own.
+        let blocks = input.div_ceil(512);
+        let ids: Vec<u64> = (0..blocks)
+            .map(|b| if b == 0 { next(4) } else { 100 + i * 8 + b })
+            .collect();
+        rows.push_str(&format!(
+            "{{\"timestamp\": {at}, \"input_length\": {input}, \"output_length\": {output}, \"hash_ids\": {ids:?}}}\n"
+        ));
+        asked.push((input, output));
+    }
+    std::fs::write(dir.join("trace.jsonl"), rows).unwrap();
+    let config = config(
+        &dir,
+        &[
+            ("mode", "trace"),
+            ("trace", "trace.jsonl"),
+            ("clients", "256"),
+            ("timeout", "30"),
+        ],
+    );
+    http("DELETE", &format!("{}/mock/journal", mock()));
+    let out = dir.join("out");
+    let output = run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stats = stats(&out);
+    assert_eq!(stats["total_requests"], 1000, "{stats:?}");
+    let lag = stats["schedule_lag-p99"].as_f64().unwrap();
+    assert!(lag <= 0.005, "schedule lag p99 {lag} s");
+    let journal: Value = serde_json::from_str(&http_get(&format!("{}/mock/journal", mock()))).unwrap();
+    let mut received: Vec<(u64, u64)> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["input_tokens"].as_u64().unwrap(),
+                r["max_output_tokens"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    received.sort_unstable();
+    asked.sort_unstable();
+    assert_eq!(
+        received, asked,
+        "each request's input length and output limit, as the trace asks"
+    );
+    eprintln!(
+        "trace replay of 1,000 requests: schedule lag p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        stats["schedule_lag-p50"].as_f64().unwrap() * 1e3,
+        lag * 1e3,
+        stats["schedule_lag-max"].as_f64().unwrap_or(f64::NAN) * 1e3,
     );
 }

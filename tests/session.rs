@@ -79,6 +79,7 @@ fn request(pairs: &[(&str, &str)]) -> RunRequest {
     RunRequest {
         settings: raw,
         payloads: target.payloads().to_vec(),
+        schedule: Default::default(),
         credentials,
         seed: 7,
         default_name: "run-1".into(),
@@ -602,4 +603,184 @@ fn r19_cancellation_injection_aborts_its_share_on_purpose_and_the_counts_add_up(
             ended(&messages)
         );
     }
+}
+
+#[test]
+fn r19_a_trace_replays_at_its_own_times_scaled_by_its_speed_with_prompts_of_its_lengths() {
+    use tokenmeter::core::trace::Trace;
+    let rt = runtime(vec![Script::taking(millis(1))]); // unused: the simulated model answers
+    let trace = Trace::parse(
+        "{\"timestamp\": 1000, \"input_length\": 600, \"output_length\": 7, \"hash_ids\": [4, 5]}\n\
+         {\"timestamp\": 1100, \"input_length\": 520, \"output_length\": 9, \"hash_ids\": [4, 6]}\n\
+         {\"timestamp\": 1100, \"input_length\": 3, \"output_length\": 2}\n\
+         {\"timestamp\": 1250, \"input_length\": 40, \"output_length\": 5}\n\
+         {\"timestamp\": 2000, \"input_length\": 8, \"output_length\": 3}\n",
+    )
+    .unwrap();
+    let pairs = [
+        ("mode", "trace"),
+        ("trace", "t.jsonl"),
+        ("trace_speed", "2"),
+        ("clients", "16"),
+        ("sim_ttft", "fixed:0.02"),
+        ("sim_itl", "fixed:0.001"),
+    ];
+    let raw = RawInput::from_pairs(pairs);
+    let input = raw.parse().unwrap();
+    let credentials = Credentials::default();
+    let prompts = trace.prompts(7);
+    let target = Target::for_input(&input, None, Some(&prompts), None, &credentials, 7).unwrap();
+    let request = RunRequest {
+        schedule: trace.schedule(input.trace_speed),
+        ..request(&pairs)
+    };
+    let request = RunRequest {
+        payloads: target.payloads().to_vec(),
+        ..request
+    };
+    let messages = session(&rt, request, &Controls::default());
+    assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+    let run = finished_runs(&messages)[0];
+    let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
+    let lines: Vec<_> = file(run, "responses.jsonl").lines().map(parse).collect();
+    let extras: Vec<_> = file(run, "tokenmeter_responses.jsonl")
+        .lines()
+        .map(parse)
+        .collect();
+    assert_eq!(lines.len(), 5, "every row is sent once");
+    // When each was due, from the run's origin, in ms; and what it sent.
+    let mut sent: Vec<(f64, usize, u64, f64)> = lines
+        .iter()
+        .zip(&extras)
+        .map(|(r, x)| {
+            let t = &x["timing_ns"];
+            let due = (t["dispatched_at"].as_i64().unwrap() + t["scheduled"].as_i64().unwrap()) as f64 / 1e6;
+            let body = &r["input_payload"];
+            let words = body["messages"][0]["content"]
+                .as_str()
+                .unwrap()
+                .split_whitespace()
+                .count();
+            let limit = body["max_tokens"]
+                .as_u64()
+                .or(body["max_completion_tokens"].as_u64())
+                .unwrap();
+            (due, words, limit, x["schedule_lag"].as_f64().unwrap())
+        })
+        .collect();
+    sent.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let first = sent[0].0;
+    let due: Vec<f64> = sent.iter().map(|s| ((s.0 - first) * 1e3).round() / 1e3).collect();
+    assert_eq!(due, [0.0, 50.0, 50.0, 125.0, 500.0], "the trace's gaps, halved");
+    let shapes: Vec<(usize, u64)> = sent.iter().map(|s| (s.1, s.2)).collect();
+    assert_eq!(shapes, [(600, 7), (3, 2), (520, 9), (40, 5), (8, 3)]);
+    assert!(
+        sent.iter().all(|s| s.3 < 0.001),
+        "no lag on a manual clock: {sent:?}"
+    );
+    let plan =
+        &serde_json::from_str::<serde_json::Value>(file(run, "run_config.json")).unwrap()["tokenmeter_plan"];
+    assert_eq!(plan["arrival"]["mode"], "trace");
+    assert_eq!(plan["arrival"]["requests"], 5);
+}
+
+#[test]
+fn r19_a_trace_replay_without_its_schedule_says_to_pick_the_file() {
+    let rt = runtime(vec![Script::taking(millis(1))]);
+    let messages = session(
+        &rt,
+        request(&[("mode", "trace"), ("trace", "t.jsonl")]),
+        &Controls::default(),
+    );
+    let (ending, message) = ended(&messages);
+    assert_eq!(ending, Ending::Failed);
+    assert!(message.contains("pick the trace file"), "{message}");
+}
+
+#[test]
+fn r19_a_multi_turn_run_sends_each_conversation_so_far_after_a_think_time() {
+    let rt = runtime(vec![Script::taking(millis(1))]); // unused: the simulated model answers
+    let pairs = [
+        ("clients", "2"),
+        ("requests", "6"),
+        ("turns", "3"),
+        ("think_time", "fixed:0.5"),
+        ("sim_ttft", "fixed:0.02"),
+        ("sim_itl", "fixed:0.001"),
+        ("sim_tokens", "fixed:5"),
+    ];
+    let messages = session(&rt, request(&pairs), &Controls::default());
+    assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
+    let run = finished_runs(&messages)[0];
+    let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
+    let lines: Vec<_> = file(run, "responses.jsonl").lines().map(parse).collect();
+    let extras: Vec<_> = file(run, "tokenmeter_responses.jsonl")
+        .lines()
+        .map(parse)
+        .collect();
+    assert_eq!(lines.len(), 12);
+    let mut by_conversation: std::collections::BTreeMap<
+        u64,
+        Vec<(u64, &serde_json::Value, &serde_json::Value)>,
+    > = Default::default();
+    for (line, x) in lines.iter().zip(&extras) {
+        let conversation = x["conversation"]
+            .as_u64()
+            .expect("every record names its conversation");
+        by_conversation
+            .entry(conversation)
+            .or_default()
+            .push((x["turn"].as_u64().unwrap(), line, x));
+    }
+    assert_eq!(by_conversation.len(), 4, "2 clients × 2 conversations of 3 turns");
+    for turns in by_conversation.values_mut() {
+        turns.sort_by_key(|t| t.0);
+        assert_eq!(turns.iter().map(|t| t.0).collect::<Vec<_>>(), [0, 1, 2]);
+        for k in 0..3 {
+            let sent = turns[k].1["input_payload"]["messages"].as_array().unwrap();
+            assert_eq!(sent.len(), 2 * k + 1, "turn {k} carries the earlier turns");
+            for j in 0..k {
+                assert_eq!(sent[2 * j + 1]["role"], "assistant");
+                assert_eq!(
+                    sent[2 * j + 1]["content"],
+                    turns[j].1["response_text"],
+                    "turn {k} sends turn {j}'s real answer"
+                );
+            }
+        }
+        // Each later turn is sent at least the think time after the turn before it ended.
+        let at = |x: &serde_json::Value, key: &str| {
+            let t = &x["timing_ns"];
+            t["dispatched_at"].as_i64().unwrap()
+                + if key == "ended" {
+                    t["ended"].as_i64().unwrap()
+                } else {
+                    0
+                }
+        };
+        for k in 1..3 {
+            let gap = at(turns[k].2, "dispatched") - at(turns[k - 1].2, "ended");
+            assert!((500_000_000..520_000_000).contains(&gap), "think time {gap} ns");
+        }
+    }
+    // stats.json stays LLMeter's shape: no per-turn keys.
+    assert!(
+        run.stats.keys().all(|k| !k.contains("turn")),
+        "{:?}",
+        run.stats.keys()
+    );
+}
+
+#[test]
+fn r19_multi_turn_needs_the_closed_loop_and_a_message_list() {
+    let e = RawInput::from_pairs([("turns", "3"), ("mode", "rate")])
+        .parse()
+        .unwrap_err();
+    assert!(e.message.contains("closed-loop"), "{e}");
+    let e = RawInput::from_pairs([("think_time", "fixed:1")])
+        .parse()
+        .unwrap_err();
+    assert!(e.message.contains("set Turns"), "{e}");
+    let e = RawInput::from_pairs([("turns", "1")]).parse().unwrap_err();
+    assert!(e.message.contains("turns"), "{e}");
 }

@@ -7,7 +7,9 @@ use leptos::prelude::*;
 use crate::core::dataset::{Dataset, DatasetRow};
 use crate::core::input::{Field, InputError, RawInput, RunInput};
 use crate::core::payload::parse_payload_jsonl;
+use crate::core::plan::Schedule;
 use crate::core::target::{ApiKind, AwsAuthKind, Container, InvokeFamily, TransportKind};
+use crate::core::trace::Trace;
 use crate::engine::target::Credentials;
 use crate::protocol::payload_options::Image;
 
@@ -31,6 +33,8 @@ pub(crate) struct RunForm {
     payload_error: RwSignal<Option<String>>,
     /// The picked prompt dataset, by file name.
     dataset: RwSignal<Option<(String, Dataset)>, LocalStorage>,
+    /// The picked trace to replay, by file name.
+    trace: RwSignal<Option<(String, Trace)>, LocalStorage>,
     /// An image attached to the prompt: file name and the image.
     image: RwSignal<Option<(String, Image)>>,
     /// Whether the payload options are unfolded (they open by themselves when the request body is shown).
@@ -64,6 +68,7 @@ impl RunForm {
             payload_file: RwSignal::new_local(None),
             payload_error: RwSignal::new(None),
             dataset: RwSignal::new_local(None),
+            trace: RwSignal::new_local(None),
             image: RwSignal::new(None),
             options_open: RwSignal::new(false),
         }
@@ -152,13 +157,62 @@ impl RunForm {
         });
     }
 
-    /// The rows of the dataset the settings name, sampled as they ask; an error when it names a file not picked
-    /// here (a saved configuration names it, and a page cannot read a path).
-    pub(crate) fn dataset_rows(
+    fn pick_trace(&self, ev: leptos::ev::Event) {
+        let f = *self;
+        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let name = file.name();
+            match crate::browser::files::read_text(&file)
+                .await
+                .and_then(|text| Trace::parse(&text))
+            {
+                Ok(trace) => {
+                    f.signal(Field::Trace).set(name.clone());
+                    f.signal(Field::Mode).set("trace".into());
+                    f.trace.set(Some((name, trace)));
+                    f.payload_error.set(None);
+                }
+                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
+            }
+        });
+    }
+
+    /// The prompts a run of `input` takes from a file: the trace's rows (synthesised from `seed`) or the dataset's,
+    /// sampled as the settings ask; an error when the settings name a file not picked here (a saved
+    /// configuration names it, and a page cannot read a path).
+    pub(crate) fn file_prompts(
         &self,
         input: &RunInput,
         seed: u64,
     ) -> Result<Option<Vec<DatasetRow>>, String> {
+        match &input.trace {
+            Some(name) => self.with_trace(name, |trace| trace.prompts(seed)).map(Some),
+            None => self.dataset_rows(input, seed),
+        }
+    }
+
+    /// The trace replay's schedule at the settings' speed (empty when the run replays no trace).
+    pub(crate) fn trace_schedule(&self, input: &RunInput) -> Result<Schedule, String> {
+        match &input.trace {
+            Some(name) => self.with_trace(name, |trace| trace.schedule(input.trace_speed)),
+            None => Ok(Schedule::default()),
+        }
+    }
+
+    fn with_trace<T>(&self, name: &str, read: impl FnOnce(&Trace) -> T) -> Result<T, String> {
+        self.trace.with_untracked(|picked| match picked {
+            Some((picked_name, trace)) if picked_name == name => Ok(read(trace)),
+            _ => Err(format!(
+                "Pick the trace file {name} (Trace file) to run these settings."
+            )),
+        })
+    }
+
+    /// The rows of the dataset the settings name, sampled as they ask; an error when it names a file not picked
+    /// here (a saved configuration names it, and a page cannot read a path).
+    fn dataset_rows(&self, input: &RunInput, seed: u64) -> Result<Option<Vec<DatasetRow>>, String> {
         let Some(name) = &input.dataset else {
             return Ok(None);
         };
@@ -420,6 +474,28 @@ impl RunForm {
                     })}
                 </div>
                 {text_field(Field::DatasetSample, "text", "order, shuffle, or shuffle:MIN-MAX tokens")}
+                <label for="trace-file">"Trace file"</label>
+                <div>
+                    <input id="trace-file" type="file" accept=".jsonl,.json" on:change=move |ev| f.pick_trace(ev) />
+                    {move || f.trace.get().map(|(name, t)| {
+                        let skipped = if t.skipped.is_empty() { String::new() } else { format!(" Skipped: {}.", t.skipped.join("; ")) };
+                        view! {
+                            <p id="trace-note" class="note">
+                                {format!(
+                                    "{} requests over {:.1} s from {name} ({} shared 512-token blocks), replayed at their own times (Arrivals: trace replay; Trace speed scales time).{skipped} ",
+                                    t.rows.len(), t.span().as_secs_f64(), t.distinct_blocks(),
+                                )}
+                                <button id="clear-trace" on:click=move |_| {
+                                    f.trace.set(None);
+                                    f.signal(Field::Trace).set(String::new());
+                                    f.signal(Field::Mode).set("closed".into());
+                                }>"Clear the trace"</button>
+                            </p>
+                        }
+                    })}
+                    {error_for(Field::Trace)}
+                </div>
+                {text_field(Field::TraceSpeed, "number", "1: the trace's own speed; 2: twice as fast")}
                 <label for="cache-buster">"Cache buster"</label>
                 <label class="check">{checkbox(Field::CacheBuster)}
                     "a unique prefix per request, so prompt caches cannot flatter TTFT"</label>
@@ -441,6 +517,7 @@ impl RunForm {
                         <option value="closed">"Closed loop (N clients)"</option>
                         <option value="rate">"Constant rate"</option>
                         <option value="poisson">"Poisson"</option>
+                        <option value="trace">"Trace replay (Trace file)"</option>
                     </select>
                     {error_for(Field::Mode)}
                 </div>
@@ -449,7 +526,7 @@ impl RunForm {
                     <input id="clients" type="number" min="1" bind:value=value(Field::Clients) />
                     {error_for(Field::Clients)}
                 </div>
-                <Show when=is_open>
+                <Show when=move || matches!(value(Field::Mode).get().as_str(), "rate" | "poisson")>
                     <label for="rate">"Rate (req/s)"</label>
                     <div>
                         <input id="rate" type="number" min="0" step="any" bind:value=value(Field::Rate) />
@@ -509,6 +586,8 @@ impl RunForm {
                     {text_field(Field::Race, "text", "e.g. label=a;url=http://host-a/v1 | label=b;url=http://host-b/v1 (the same schedule to each)")}
                     {text_field(Field::Cancel, "text", "e.g. 20%@500ms or 10%@5tokens: abort that share on purpose")}
                     {text_field(Field::SharedPrefix, "text", "e.g. 4x512: 4 prefixes of 512 tokens, each shared by a quarter of the requests")}
+                    {text_field(Field::Turns, "number", "e.g. 4: each client holds conversations of 4 turns, each sending the conversation so far")}
+                    {text_field(Field::ThinkTime, "text", "e.g. lognormal:2,0.5 or fixed:1: seconds from an answer to the next turn")}
                     {text_field(Field::PriceInput, "number", "none")}
                     {text_field(Field::PriceOutput, "number", "none")}
                     {text_field(Field::Table, "text", "all: Throughput, TTFT, TTLT, TPOT, Tokens, Streaming, Client, Errors")}

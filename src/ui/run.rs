@@ -75,11 +75,11 @@ impl Phase {
 
 /// What the form would send (the engine's [`Target::for_input`], with the form's uploads and image).
 fn target_for(input: &RunInput, form: RunForm, seed: u64) -> Result<Target, String> {
-    let dataset = form.dataset_rows(input, seed)?;
+    let prompts = form.file_prompts(input, seed)?;
     Target::for_input(
         input,
         form.uploaded_payloads(),
-        dataset.as_deref(),
+        prompts.as_deref(),
         form.image(),
         &form.credentials(),
         seed,
@@ -198,15 +198,20 @@ impl RunController {
             Err(e) => return self.fail(e.to_string()),
         };
         let seed = PerformanceClock::start().wall_time().timestamp_micros() as u64;
-        let target = match target_for(&input, form, seed) {
-            Ok(t) => t,
-            Err(e) => return self.fail(e),
-        };
+        let (target, schedule) =
+            match target_for(&input, form, seed).and_then(|t| Ok((t, form.trace_schedule(&input)?))) {
+                Ok(t) => t,
+                Err(e) => return self.fail(e),
+            };
         self.table_groups.set_value(input.table_groups.clone());
         let plans: Vec<_> = input
             .runs
             .iter()
-            .map(|r| r.plan.with_payloads(target.n_payloads()))
+            .map(|r| {
+                r.plan
+                    .with_payloads(target.n_payloads())
+                    .with_schedule(schedule.clone())
+            })
             .collect();
         let payload_bytes = input.prompt.len() as u64 + 100;
         let budget = StatsConfig::default().chunk_value_budget;
@@ -246,6 +251,7 @@ impl RunController {
         let request = RunRequest {
             settings: form.raw(),
             payloads: target.payloads().to_vec(),
+            schedule,
             credentials: form.credentials(),
             seed,
             default_name: format!("run-{number}"),

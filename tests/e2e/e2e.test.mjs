@@ -1010,3 +1010,58 @@ test("issue 19: a picked prompt dataset is sent in turn; a dataset the settings 
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("issue 19: a picked trace replays at its own times with prompts of its lengths, as the mock's journal shows", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  const file = join(ROOT, "tests", "data", "traces", "sample_trace.jsonl");
+  const rows = (await readFile(file, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  await fetch(`${mock.url}/mock/journal`, { method: "DELETE" });
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    endpoint: "http", api: "openai-chat", url: `${mock.url}/v1`, model: "mock-model", clients: "64",
+    trace_speed: "4", headers: "x-mock-ttft-ms: 20\nx-mock-itl-ms: 1", check: "false",
+  })}`);
+  await page.setInputFiles("#trace-file", file);
+  await page.waitForSelector("#trace-note", { state: "attached" });
+  assert.match(await page.textContent("#trace-note"), /^120 requests over 11\.\d s from sample_trace\.jsonl \(\d+ shared 512-token blocks\)/);
+  assert.equal(await page.inputValue("#mode"), "trace", "picking a trace chooses the trace replay");
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "120");
+  const journal = await (await fetch(`${mock.url}/mock/journal`)).json();
+  const key = (a, b) => a[0] - b[0] || a[1] - b[1];
+  const received = journal.requests.map((r) => [r.input_tokens, r.max_output_tokens]).sort(key);
+  const asked = rows.map((r) => [r.input_length, r.output_length]).sort(key);
+  assert.deepEqual(received, asked, "every request's input length and output limit, as the trace asks");
+  const next = page.waitForEvent("download");
+  await page.getByRole("button", { name: "stats.json", exact: true }).click();
+  const stats = JSON.parse(await readFile(await (await next).path(), "utf8"));
+  console.log(`page trace replay (120 requests at 4x): schedule lag p50 ${(stats["schedule_lag-p50"] * 1e3).toFixed(2)} ms, p99 ${(stats["schedule_lag-p99"] * 1e3).toFixed(2)} ms`);
+  assert.ok(stats["schedule_lag-p99"] <= 0.005, `schedule lag p99 ${stats["schedule_lag-p99"]} s`);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("issue 19: a multi-turn run sends each conversation so far, real answers included, and draws TTFT by turn", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  await fetch(`${mock.url}/mock/journal`, { method: "DELETE" });
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    endpoint: "http", api: "openai-chat", url: `${mock.url}/v1`, model: "mock-model", clients: "2", requests: "6",
+    turns: "3", think_time: "fixed:0.05", max_tokens: "6", headers: "x-mock-ttft-ms: 10\nx-mock-itl-ms: 1", check: "false",
+  })}`);
+  await run(page);
+  assert.equal(await stat(page, "total_requests"), "12");
+  const journal = (await (await fetch(`${mock.url}/mock/journal`)).json()).requests;
+  assert.equal(journal.length, 12);
+  // Two clients × two conversations, each of turns with 1, 3 and 5 messages: each turn carries the earlier ones.
+  assert.deepEqual(journal.map((r) => r.messages).sort(), [1, 1, 1, 1, 3, 3, 3, 3, 5, 5, 5, 5]);
+  for (const later of journal.filter((r) => r.messages > 1)) {
+    const earlier = journal.filter((r) => r.messages === later.messages - 2 && later.prompt.startsWith(r.prompt));
+    assert.ok(earlier.length >= 1, `a turn of ${later.messages} messages starts with an earlier turn: ${later.prompt.slice(0, 80)}`);
+    assert.ok(later.input_tokens > earlier[0].input_tokens, "and is longer by the answer and the new prompt");
+  }
+  await page.waitForSelector('#figures[data-complete="true"] [data-figure="ttft-by-turn"] svg', { timeout: 30000 });
+  assert.match(await page.locator('#figures [data-figure="ttft-by-turn"] svg').innerHTML(), /turn of the conversation/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});

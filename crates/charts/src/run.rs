@@ -4,7 +4,7 @@
 use crate::distributions::{boxplots, cdf, histogram};
 use crate::heatmap::{heatmap, HeatmapLatency, HEATMAP_BINS};
 use crate::over_time::{latency_over_time, output_tokens_over_time, requests_over_time};
-use crate::scatter::{ttft_over_time, ttft_vs_input_tokens, ttlt_vs_output_tokens};
+use crate::scatter::{ttft_by_turn, ttft_over_time, ttft_vs_input_tokens, ttlt_vs_output_tokens};
 use crate::Figure;
 use serde_json::{Map, Value};
 use tokenmeter_core::checkpoint::read_batch;
@@ -132,6 +132,9 @@ pub fn run_figures(run: &FigureData, size: (u32, u32)) -> Vec<Figure> {
     figures.push(boxplots(run, size));
     figures.push(ttft_vs_input_tokens(run, size));
     figures.push(ttlt_vs_output_tokens(run, size));
+    if run.ttft_by_turn.count > 0 {
+        figures.push(ttft_by_turn(run, size));
+    }
     figures.push(ttft_over_time(run, size));
     figures.push(requests_over_time(&run.timeline, size));
     figures.push(output_tokens_over_time(&run.timeline, size));

@@ -40,6 +40,19 @@ pub fn ttlt_vs_output_tokens(run: &FigureData, size: (u32, u32)) -> Figure {
     )
 }
 
+/// Multi-turn runs: TTFT of each successful request against its turn in the conversation. Later turns carry
+/// longer prompts; a prefix cache keeps their TTFT down.
+pub fn ttft_by_turn(run: &FigureData, size: (u32, u32)) -> Figure {
+    token_scatter(
+        "ttft-by-turn",
+        "TTFT by turn",
+        "turn of the conversation",
+        Latency::Ttft,
+        &run.ttft_by_turn,
+        size,
+    )
+}
+
 fn token_scatter(
     id: &'static str,
     title: &str,

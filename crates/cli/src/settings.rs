@@ -9,8 +9,10 @@ use serde_json::Value;
 use tokenmeter_core::dataset::{Dataset, DatasetRow};
 use tokenmeter_core::format::read_run_config;
 use tokenmeter_core::input::{Field, RawInput, RunInput};
+use tokenmeter_core::plan::Schedule;
 use tokenmeter_core::shard::Shard;
 use tokenmeter_core::target::{ApiKind, AwsAuthKind};
+use tokenmeter_core::trace::Trace;
 use tokenmeter_engine::remote::RunRequest;
 use tokenmeter_engine::target::{Credentials, Target};
 
@@ -23,6 +25,8 @@ pub struct RunSetup {
     /// The whole run, validated.
     pub input: RunInput,
     pub payloads: Vec<Value>,
+    /// Trace replay: when each payload is sent (empty otherwise).
+    pub schedule: Schedule,
     pub credentials: Credentials,
     /// Keys of an LLMeter configuration that have no Tokenmeter setting.
     pub unmapped: Vec<String>,
@@ -67,9 +71,17 @@ impl RunSetup {
             .as_deref()
             .map(|name| read_dataset(path, name, &input, seed))
             .transpose()?;
-        let target = Target::for_input(&input, None, dataset.as_deref(), None, &credentials, seed)
+        let trace = input
+            .trace
+            .as_deref()
+            .map(|name| read_trace(path, name))
+            .transpose()?;
+        // A trace's rows are its prompts, sent as a dataset in the trace's order.
+        let prompts = trace.as_ref().map(|t| t.prompts(seed)).or(dataset);
+        let target = Target::for_input(&input, None, prompts.as_deref(), None, &credentials, seed)
             .map_err(|e| CliError::Config(format!("the target cannot be used as set: {e}")))?;
         Ok(RunSetup {
+            schedule: trace.map(|t| t.schedule(input.trace_speed)).unwrap_or_default(),
             payloads: target.payloads().to_vec(),
             raw,
             input,
@@ -98,6 +110,7 @@ impl RunSetup {
         Ok(RunRequest {
             settings: raw,
             payloads: self.payloads.clone(),
+            schedule: self.schedule.clone(),
             credentials: self.credentials.clone(),
             seed: self.seed.wrapping_add(u64::from(shard.index)),
             default_name: self.input.name.clone().unwrap_or_else(|| "tokenmeter-run".into()),
@@ -147,11 +160,7 @@ pub fn credentials_from(input: &RunInput, env: &dyn Fn(&str) -> Option<String>) 
 /// The `dataset` setting's file (a path, relative to the configuration's folder unless absolute), read and sampled
 /// as the run asks; its skipped rows are named.
 fn read_dataset(config: &Path, name: &str, input: &RunInput, seed: u64) -> Result<Vec<DatasetRow>, CliError> {
-    let path = config
-        .parent()
-        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| CliError::Config(format!("dataset {}: cannot be read: {e}", path.display())))?;
+    let (path, text) = read_beside(config, name, "dataset")?;
     let dataset =
         Dataset::parse(&text).map_err(|e| CliError::Config(format!("dataset {}: {e}", path.display())))?;
     for skipped in &dataset.skipped {
@@ -160,4 +169,25 @@ fn read_dataset(config: &Path, name: &str, input: &RunInput, seed: u64) -> Resul
     dataset
         .sample(input.dataset_sample, seed)
         .map_err(|e| CliError::Config(format!("dataset {}: {e}", path.display())))
+}
+
+/// The `trace` setting's file (as the dataset's, beside the configuration), read; its skipped lines are named.
+fn read_trace(config: &Path, name: &str) -> Result<Trace, CliError> {
+    let (path, text) = read_beside(config, name, "trace")?;
+    let trace =
+        Trace::parse(&text).map_err(|e| CliError::Config(format!("trace {}: {e}", path.display())))?;
+    for skipped in &trace.skipped {
+        eprintln!("tokenmeter: trace {}: skipped {skipped}", path.display());
+    }
+    Ok(trace)
+}
+
+/// A file a setting names: a path relative to the configuration's folder unless absolute, and its text.
+fn read_beside(config: &Path, name: &str, what: &str) -> Result<(PathBuf, String), CliError> {
+    let path = config
+        .parent()
+        .map_or_else(|| PathBuf::from(name), |dir| dir.join(name));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| CliError::Config(format!("{what} {}: cannot be read: {e}", path.display())))?;
+    Ok((path, text))
 }

@@ -45,6 +45,10 @@ pub fn autorun_question(input: &RunInput, page_origin: &str) -> Option<String> {
                 max_concurrency.map_or("any".into(), |m| m.to_string())
             )
         }
+        Arrival::Trace { max_concurrency } => format!(
+            "a trace replayed at its own times (up to {} at once)",
+            max_concurrency.map_or("any".into(), |m| m.to_string())
+        ),
     };
     let stop = plan.stop();
     if let Some(n) = plan.max_requests() {

@@ -330,6 +330,9 @@ pub struct FigureData {
     pub ttft_by_send: Points,
     /// (seconds since the run's start when sent, 0) of each failed request.
     pub failed_sends: Points,
+    /// Multi-turn runs: (turn, from 1; TTFT) of each successful request, where prefix caching shows up.
+    #[serde(default)]
+    pub ttft_by_turn: Points,
     /// Successful requests with both token counts, by (input, output) pair.
     pub tokens: Vec<TokenCell>,
     pub timeline: Timeline,
@@ -375,6 +378,7 @@ pub struct FigureDataBuilder {
     ttlt_by_output: PointsBuilder,
     ttft_by_send: PointsBuilder,
     failed_sends: PointsBuilder,
+    ttft_by_turn: PointsBuilder,
     tokens: CellsBuilder,
     timeline: Timeline,
 }
@@ -395,6 +399,7 @@ impl FigureDataBuilder {
             ttlt_by_output: PointsBuilder::default(),
             ttft_by_send: PointsBuilder::default(),
             failed_sends: PointsBuilder::default(),
+            ttft_by_turn: PointsBuilder::default(),
             tokens: CellsBuilder::default(),
             timeline: Timeline::new(start),
         }
@@ -418,6 +423,9 @@ impl FigureDataBuilder {
         if let Some(v) = ttft {
             self.ttft.push(v);
             self.ttft_by_send.push((sent, v));
+            if let Some(turn) = r.turn {
+                self.ttft_by_turn.push((f64::from(turn.index) + 1.0, v));
+            }
             if let Some(n) = input {
                 self.ttft_by_input.push((n as f64, v));
             }
@@ -449,6 +457,7 @@ impl FigureDataBuilder {
             ttlt_by_output: self.ttlt_by_output.finish(),
             ttft_by_send: self.ttft_by_send.finish(),
             failed_sends: self.failed_sends.finish(),
+            ttft_by_turn: self.ttft_by_turn.finish(),
             tokens: self.tokens.cells.into_values().collect(),
             timeline: self.timeline,
             method,

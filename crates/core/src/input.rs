@@ -17,7 +17,7 @@ use crate::experiments::{HeatmapCell, LatencyHeatmap, LatencyHeatmapPlan, LoadTe
 use crate::fan_out::FanOut;
 use crate::format::RunConfigFile;
 use crate::payload::{generated_prompt, MAX_GENERATED_TOKENS};
-use crate::plan::{Arrival, Cancellation, PlanError, RunPlan, RunPlanSpec, StopCondition};
+use crate::plan::{Arrival, Cancellation, Conversation, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::search::{parse_slo, Axis, SearchRange, SloSearch};
 use crate::shard::Shard;
 use crate::stats::{CostModel, Slo, StatsConfig, StopWhen};
@@ -26,6 +26,7 @@ use crate::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
 use crate::threshold::Threshold;
+use crate::trace::SPEED_RANGE;
 
 /// The most concurrent clients (or in-flight requests, or clients of one sweep level).
 pub const MAX_CLIENTS: u32 = 10_000;
@@ -47,6 +48,8 @@ pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
 pub const MAX_PROMPT_WORDS: u32 = 100_000;
 /// The most cells a heatmap grid may have.
 pub const MAX_HEATMAP_CELLS: usize = 400;
+/// The most turns one conversation may have.
+pub const MAX_TURNS: u32 = 1000;
 
 /// Declares [`Field`] and its one table: each setting's variant, query-string name, label, and default text.
 macro_rules! fields {
@@ -122,6 +125,10 @@ fields! {
     SharedPrefix: "shared_prefix", "Shared prefixes (P×L tokens)", "";
     Dataset: "dataset", "Dataset file", "";
     DatasetSample: "dataset_sample", "Dataset sampling", "order";
+    Trace: "trace", "Trace file (Mooncake JSONL)", "";
+    TraceSpeed: "trace_speed", "Trace speed (×)", "1";
+    Turns: "turns", "Turns per conversation", "";
+    ThinkTime: "think_time", "Think time between turns (s)", "";
 }
 
 impl Field {
@@ -174,6 +181,8 @@ pub enum Mode {
     Closed,
     Rate,
     Poisson,
+    /// Replay a trace file at its own times ([`Field::Trace`]).
+    Trace,
 }
 
 impl FromStr for Mode {
@@ -184,7 +193,8 @@ impl FromStr for Mode {
             "closed" | "closed-loop" => Ok(Mode::Closed),
             "rate" | "constant" | "constant-rate" => Ok(Mode::Rate),
             "poisson" => Ok(Mode::Poisson),
-            _ => Err(format!("unknown mode {s:?}: use closed, rate or poisson")),
+            "trace" => Ok(Mode::Trace),
+            _ => Err(format!("unknown mode {s:?}: use closed, rate, poisson or trace")),
         }
     }
 }
@@ -249,6 +259,7 @@ impl RawInput {
                 "a race runs alone: clear the sweep, heatmap or search",
             ));
         }
+        let (trace, trace_speed) = self.trace(sweep.is_some() || heatmap.is_some() || search.is_some())?;
         if sweep.is_some() && heatmap.is_some() {
             return Err(error(
                 Field::Heatmap,
@@ -371,6 +382,8 @@ impl RawInput {
             shared_prefix: self.shared_prefix()?,
             dataset: text(Field::Dataset, 4096)?,
             dataset_sample: parse(self, Field::DatasetSample)?,
+            trace,
+            trace_speed,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -533,8 +546,22 @@ impl RawInput {
                 };
                 (arrival, stop)
             }
+            // The trace's rows are the requests (the request count does not apply); a duration may end it sooner.
+            Mode::Trace => (
+                Arrival::Trace {
+                    max_concurrency: Some(clients),
+                },
+                StopCondition {
+                    duration,
+                    ..StopCondition::default()
+                },
+            ),
         };
-        if stop.requests_per_client.is_none() && stop.total_requests.is_none() && duration.is_none() {
+        if mode != Mode::Trace
+            && stop.requests_per_client.is_none()
+            && stop.total_requests.is_none()
+            && duration.is_none()
+        {
             return Err(error(
                 Field::Requests,
                 "the run has no end: set a request count, a duration, or both",
@@ -548,8 +575,40 @@ impl RawInput {
             ramp_up,
             n_payloads: 1,
             low_memory,
+            conversation: self.conversation()?,
             ..RunPlanSpec::default()
         })
+    }
+
+    /// Multi-turn conversations, if asked for (`turns=4`, optionally `think_time=lognormal:2,0.5`). The turns
+    /// are built from the payloads' prompts, so an edited request body, a heatmap or a trace cannot be one.
+    fn conversation(&self) -> Result<Option<Conversation>, InputError> {
+        let think = optional(self, Field::ThinkTime, |v| v.parse::<Dist>())?;
+        let Some(turns) = optional(self, Field::Turns, |v| {
+            bounded_value::<u32>(v, 2, MAX_TURNS).map_err(|m| format!("a whole number of turns {m}"))
+        })?
+        else {
+            return match think {
+                Some(_) => Err(error(
+                    Field::ThinkTime,
+                    "a think time is for multi-turn runs: set Turns",
+                )),
+                None => Ok(None),
+            };
+        };
+        let clash = [Field::PayloadJson, Field::Heatmap, Field::Trace]
+            .into_iter()
+            .find(|f| !self.get(*f).trim().is_empty());
+        if let Some(field) = clash {
+            return Err(error(
+                Field::Turns,
+                format!(
+                    "conversations are built from the prompts: clear {}",
+                    field.label()
+                ),
+            ));
+        }
+        Ok(Some(Conversation { turns, think }))
     }
 
     /// The LatencyHeatmap grid, if one is asked for (`10,50,200x128,256`: prompt lengths in words × output
@@ -619,6 +678,57 @@ impl RawInput {
             ));
         }
         Ok(Some(shared))
+    }
+
+    /// The trace file to replay and its speed, when the arrivals are a trace replay. The trace writes the prompts
+    /// and the schedule, so it takes no other source of either beside it (`planned`: a sweep, heatmap or search).
+    fn trace(&self, planned: bool) -> Result<(Option<String>, f64), InputError> {
+        let name = self.get(Field::Trace).trim();
+        let replay = parse::<Mode>(self, Field::Mode)? == Mode::Trace;
+        let speed = bounded_value::<f64>(self.get(Field::TraceSpeed), SPEED_RANGE.0, SPEED_RANGE.1)
+            .map_err(|m| error(Field::TraceSpeed, format!("must be a factor {m}")))?;
+        match (replay, name.is_empty()) {
+            (false, true) => return Ok((None, speed)),
+            (false, false) => {
+                return Err(error(
+                    Field::Mode,
+                    "a trace file is set: choose the trace replay arrivals, or clear the trace",
+                ))
+            }
+            (true, true) => return Err(error(Field::Trace, "pick the trace file to replay")),
+            (true, false) => {}
+        }
+        if name.chars().count() > 4096 {
+            return Err(error(Field::Trace, "at most 4096 characters"));
+        }
+        let clash = [
+            Field::PayloadJson,
+            Field::Heatmap,
+            Field::SharedPrefix,
+            Field::Dataset,
+            Field::PromptTokens,
+            Field::Sweep,
+            Field::Search,
+        ]
+        .into_iter()
+        .find(|f| !self.get(*f).trim().is_empty())
+        .or_else(|| {
+            flag(self, Field::CacheBuster)
+                .ok()
+                .filter(|on| *on)
+                .map(|_| Field::CacheBuster)
+        })
+        .or(planned.then_some(Field::Sweep));
+        if let Some(field) = clash {
+            return Err(error(
+                Field::Trace,
+                format!(
+                    "a trace replay writes its own prompts and schedule: clear {}",
+                    field.label()
+                ),
+            ));
+        }
+        Ok((Some(name.to_owned()), speed))
     }
 
     /// The race's targets: `race=label=A;url=http://a/v1 | label=B;url=http://b/v1`, each the form's target with
@@ -958,6 +1068,10 @@ pub struct RunInput {
     /// sampled.
     pub dataset: Option<String>,
     pub dataset_sample: Sampling,
+    /// The trace to replay (`mode=trace`; the page picks the file, the command reads it from this path), and the
+    /// replay's speed as a factor of the trace's own (2: twice as fast).
+    pub trace: Option<String>,
+    pub trace_speed: f64,
 }
 
 impl RunInput {
@@ -1091,6 +1205,9 @@ fn plan_error_field(e: &PlanError) -> Field {
         PlanError::ZeroRequestTimeout => Field::Timeout,
         PlanError::InvalidRate { .. } => Field::Rate,
         PlanError::NoClients | PlanError::ZeroMaxConcurrency => Field::Clients,
+        PlanError::ConversationInOpenLoop | PlanError::TooFewTurns | PlanError::ConversationInLowMemory => {
+            Field::Turns
+        }
         _ => Field::Requests,
     }
 }
@@ -1190,6 +1307,60 @@ mod tests {
 
     fn input(pairs: &[(&str, &str)]) -> Result<RunInput, InputError> {
         RawInput::from_pairs(pairs.iter().copied()).parse()
+    }
+
+    #[test]
+    fn a_trace_replay_needs_its_mode_and_file_and_nothing_else_writing_prompts() {
+        let run = input(&[
+            ("mode", "trace"),
+            ("trace", "t.jsonl"),
+            ("trace_speed", "4"),
+            ("clients", "32"),
+        ])
+        .unwrap();
+        assert_eq!((run.trace.as_deref(), run.trace_speed), (Some("t.jsonl"), 4.0));
+        let plan = &run.runs[0].plan;
+        assert_eq!(
+            plan.arrival(),
+            Arrival::Trace {
+                max_concurrency: Some(32)
+            }
+        );
+        assert_eq!(
+            plan.stop().total_requests,
+            None,
+            "the trace's rows are the requests"
+        );
+        assert_eq!(input(&[]).unwrap().trace, None);
+        let cases: [(&[(&str, &str)], Field, &str); 6] = [
+            (&[("trace", "t.jsonl")], Field::Mode, "choose the trace replay"),
+            (&[("mode", "trace")], Field::Trace, "pick the trace file"),
+            (
+                &[("mode", "trace"), ("trace", "t"), ("trace_speed", "0")],
+                Field::TraceSpeed,
+                "factor",
+            ),
+            (
+                &[("mode", "trace"), ("trace", "t"), ("dataset", "d.csv")],
+                Field::Trace,
+                "clear Dataset file",
+            ),
+            (
+                &[("mode", "trace"), ("trace", "t"), ("cache_buster", "true")],
+                Field::Trace,
+                "clear Cache buster",
+            ),
+            (
+                &[("mode", "trace"), ("trace", "t"), ("sweep", "1,2")],
+                Field::Trace,
+                "clear Sweep",
+            ),
+        ];
+        for (pairs, field, says) in cases {
+            let e = input(pairs).unwrap_err();
+            assert_eq!(e.field, field, "{pairs:?}: {e}");
+            assert!(e.message.contains(says), "{pairs:?}: {e}");
+        }
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! [`RunPlan`], which cannot be invalid: the scheduler and the engine never re-check it (design.md §5 rule 3).
 //! Unlike LLMeter, a request count and a duration may both be set: the run stops at whichever comes first.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// How requests arrive.
@@ -25,6 +27,9 @@ pub enum Arrival {
         per_second: f64,
         max_concurrency: Option<u32>,
     },
+    /// Open loop: a recorded trace replayed as a fixed schedule ([`Schedule`], attached with
+    /// [`RunPlan::with_schedule`] once the trace file is read); the trace's rows are the requests.
+    Trace { max_concurrency: Option<u32> },
 }
 
 impl Arrival {
@@ -37,9 +42,69 @@ impl Arrival {
     pub fn max_in_flight(&self) -> Option<u32> {
         match *self {
             Arrival::ClosedLoop { clients } => Some(clients),
-            Arrival::ConstantRate { max_concurrency, .. } | Arrival::Poisson { max_concurrency, .. } => {
-                max_concurrency
-            }
+            Arrival::ConstantRate { max_concurrency, .. }
+            | Arrival::Poisson { max_concurrency, .. }
+            | Arrival::Trace { max_concurrency } => max_concurrency,
+        }
+    }
+}
+
+/// A fixed schedule (trace replay): each entry is when to send, after the run's start, and which payload. Entries
+/// are in time order; shared (`Arc`) so cloning a plan never copies a long trace.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Schedule {
+    /// `(offset in ns from the start, payload index)`, by offset.
+    entries: Arc<[(u64, u32)]>,
+}
+
+impl Schedule {
+    /// The schedule sending payload `i` at `offsets[i]` (sorted by time, ties in payload order).
+    pub fn new(offsets: impl IntoIterator<Item = Duration>) -> Schedule {
+        let mut entries: Vec<(u64, u32)> = offsets
+            .into_iter()
+            .enumerate()
+            .map(|(i, at)| (u64::try_from(at.as_nanos()).unwrap_or(u64::MAX), i as u32))
+            .collect();
+        entries.sort();
+        Schedule {
+            entries: entries.into(),
+        }
+    }
+
+    /// How many requests it sends.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Entry `i`: its offset from the start and its payload.
+    pub fn get(&self, i: usize) -> Option<(Duration, usize)> {
+        self.entries
+            .get(i)
+            .map(|&(at, payload)| (Duration::from_nanos(at), payload as usize))
+    }
+
+    /// When the last request is due.
+    pub fn span(&self) -> Duration {
+        self.entries
+            .last()
+            .map_or(Duration::ZERO, |&(at, _)| Duration::from_nanos(at))
+    }
+
+    /// Shard `index` of `count`'s part: every `count`-th entry from `index`, so the shards together send the
+    /// whole trace at its own times.
+    pub fn every(&self, index: u32, count: u32) -> Schedule {
+        Schedule {
+            entries: self
+                .entries
+                .iter()
+                .skip(index as usize)
+                .step_by(count.max(1) as usize)
+                .copied()
+                .collect(),
         }
     }
 }
@@ -101,6 +166,27 @@ pub struct RunPlanSpec {
     pub low_memory: bool,
     /// How many distinct payloads the run cycles through (at least 1).
     pub n_payloads: usize,
+    /// Trace replay ([`Arrival::Trace`]): when each request is sent. Empty until the trace is attached.
+    pub schedule: Schedule,
+    /// Multi-turn conversations (closed loop): each client's requests are the turns of its conversations.
+    pub conversation: Option<Conversation>,
+}
+
+/// Multi-turn conversations: each closed-loop client is a user whose requests are turns, `turns` to a
+/// conversation; each turn sends the conversation so far with the model's real answers, after a think time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conversation {
+    /// Turns per conversation (at least 2).
+    pub turns: u32,
+    /// Seconds a user thinks between a turn's answer and the next turn; `None`: at once.
+    pub think: Option<crate::dist::Dist>,
+}
+
+impl Conversation {
+    /// Where a client's `k`-th request (from 0) falls: a new conversation every `turns` requests.
+    pub fn turn_of(&self, k: u64) -> u32 {
+        (k % u64::from(self.turns.max(1))) as u32
+    }
 }
 
 impl Default for RunPlanSpec {
@@ -115,6 +201,8 @@ impl Default for RunPlanSpec {
             cancel_in_flight_at_deadline: false,
             low_memory: false,
             n_payloads: 1,
+            schedule: Schedule::default(),
+            conversation: None,
         }
     }
 }
@@ -154,6 +242,12 @@ pub enum PlanError {
     CancelAtDeadlineWithoutDuration,
     #[error("the run needs at least one payload: add one")]
     NoPayloads,
+    #[error("multi-turn conversations run with closed-loop clients (each client is a user): choose the closed loop")]
+    ConversationInOpenLoop,
+    #[error("a conversation needs at least 2 turns")]
+    TooFewTurns,
+    #[error("multi-turn conversations keep each answer to send it back: turn low memory off")]
+    ConversationInLowMemory,
 }
 
 impl RunPlanSpec {
@@ -182,9 +276,21 @@ impl RunPlanSpec {
                 }
                 true
             }
+            Arrival::Trace { max_concurrency } => {
+                if max_concurrency == Some(0) {
+                    return Err(PlanError::ZeroMaxConcurrency);
+                }
+                true
+            }
         };
         let stop = self.stop;
-        if stop.requests_per_client.is_none() && stop.total_requests.is_none() && stop.duration.is_none() {
+        // A trace ends with its last row.
+        let bounded = matches!(self.arrival, Arrival::Trace { .. });
+        if !bounded
+            && stop.requests_per_client.is_none()
+            && stop.total_requests.is_none()
+            && stop.duration.is_none()
+        {
             return Err(PlanError::NoStopCondition);
         }
         if stop.requests_per_client == Some(0) || stop.total_requests == Some(0) {
@@ -221,6 +327,17 @@ impl RunPlanSpec {
         }
         if self.n_payloads == 0 {
             return Err(PlanError::NoPayloads);
+        }
+        if let Some(c) = self.conversation {
+            if open_loop {
+                return Err(PlanError::ConversationInOpenLoop);
+            }
+            if c.turns < 2 {
+                return Err(PlanError::TooFewTurns);
+            }
+            if self.low_memory {
+                return Err(PlanError::ConversationInLowMemory);
+            }
         }
         Ok(RunPlan { spec: self })
     }
@@ -280,10 +397,28 @@ impl RunPlan {
         }
     }
 
+    /// The same plan replaying `schedule` (trace replay; its payload indices are this plan's payloads).
+    pub fn with_schedule(&self, schedule: Schedule) -> RunPlan {
+        RunPlan {
+            spec: RunPlanSpec {
+                schedule,
+                ..self.spec.clone()
+            },
+        }
+    }
+
+    /// The trace replay's schedule (empty for other arrivals, or before the trace is attached).
+    pub fn schedule(&self) -> &Schedule {
+        &self.spec.schedule
+    }
+
     /// How many requests the run will send, when a count bounds it (the duration may still end it sooner).
     pub fn max_requests(&self) -> Option<u64> {
         let stop = self.spec.stop;
         match self.spec.arrival {
+            Arrival::Trace { .. } => {
+                Some((self.spec.schedule.len() as u64).min(stop.total_requests.unwrap_or(u64::MAX)))
+            }
             Arrival::ClosedLoop { clients } => stop
                 .requests_per_client
                 .map(|n| n.saturating_mul(clients.into()))

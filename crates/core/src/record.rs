@@ -196,6 +196,17 @@ pub struct RequestRecord {
     pub queued: Option<Duration>,
     /// Sent during the warm-up window: kept in files, excluded from statistics.
     pub warmup: bool,
+    /// Multi-turn runs: which conversation and turn this request was.
+    pub turn: Option<Turn>,
+}
+
+/// A request's place in a multi-turn conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Turn {
+    /// The conversation: the request id of its first turn, so unique within a run.
+    pub conversation: u64,
+    /// 0 for the first turn.
+    pub index: u32,
 }
 
 /// How a request ended, for counting: every record is exactly one of these.

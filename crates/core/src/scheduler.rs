@@ -19,6 +19,11 @@
 //!   arrivals by `t` (`rate × t`, or with a ramp-up `rate × t² / 2R` until `R`). Times are absolute, so a late
 //!   caller sees lag, never drift. With `max_concurrency`, a due arrival waits for a free slot but keeps its
 //!   scheduled time: coordinated omission shows up as schedule lag. `client` is the lowest free slot.
+//! - **Conversations.** With multi-turn conversations a closed-loop client's `k`-th request is turn `k mod K`; after
+//!   a turn that is not a conversation's last, the client becomes ready a think time (drawn per request from the
+//!   seed) after its request finished.
+//! - **Trace replay.** Arrival `i` is the schedule's entry `i`: due at `start + offsetᵢ` with its own payload, the
+//!   rest as the open loop (a cap on requests in flight, schedule lag, dropped arrivals at the deadline).
 //! - **Catch-up.** A late caller gets every due dispatch, one per `poll`, each with its own `scheduled_at`.
 //! - **Deadline.** Nothing is dispatched once `now ≥ start + duration` (LLMeter checks its deadline before each
 //!   request); requests in flight are left to the caller. Work that came due before dispatching ended but was
@@ -29,7 +34,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
-use crate::plan::{Arrival, RunPlan};
+use crate::plan::{Arrival, Conversation, RunPlan, Schedule};
 use crate::rng::SeededRng;
 use crate::time::Timestamp;
 
@@ -93,6 +98,9 @@ struct Clients {
     ready: BinaryHeap<Reverse<(Timestamp, u32)>>,
     /// Started clients that may still send (ready or in flight with requests left).
     active: u64,
+    /// Multi-turn: a client thinks between the turns of one conversation (drawn per request from `think_seed`).
+    conversation: Option<Conversation>,
+    think_seed: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +193,18 @@ impl Clients {
         Some((c, payload as usize, at))
     }
 
+    /// How long a client that has sent `sent` requests thinks before its next, after request `request_id`
+    /// ended: a draw of the think time within a conversation, nothing before a new one.
+    fn think_time(&self, sent: u64, request_id: u64) -> Duration {
+        match self.conversation {
+            Some(c) if c.turn_of(sent) != 0 => c.think.map_or(Duration::ZERO, |think| {
+                let mut rng = SeededRng::for_stream(self.think_seed, request_id);
+                Duration::from_secs_f64(think.sample(&mut rng).clamp(0.0, 86_400.0))
+            }),
+            _ => Duration::ZERO,
+        }
+    }
+
     /// No client will ever send again.
     fn exhausted(&self) -> bool {
         self.active == 0 && self.next_new().is_none()
@@ -227,6 +247,8 @@ struct Arrivals {
     ramp_secs: f64,
     /// Poisson gaps drawn from here; `None` for a constant rate.
     rng: Option<SeededRng>,
+    /// Trace replay: the times and payloads, instead of a rate.
+    schedule: Option<Schedule>,
     /// Index and work coordinate `x` of the next arrival, and its time (`None`: no more arrivals).
     index: u64,
     x: f64,
@@ -257,22 +279,26 @@ impl Scheduler {
                 started: HashMap::new(),
                 ready: BinaryHeap::new(),
                 active: 0,
+                conversation: plan.spec().conversation,
+                think_seed: seed ^ 0x7417_c000_0000_0000,
             }),
-            Arrival::ConstantRate {
-                per_second,
-                max_concurrency,
-            }
-            | Arrival::Poisson {
-                per_second,
-                max_concurrency,
-            } => {
-                let poisson = matches!(plan.arrival(), Arrival::Poisson { .. });
+            arrival @ (Arrival::ConstantRate { max_concurrency, .. }
+            | Arrival::Poisson { max_concurrency, .. }
+            | Arrival::Trace { max_concurrency }) => {
+                let (per_second, schedule) = match arrival {
+                    Arrival::ConstantRate { per_second, .. } | Arrival::Poisson { per_second, .. } => {
+                        (per_second, None)
+                    }
+                    _ => (1.0, Some(plan.schedule().clone())),
+                };
+                let poisson = matches!(arrival, Arrival::Poisson { .. });
                 let mut arrivals = Arrivals {
                     start,
                     deadline,
                     per_second,
                     ramp_secs: ramp.as_secs_f64(),
                     rng: poisson.then(|| SeededRng::new(seed)),
+                    schedule,
                     index: 0,
                     x: 0.0,
                     next_at: None,
@@ -311,7 +337,7 @@ impl Scheduler {
             Source::Closed(clients) => clients.take(self.n_payloads)?,
             Source::Open(arrivals) => {
                 let at = arrivals.next_at?;
-                let payload = (arrivals.index % self.n_payloads as u64) as usize;
+                let payload = arrivals.payload(self.n_payloads);
                 arrivals.advance();
                 (arrivals.take_slot(), payload, at)
             }
@@ -348,10 +374,11 @@ impl Scheduler {
         };
         match &mut self.source {
             Source::Closed(clients) => {
-                let remaining = clients.started.get(&slot).map_or(0, |c| c.remaining);
+                let state = clients.started.get(&slot).copied();
                 // Past the deadline `observe` has already ended dispatching.
-                if remaining > 0 && !self.ended {
-                    clients.ready.push(Reverse((now, slot)));
+                if let Some(state) = state.filter(|s| s.remaining > 0 && !self.ended) {
+                    let at = now.plus(clients.think_time(state.sent, request_id));
+                    clients.ready.push(Reverse((at, slot)));
                 }
             }
             Source::Open(arrivals) => arrivals.free_slots.push(Reverse(slot)),
@@ -458,6 +485,11 @@ impl Arrivals {
         if self.limit.is_some_and(|n| index >= n) {
             return None;
         }
+        if let Some(schedule) = &self.schedule {
+            let (offset, _) = schedule.get(usize::try_from(index).ok()?)?;
+            let at = self.start.plus(offset);
+            return self.deadline.is_none_or(|d| at < d).then_some(at);
+        }
         // Λ⁻¹(x): invert the expected arrival count, ramped quadratically then linear.
         let (r, ramp) = (self.per_second, self.ramp_secs);
         let secs = if x <= r * ramp / 2.0 {
@@ -471,6 +503,15 @@ impl Arrivals {
                 .saturating_add(Timestamp::from_secs_f64(secs).as_nanos()),
         );
         self.deadline.is_none_or(|d| at < d).then_some(at)
+    }
+
+    /// The payload of the next arrival: the schedule's, else the next in turn.
+    fn payload(&self, n_payloads: usize) -> usize {
+        let in_turn = (self.index % n_payloads as u64) as usize;
+        self.schedule
+            .as_ref()
+            .and_then(|s| s.get(self.index as usize))
+            .map_or(in_turn, |(_, payload)| payload % n_payloads)
     }
 
     /// Moves to the following arrival.

@@ -93,6 +93,10 @@ impl Shard {
                 per_second: self.share_of_rate(per_second),
                 max_concurrency: max_concurrency.map(clients).transpose()?,
             },
+            // Each shard replays every N-th row of the trace (`Schedule::every`, when the trace is attached).
+            Arrival::Trace { max_concurrency } => Arrival::Trace {
+                max_concurrency: max_concurrency.map(clients).transpose()?,
+            },
         };
         let mut stop = spec.stop;
         if let Some(total) = stop.total_requests {
@@ -107,6 +111,7 @@ impl Shard {
         Ok(RunPlanSpec {
             arrival,
             stop,
+            schedule: spec.schedule.every(self.index, self.count),
             ..spec
         }
         .validate()?)

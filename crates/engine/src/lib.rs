@@ -5,6 +5,7 @@
 //! browser futures never are.
 
 pub mod cancel;
+pub mod conversation;
 pub mod driver;
 pub mod live;
 pub mod remote;

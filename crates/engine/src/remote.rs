@@ -16,6 +16,7 @@ use tokenmeter_core::figure_data::FigureData;
 use tokenmeter_core::format::ClockInfo;
 use tokenmeter_core::format::{write_extras, write_responses};
 use tokenmeter_core::input::RawInput;
+use tokenmeter_core::plan::Schedule;
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::record::RequestRecord;
 use tokenmeter_core::saved::StoredRecords;
@@ -29,6 +30,9 @@ pub struct RunRequest {
     /// Every setting as text: the engine validates them itself (`RawInput::parse`).
     pub settings: RawInput,
     pub payloads: Vec<Value>,
+    /// Trace replay: when each payload is sent (the whole trace; the engine takes its shard's part).
+    #[serde(default, skip_serializing_if = "Schedule::is_empty")]
+    pub schedule: Schedule,
     pub credentials: Credentials,
     /// Seeds the cache buster and the simulated model.
     pub seed: u64,

@@ -13,6 +13,7 @@ use futures::future::{self, Either, LocalBoxFuture};
 use futures::FutureExt;
 
 use crate::cancel::CancelToken;
+use crate::conversation::Conversations;
 use crate::driver::{self, Stops};
 use crate::live::{LiveRun, RunIdentity};
 use crate::remote::{Ending, FinishedRun, FromEngine, RecordBatch, RunRequest, Snapshot};
@@ -163,11 +164,19 @@ async fn session<R: Runtime>(
             Ok((spec.run_name(), raced))
         })
         .collect::<Result<_, String>>()?;
+    // A trace replay's schedule: this shard's part of the trace.
+    let schedule = request.schedule.every(input.shard.index, input.shard.count);
+    if input.trace.is_some() && schedule.is_empty() {
+        return Err("The trace replay has no schedule: pick the trace file.".into());
+    }
     let mut runs: Vec<NamedRun> = input
         .runs
         .into_iter()
         .map(|r| NamedRun {
-            plan: r.plan.with_payloads(target.n_payloads()),
+            plan: r
+                .plan
+                .with_payloads(target.n_payloads())
+                .with_schedule(schedule.clone()),
             ..r
         })
         .collect();
@@ -472,11 +481,29 @@ async fn run_one<R: Runtime>(
     let seed = shared.seed.wrapping_add(index);
     // Signalled by the reporter once the stop rules hold: dispatching stops, requests in flight finish.
     let enough = CancelToken::new();
+    // Multi-turn: the conversations so far (each turn's request carries its client's earlier turns).
+    let conversations = match plan.spec().conversation {
+        Some(c) => {
+            target
+                .conversation_shape()
+                .map_err(|e| format!("Multi-turn conversations: {e}."))?;
+            Some(RefCell::new(Conversations::new(c)))
+        }
+        None => None,
+    };
     let driver = async {
-        let mut sink = |event: EngineEvent| live.borrow_mut().on_event(event);
+        let mut sink = |mut event: EngineEvent| {
+            if let (Some(c), EngineEvent::RequestFinished(finished)) = (&conversations, &mut event) {
+                c.borrow_mut().finished(finished);
+            }
+            live.borrow_mut().on_event(event)
+        };
         // AWS requests are signed here, at dispatch, with the wall clock.
         let make = |d: &Dispatch| {
-            let mut prepared = target.prepare(d.request_id, d.payload_index, clock.wall_time());
+            let mut prepared = match &conversations {
+                Some(c) => c.borrow_mut().prepare(target, d, clock.wall_time()),
+                None => target.prepare(d.request_id, d.payload_index, clock.wall_time()),
+            };
             if let Some(plan) = &fan_out {
                 prepared.http.url = plan.url_for(&prepared.http.url, d.client);
             }

@@ -21,7 +21,7 @@ use tokenmeter_core::target::{
 use tokenmeter_protocol::aws::invoke::InvokeBody;
 use tokenmeter_protocol::aws::sigv4::{AwsAuth, AwsCredentials};
 use tokenmeter_protocol::aws::{AwsEndpoint, AwsTarget, BedrockApi};
-use tokenmeter_protocol::payload_options::{self, Image, PayloadOptions, Shape};
+use tokenmeter_protocol::payload_options::{self, Exchange, Image, PayloadOptions, Shape};
 use tokenmeter_protocol::{Api, ApiEndpoint, Credential, HttpRequest, ProtocolError};
 
 /// The secrets a run may need, held by the page in memory only (and posted to the engine's worker, never
@@ -328,7 +328,58 @@ impl Target {
         let busted = self
             .cache_buster
             .map(|seed| bust_cache(given, &cache_buster_tag(seed, index)));
-        let payload = busted.as_ref().unwrap_or(given);
+        // A busted payload is this request's own; otherwise every record shares the one built up front.
+        let input_payload = match &busted {
+            Some(own) => self.recorded_payload(own),
+            None => self.recorded[payload_index % self.recorded.len()].clone(),
+        };
+        self.prepared(index, busted.as_ref().unwrap_or(given), input_payload, now)
+    }
+
+    /// The payload shape a conversation is written in: `None` for bodies that hold no message list.
+    pub fn conversation_shape(&self) -> Result<Shape, TargetError> {
+        let shape = self.wire.shape().ok_or_else(|| {
+            TargetError::Options(format!(
+                "multi-turn conversations need a message list; {} bodies of this kind have none",
+                self.spec.api
+            ))
+        })?;
+        for payload in &self.payloads {
+            payload_options::with_history(&mut payload.clone(), shape, &[])?;
+        }
+        Ok(shape)
+    }
+
+    /// Turn `history.len()` of a conversation: payload `payload_index`'s user message after the conversation so
+    /// far, as request number `index`. Returns the request and the turn's own user text, for the next turn's
+    /// history. Call [`Target::conversation_shape`] once first: it checks every payload can hold a conversation.
+    pub fn prepare_turn(
+        &self,
+        index: u64,
+        payload_index: usize,
+        history: &[Exchange],
+        now: DateTime<Utc>,
+    ) -> (PreparedRequest, String) {
+        let shape = self.wire.shape().expect("checked by conversation_shape");
+        let given = &self.payloads[payload_index % self.payloads.len()];
+        let user = payload_options::last_user_text(given, shape).unwrap_or_default();
+        let mut body = match self.cache_buster {
+            Some(seed) => bust_cache(given, &cache_buster_tag(seed, index)),
+            None => given.clone(),
+        };
+        payload_options::with_history(&mut body, shape, history).expect("checked by conversation_shape");
+        let recorded = self.recorded_payload(&body);
+        (self.prepared(index, &body, recorded, now), user)
+    }
+
+    /// Request number `index` sending `payload` (signed for `now` when the target is AWS).
+    fn prepared(
+        &self,
+        index: u64,
+        payload: &Value,
+        input_payload: Option<Arc<Value>>,
+        now: DateTime<Utc>,
+    ) -> PreparedRequest {
         let time = SystemTime::UNIX_EPOCH + Duration::from_micros(now.timestamp_micros().max(0) as u64);
         let http = self
             .request(payload, time)
@@ -338,11 +389,6 @@ impl Target {
             Wire::Aws { endpoint, .. } => {
                 (endpoint.decoder(), tokenmeter_protocol::aws::prompt_text(payload))
             }
-        };
-        // A busted payload is this request's own; otherwise every record shares the one built up front.
-        let input_payload = match &busted {
-            Some(own) => self.recorded_payload(own),
-            None => self.recorded[payload_index % self.recorded.len()].clone(),
         };
         PreparedRequest {
             http,

@@ -79,6 +79,63 @@ fn user_text(message: &Value) -> String {
     }
 }
 
+/// One earlier exchange of a conversation: what the user said and the model's real answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub user: String,
+    pub assistant: String,
+}
+
+/// Writes the earlier `history` of a conversation into `payload` of `shape` (a payload holding this turn's user
+/// message), before that message, in the API's own message shape: the request then carries the whole conversation.
+pub fn with_history(payload: &mut Value, shape: Shape, history: &[Exchange]) -> Result<(), ProtocolError> {
+    let obj = payload
+        .as_object_mut()
+        .ok_or_else(|| ProtocolError::Malformed("the payload must be a JSON object".into()))?;
+    let message = |role: &str, text: &str| match shape {
+        Shape::Converse => json!({"role": role, "content": [{"text": text}]}),
+        Shape::Chat | Shape::Responses | Shape::Anthropic => json!({"role": role, "content": text}),
+    };
+    let earlier = history
+        .iter()
+        .flat_map(|e| [message("user", &e.user), message("assistant", &e.assistant)]);
+    let key = match shape {
+        Shape::Responses => "input",
+        Shape::Chat | Shape::Anthropic | Shape::Converse => "messages",
+    };
+    let messages = match obj.get_mut(key) {
+        // The Responses API's single-string input is one user message.
+        Some(Value::String(text)) if shape == Shape::Responses => {
+            let text = std::mem::take(text);
+            obj.insert(key.into(), json!([{"role": "user", "content": text}]));
+            obj.get_mut(key).and_then(Value::as_array_mut)
+        }
+        Some(Value::Array(messages)) => Some(messages),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ProtocolError::Malformed(format!(
+            "the payload has no {key} list to add the conversation to"
+        ))
+    })?;
+    let at = messages.len().saturating_sub(1);
+    messages.splice(at..at, earlier);
+    Ok(())
+}
+
+/// The text of the last user message of `payload` of `shape`: this turn's prompt, as the conversation keeps it.
+pub fn last_user_text(payload: &Value, shape: Shape) -> Option<String> {
+    let key = match shape {
+        Shape::Responses => "input",
+        Shape::Chat | Shape::Anthropic | Shape::Converse => "messages",
+    };
+    match &payload[key] {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(messages) => messages.last().map(user_text),
+        _ => None,
+    }
+}
+
 fn last_user(obj: &mut Map<String, Value>) -> Option<&mut Value> {
     obj.get_mut("messages")?.as_array_mut()?.last_mut()
 }
@@ -159,6 +216,79 @@ fn converse(obj: &mut Map<String, Value>, o: &PayloadOptions) {
 mod tests {
     use super::*;
     use crate::{anthropic, openai_chat, openai_responses};
+
+    #[test]
+    fn a_conversation_goes_before_the_turn_in_each_shape() {
+        let history = [
+            Exchange {
+                user: "first question".into(),
+                assistant: "first answer".into(),
+            },
+            Exchange {
+                user: "second".into(),
+                assistant: "reply".into(),
+            },
+        ];
+        let mut chat = openai_chat::create_payload("third", 5);
+        apply(
+            &mut chat,
+            Shape::Chat,
+            &PayloadOptions {
+                system: Some("sys".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        with_history(&mut chat, Shape::Chat, &history).unwrap();
+        let roles: Vec<&str> = chat["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            roles,
+            ["system", "user", "assistant", "user", "assistant", "user"]
+        );
+        assert_eq!(chat["messages"][2]["content"], "first answer");
+        assert_eq!(last_user_text(&chat, Shape::Chat).as_deref(), Some("third"));
+        assert_eq!(
+            openai_chat::prompt_text(&chat).as_deref(),
+            Some("sys\nfirst question\nfirst answer\nsecond\nreply\nthird")
+        );
+
+        let mut responses = openai_responses::create_payload("third", 5);
+        assert_eq!(
+            last_user_text(&responses, Shape::Responses).as_deref(),
+            Some("third")
+        );
+        with_history(&mut responses, Shape::Responses, &history).unwrap();
+        assert_eq!(responses["input"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            responses["input"][1],
+            json!({"role": "assistant", "content": "first answer"})
+        );
+        assert_eq!(responses["input"][4], json!({"role": "user", "content": "third"}));
+
+        let mut messages = anthropic::create_payload("third", 5);
+        with_history(&mut messages, Shape::Anthropic, &history[..1]).unwrap();
+        assert_eq!(messages["messages"].as_array().unwrap().len(), 3);
+        assert_eq!(messages["messages"][0]["content"], "first question");
+
+        let mut converse = json!({"messages": [{"role": "user", "content": [{"text": "third"}]}]});
+        with_history(&mut converse, Shape::Converse, &history[..1]).unwrap();
+        assert_eq!(
+            converse["messages"][1],
+            json!({"role": "assistant", "content": [{"text": "first answer"}]})
+        );
+        assert_eq!(
+            last_user_text(&converse, Shape::Converse).as_deref(),
+            Some("third")
+        );
+
+        let err = with_history(&mut json!({"prompt": "x"}), Shape::Chat, &history).unwrap_err();
+        assert!(err.to_string().contains("no messages list"), "{err}");
+    }
 
     fn options() -> PayloadOptions {
         PayloadOptions {

@@ -33,7 +33,7 @@ use axum::http::header::{AUTHORIZATION, HOST};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{post, MethodRouter};
-use axum::Router;
+use axum::{Extension, Router};
 use serde_json::{json, Value};
 use tokenmeter_protocol::aws::eventstream::exception_frame;
 use tokenmeter_protocol::aws::invoke::{self, InvokeEncoder};
@@ -45,10 +45,12 @@ use tokenmeter_protocol::{Api, HttpRequest};
 
 use crate::faults::{self, FaultKind, Faults, STATUS_HEADER, STREAM_ERROR_MESSAGE};
 use crate::generate::{Generation, Wire};
-use crate::handler::{echo_timing, Flag, INCLUDE_USAGE_HEADER};
+use crate::handler::{self, Flag, INCLUDE_USAGE_HEADER};
+use crate::journal::Entry;
+use crate::metrics::Metrics;
 use crate::prefix_cache::PrefixCache;
 use crate::timing::{Knobs, Timing};
-use crate::{AppState, Config, REQUEST_ID_HEADER};
+use crate::{AppState, Arrival, Config, REQUEST_ID_HEADER};
 
 /// The content type of a streamed AWS answer.
 pub const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
@@ -462,6 +464,18 @@ impl Operation {
             Operation::SageMaker => Service::SageMaker,
         }
     }
+
+    /// AWS's name for the operation, streamed or not, in the journal.
+    fn name(self, stream: bool) -> &'static str {
+        match (self, stream) {
+            (Operation::Converse, false) => "Converse",
+            (Operation::Converse, true) => "ConverseStream",
+            (Operation::Invoke, false) => "InvokeModel",
+            (Operation::Invoke, true) => "InvokeModelWithResponseStream",
+            (Operation::SageMaker, false) => "InvokeEndpoint",
+            (Operation::SageMaker, true) => "InvokeEndpointWithResponseStream",
+        }
+    }
 }
 
 /// The AWS routes (`POST`), for [`crate::app_with_keys`].
@@ -487,6 +501,7 @@ pub fn router() -> Router<AppState> {
 fn route(op: Operation, stream: bool) -> MethodRouter<AppState> {
     post(
         move |State(state): State<AppState>,
+              Extension(arrival): Extension<Arrival>,
               Path(name): Path<String>,
               method: Method,
               uri: Uri,
@@ -501,7 +516,7 @@ fn route(op: Operation, stream: bool) -> MethodRouter<AppState> {
                 headers: &headers,
                 body: &body,
             };
-            call.answer(&state.config, &state.aws, &state.prefix_cache).await
+            call.answer(&state, arrival).await
         },
     )
 }
@@ -519,10 +534,35 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
-    async fn answer(&self, config: &Config, keys: &Arc<AwsKeys>, prefix_cache: &PrefixCache) -> Response {
+    async fn answer(&self, state: &AppState, arrival: Arrival) -> Response {
         let started = Instant::now();
         let id = request_id();
-        let mut response = self.respond(config, keys, prefix_cache, started, &id).await;
+        let request = handler::json_object(self.body);
+        let prepared = self.prepare(
+            &state.config,
+            &state.aws,
+            &state.prefix_cache,
+            &state.metrics,
+            request.as_ref(),
+            started,
+            &id,
+        );
+        let mut entry = Entry::new(
+            self.op.name(self.stream),
+            state.received_ms(arrival),
+            request.as_ref(),
+            "messages",
+            request.as_ref().and_then(aws_protocol::prompt_text),
+            request.as_ref().and_then(aws_protocol::max_output_tokens),
+        );
+        if let Ok(generation) = &prepared {
+            entry.reported(&generation.reply);
+        }
+        state.journal.record(entry);
+        let mut response = match prepared {
+            Ok(generation) => self.run(generation).await,
+            Err(refused) => refused,
+        };
         if let Ok(value) = HeaderValue::from_str(&id) {
             response
                 .headers_mut()
@@ -531,14 +571,19 @@ impl Call<'_> {
         response
     }
 
-    async fn respond(
+    /// The answer to give, or the refusal. `request` is the body as a JSON object (`None`: it is not one).
+    // The refusal is the final answer, made once per request and not passed up: no point boxing it.
+    #[allow(clippy::too_many_arguments, clippy::result_large_err)]
+    fn prepare(
         &self,
         config: &Config,
-        keys: &AwsKeys,
+        keys: &Arc<AwsKeys>,
         prefix_cache: &PrefixCache,
+        metrics: &Metrics,
+        request: Option<&Value>,
         started: Instant,
         request_id: &str,
-    ) -> Response {
+    ) -> Result<Generation, Response> {
         let service = self.op.service();
         let (stream, headers) = (self.stream, self.headers);
         if let Err(refused) = authenticate(
@@ -550,58 +595,53 @@ impl Call<'_> {
             self.body,
             SystemTime::now(),
         ) {
-            return refused.response();
+            return Err(refused.response());
         }
         let bad_request = |message: &str| service.error_response(StatusCode::BAD_REQUEST, message);
         let knobs = Knobs::new(headers, self.uri.query());
         let faults = match Faults::resolve(&knobs) {
             Ok(faults) => faults,
-            Err(e) => return bad_request(&e.0),
+            Err(e) => return Err(bad_request(&e.0)),
         };
         if let Some(status) = faults.status {
             let message = format!("mock-llm: injected HTTP {} ({STATUS_HEADER})", status.as_u16());
-            return service.error_response(status, &message);
+            return Err(service.error_response(status, &message));
         }
-        let request: Value = if self.body.iter().all(u8::is_ascii_whitespace) {
-            json!({})
-        } else {
-            match serde_json::from_slice::<Value>(self.body) {
-                Ok(value) if value.is_object() => value,
-                _ => return bad_request("mock-llm: body is not a JSON object"),
-            }
+        let Some(request) = request else {
+            return Err(bad_request("mock-llm: body is not a JSON object"));
         };
         let wire =
             match self.op {
                 Operation::Converse => Wire::Converse,
-                Operation::Invoke => match InvokeFamily::of(&request) {
+                Operation::Invoke => match InvokeFamily::of(request) {
                     Some(family) => Wire::Invoke(family),
-                    None => return bad_request(
+                    None => return Err(bad_request(
                         "mock-llm: InvokeModel answers Claude (anthropic_version, or messages + max_tokens) \
                          and OpenAI Chat (messages) bodies only",
-                    ),
+                    )),
                 },
                 Operation::SageMaker => match knobs.get::<ContainerKnob>(CONTAINER_HEADER, "container") {
                     Ok(Some(container)) => Wire::SageMaker(container.0),
                     Ok(None) if request.get("messages").is_some() => Wire::SageMaker(Container::OpenAiChat),
                     Ok(None) => Wire::SageMaker(Container::Tgi),
-                    Err(e) => return bad_request(&format!("{e} (tgi, lmi or vllm)")),
+                    Err(e) => return Err(bad_request(&format!("{e} (tgi, lmi or vllm)"))),
                 },
             };
         if let Err(e) = faults.check(true, stream) {
-            return bad_request(&e.0);
+            return Err(bad_request(&e.0));
         }
         let faults = faults.with_chaos(true, stream, faults::next_draw());
         if let Some(status) = faults.status {
             let message = format!("mock-llm: injected HTTP {} (chaos)", status.as_u16());
-            return service.error_response(status, &message);
+            return Err(service.error_response(status, &message));
         }
-        let timing = match Timing::resolve(&knobs, config, aws_protocol::max_output_tokens(&request)) {
+        let timing = match Timing::resolve(&knobs, config, aws_protocol::max_output_tokens(request)) {
             Ok(timing) => timing,
-            Err(e) => return bad_request(&e.0),
+            Err(e) => return Err(bad_request(&e.0)),
         };
         let include_usage = match knobs.get::<Flag>(INCLUDE_USAGE_HEADER, "include_usage") {
             Ok(flag) => flag.map(|f| f.0),
-            Err(e) => return bad_request(&e.0),
+            Err(e) => return Err(bad_request(&e.0)),
         };
         let include_usage = match wire {
             Wire::SageMaker(Container::OpenAiChat) => include_usage.unwrap_or_else(|| {
@@ -630,9 +670,9 @@ impl Call<'_> {
                 id: reply_id.clone(),
                 model,
                 created: crate::unix_seconds(),
-                input_tokens: aws_protocol::prompt_text(&request)
+                input_tokens: aws_protocol::prompt_text(request)
                     .map_or(0, |text| text.split_whitespace().count() as u64),
-                cached_input_tokens: aws_protocol::prompt_text(&request)
+                cached_input_tokens: aws_protocol::prompt_text(request)
                     .map_or(0, |text| prefix_cache.cached_words(&knobs, &text)),
             },
             timing,
@@ -643,13 +683,15 @@ impl Call<'_> {
             },
             include_usage,
             mid_stream: faults.mid_stream,
+            metrics: metrics.clone(),
         };
-        let mut response = if stream {
-            generation.stream()
-        } else {
-            generation.json().await
-        };
-        echo_timing(&mut response, &timing);
+        Ok(generation)
+    }
+
+    /// The answer of `generation`, with the headers AWS sends beside it.
+    async fn run(&self, generation: Generation) -> Response {
+        let (wire, stream, reply_id) = (generation.wire, self.stream, generation.reply.id.clone());
+        let mut response = handler::run(generation, stream).await;
         let extra: &[(&'static str, &str)] = match (wire, stream) {
             (Wire::Invoke(_), true) => &[("x-amzn-bedrock-content-type", "application/json")],
             (Wire::SageMaker(format), _) => &[

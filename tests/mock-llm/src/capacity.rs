@@ -5,11 +5,16 @@
 //!
 //! A request holds its place until its response body has been sent or dropped (a client that disconnects frees
 //! it), so the wait covers whole generations.
+//!
+//! The same middleware keeps [`crate::metrics`]' two request gauges exact, limit or not: a model request
+//! (`POST`) counts as waiting while it queues for a place and as running from then until its response body
+//! has ended or been dropped (a body already whole when the route returns, with no place to keep, counts
+//! out at once: its generation is over).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -37,21 +42,38 @@ impl Lines {
     }
 }
 
-/// Middleware: waits for a place when a capacity applies, and keeps it until the response body is done.
+/// Middleware: waits for a place when a capacity applies, and keeps it until the response body is done;
+/// counts the request as waiting, then running.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
     let knobs = Knobs::new(request.headers(), request.uri().query());
     let asked = knobs.get::<u32>(CAPACITY_HEADER, "capacity").ok().flatten();
     let capacity = asked.or(state.config.capacity).filter(|c| *c > 0);
-    let Some(capacity) = capacity.filter(|_| request.method() == Method::POST) else {
-        return next.run(request).await;
+    let place = match capacity {
+        Some(capacity) => {
+            let _waiting = state.metrics.waiting();
+            // `None` never happens: the semaphore is never closed.
+            state.lines.line(capacity).acquire_owned().await.ok()
+        }
+        None => None,
     };
-    let Ok(place) = state.lines.line(capacity).acquire_owned().await else {
-        return next.run(request).await; // the semaphore is never closed
-    };
-    let (parts, body) = next.run(request).await.into_parts();
-    let body = body.into_data_stream().map(move |chunk| {
-        let _held_until_the_body_ends = &place;
-        chunk
+    let running = state.metrics.running();
+    let response = next.run(request).await;
+    if place.is_none() && response.body().size_hint().exact().is_some() {
+        return response; // keeps its content-length
+    }
+    hold_until_sent(response, (place, running))
+}
+
+/// `response` with its body re-streamed so that `held` lives until the body's last chunk has been taken or
+/// the body is dropped (the client went away), whichever comes first.
+pub fn hold_until_sent(response: Response, held: impl Send + 'static) -> Response {
+    let (parts, body) = response.into_parts();
+    let body = futures_util::stream::unfold((body.into_data_stream(), held), |(mut body, held)| async move {
+        let chunk = body.next().await?; // at the end, `held` is dropped here
+        Some((chunk, (body, held)))
     });
     Response::from_parts(parts, Body::from_stream(body))
 }

@@ -16,6 +16,9 @@
 //! real: from the request's arrival to the first token (first-byte latency) and to the last (invocation
 //! latency), measured here.
 //!
+//! Each answer reports to [`crate::metrics`] as it goes: its prompt and KV-cache tokens from its start until
+//! its stream ends or is dropped, each output token as it is sent, and a clean end by its finish reason.
+//!
 //! The output is the literal text "tok tok tok …" (the first token without a leading space): one token per
 //! event, so a client's token counts, TTFT and inter-token latency can be checked exactly.
 
@@ -35,6 +38,7 @@ use tokio::time::sleep;
 
 use crate::aws::{self, InvokeFamily, Service};
 use crate::faults::{self, FaultKind, MidStream};
+use crate::metrics::{InFlight, Metrics};
 use crate::timing::Timing;
 
 /// Which API writes an answer: it hands out the encoder (`head`, `token`, …) and adds what only some APIs
@@ -138,6 +142,8 @@ pub struct Generation {
     pub include_usage: bool,
     /// Stop after this many tokens in this way.
     pub mid_stream: Option<(u32, MidStream)>,
+    /// Where the answer reports its tokens and its end.
+    pub metrics: Metrics,
 }
 
 /// The next thing a stream emits.
@@ -203,6 +209,7 @@ impl Generation {
         &self,
         step: Step,
         first: &mut Option<Instant>,
+        in_flight: &mut InFlight,
     ) -> Option<(Result<Bytes, io::Error>, Step)> {
         let reply = &self.reply;
         let (item, next) = match step {
@@ -211,6 +218,7 @@ impl Generation {
                 sleep(self.delay_before(i)).await;
                 let bytes = self.encoder().token(reply, i, token_text(i));
                 first.get_or_insert_with(Instant::now);
+                in_flight.sent(1);
                 (Ok(bytes), self.step_at(i + 1))
             }
             Step::Fault(i, MidStream::Disconnect) => {
@@ -240,6 +248,7 @@ impl Generation {
                 let bytes = self
                     .wire
                     .finish(reply, n, self.finish, self.include_usage, latency);
+                in_flight.succeeded(self.finish);
                 (Ok(bytes), Step::End)
             }
             Step::End => return None,
@@ -247,13 +256,14 @@ impl Generation {
         Some((item.map(Bytes::from), next))
     }
 
-    /// Each step is its own body frame, so hyper writes it to the socket as soon as it exists.
-    fn events(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
+    /// Each step is its own body frame, so hyper writes it to the socket as soon as it exists. `in_flight`
+    /// lives as long as the stream: it is dropped at the end or when the client goes away.
+    fn events(self, in_flight: InFlight) -> impl Stream<Item = Result<Bytes, io::Error>> + Send {
         futures_util::stream::unfold(
-            (self, Step::Head, None),
-            |(generation, step, mut first)| async move {
-                let (item, next) = generation.emit(step, &mut first).await?;
-                Some((item, (generation, next, first)))
+            (self, Step::Head, None, in_flight),
+            |(generation, step, mut first, mut in_flight)| async move {
+                let (item, next) = generation.emit(step, &mut first, &mut in_flight).await?;
+                Some((item, (generation, next, first, in_flight)))
             },
         )
     }
@@ -262,7 +272,8 @@ impl Generation {
     /// produced as time passes.
     pub fn stream(self) -> Response {
         let content_type = self.wire.stream_content_type();
-        let mut response = Response::new(Body::from_stream(self.events()));
+        let in_flight = self.metrics.start(self.reply.input_tokens);
+        let mut response = Response::new(Body::from_stream(self.events(in_flight)));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -271,6 +282,7 @@ impl Generation {
 
     /// The non-streamed answer, sent once the whole "generation" (TTFT + one ITL per token) has elapsed.
     pub async fn json(self) -> Response {
+        let mut in_flight = self.metrics.start(self.reply.input_tokens);
         let sent = self.sent_tokens();
         let elapsed = self
             .timing
@@ -295,6 +307,8 @@ impl Generation {
                     total: Some(total),
                 };
                 let body = self.wire.body(&self.reply, sent, self.finish, latency);
+                in_flight.sent(u64::from(sent));
+                in_flight.succeeded(self.finish);
                 let mut response = Response::new(Body::from(body));
                 *response.status_mut() = StatusCode::OK;
                 let headers = response.headers_mut();

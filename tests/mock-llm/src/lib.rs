@@ -6,10 +6,11 @@
 //! Every response body, SSE event and event-stream frame is written by the project's one encoder per API
 //! (`tokenmeter_protocol::wire`, `tokenmeter_protocol::aws`), the same bytes the simulated model sends and
 //! the app's decoders read. This module owns the router, the CORS policy, the server-wide defaults
-//! ([`Config`], read from `MOCK_*` env vars; [`aws::AwsKeys`]) and the small endpoints (`/health`,
-//! `/v1/models`, the JSON 404). [`handler`] reads one request of the SSE APIs and [`aws`] one of the AWS
-//! APIs (with SigV4 verification), [`generate`] decides when each piece of the answer is sent, and the
-//! per-request knobs live in [`timing`] and [`faults`].
+//! ([`Config`], read from `MOCK_*` env vars; [`aws::AwsKeys`]; [`Features`]) and the small endpoints (`/health`,
+//! `/v1/models`, `/mock/stats`, the JSON 404). [`handler`] reads one request of the SSE APIs and [`aws`] one of
+//! the AWS APIs (with SigV4 verification), [`generate`] decides when each piece of the answer is sent, and the
+//! per-request knobs live in [`timing`] and [`faults`]. [`journal`] records what each request asked for and
+//! [`metrics`] serves the load in vLLM's Prometheus names.
 //!
 //! It serves plain HTTP/1.1 ([`serve_with_shutdown`]) or, with the binary's `--tls` (`MOCK_TLS=1`), the same
 //! router over HTTPS with ALPN `h2` and `http/1.1` on a self-signed certificate made at start ([`tls`]):
@@ -23,6 +24,17 @@
 //! | `/model/{id}/converse`, `…/converse-stream`      | Bedrock Converse, ConverseStream                |
 //! | `/model/{id}/invoke`, `…/invoke-with-response-stream` | Bedrock InvokeModel(+stream): Claude or OpenAI Chat bodies |
 //! | `/endpoints/{name}/invocations`, `…/invocations-response-stream` | SageMaker InvokeEndpoint(+stream): TGI, LMI, vLLM |
+//!
+//! The mock's own endpoints, beside them:
+//!
+//! | route                          | answer                                                                  |
+//! |--------------------------------|-------------------------------------------------------------------------|
+//! | `GET /health`                  | `ok`                                                                    |
+//! | `GET /v1/models`               | OpenAI's model list: `mock-model`                                       |
+//! | `GET /mock/stats`              | `{"requests": N}`: model requests (`POST`s) received                    |
+//! | `GET /mock/journal`            | `{"requests": [...]}`: what each model request asked for, in arrival order ([`journal`]) |
+//! | `DELETE /mock/journal`         | empties the journal (204)                                               |
+//! | `GET /metrics`                 | Prometheus text in vLLM's names: running, waiting, KV cache, token and success counters ([`metrics`]); 404 with `MOCK_METRICS=off` |
 //!
 //! The AWS routes need SigV4 (`AKIDEXAMPLE` / `wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY`, or the pair in
 //! `MOCK_AWS_ACCESS_KEY_ID` / `MOCK_AWS_SECRET_ACCESS_KEY`; signing names `bedrock` and `sagemaker`, any
@@ -52,6 +64,16 @@
 //!
 //! On the AWS routes a query parameter is part of what SigV4 signs: put it in the URL before signing.
 //!
+//! The server-wide environment (read by [`app`] and the binary; tests pass [`Config`], [`aws::AwsKeys`] and
+//! [`Features`] to [`app_with_features`] instead):
+//!
+//! | env                            | default       | effect                                                   |
+//! |--------------------------------|---------------|----------------------------------------------------------|
+//! | `MOCK_TTFT_MS`, `MOCK_ITL_MS`, `MOCK_TOKENS`, `MOCK_CAPACITY` | see the knobs | the knobs' server defaults ([`Config`]) |
+//! | `MOCK_AWS_ACCESS_KEY_ID` + `MOCK_AWS_SECRET_ACCESS_KEY` | unset | a key pair accepted beside AWS's example key |
+//! | `MOCK_METRICS`                 | `on`          | `off` (or `0`, `false`, `no`): no `/metrics` route, a scrape gets the JSON 404 |
+//! | `PORT`, `MOCK_TLS`             | 8787, off     | the binary's port and HTTPS (see `main.rs`)              |
+//!
 //! The output limit is the API's own field (`max_tokens`/`max_completion_tokens`, `max_output_tokens`,
 //! `max_tokens`, `inferenceConfig.maxTokens`, `parameters.max_new_tokens`); when it lowers the default
 //! count the answer ends as cut by length (`finish_reason: "length"`, `response.incomplete`, `stop_reason:
@@ -62,6 +84,8 @@ pub mod capacity;
 pub mod faults;
 pub mod generate;
 pub mod handler;
+pub mod journal;
+pub mod metrics;
 pub mod prefix_cache;
 pub mod timing;
 pub mod tls;
@@ -69,9 +93,9 @@ pub mod tls;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -150,6 +174,45 @@ impl Config {
     }
 }
 
+/// Server-wide switches that are not per-request defaults (kept out of [`Config`], which other crates' tests
+/// build field by field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// Serve `GET /metrics` (`MOCK_METRICS`, on unless `off`); off, a scrape gets the JSON 404.
+    pub metrics: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features { metrics: true }
+    }
+}
+
+impl Features {
+    /// Reads `MOCK_METRICS`; unset or empty keeps the default.
+    pub fn from_env() -> Result<Features, String> {
+        Features::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Features::from_env`] with an injectable lookup.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Features, String> {
+        let metrics = match lookup("MOCK_METRICS") {
+            None => Features::default().metrics,
+            Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+                "" => Features::default().metrics,
+                "on" | "1" | "true" | "yes" => true,
+                "off" | "0" | "false" | "no" => false,
+                _ => return Err(format!("MOCK_METRICS={raw:?} is not on or off")),
+            },
+        };
+        Ok(Features { metrics })
+    }
+}
+
+/// When a request reached the server (before any wait behind a capacity): a request extension.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival(pub Instant);
+
 /// What every handler can reach: the defaults and the AWS keys.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -161,6 +224,19 @@ pub struct AppState {
     pub lines: capacity::Lines,
     /// The prompt blocks seen, for the cached-token counts ([`prefix_cache`]).
     pub prefix_cache: prefix_cache::PrefixCache,
+    /// When the router was built: the zero of the journal's `received_ms`.
+    pub started: Instant,
+    /// What each model request asked for, for `GET /mock/journal`.
+    pub journal: journal::Journal,
+    /// The load, for `GET /metrics`.
+    pub metrics: metrics::Metrics,
+}
+
+impl AppState {
+    /// Ms from the server's start to `arrival`, for the journal.
+    pub fn received_ms(&self, arrival: Arrival) -> f64 {
+        arrival.0.saturating_duration_since(self.started).as_secs_f64() * 1000.0
+    }
 }
 
 impl FromRef<AppState> for prefix_cache::PrefixCache {
@@ -179,12 +255,13 @@ impl FromRef<AppState> for Config {
 ///
 /// # Panics
 ///
-/// If a `MOCK_*` variable is not a number, or only one of the AWS key variables is set; the binary
-/// validates them first and reports the error instead.
+/// If a `MOCK_*` variable is not a number (or `MOCK_METRICS` not on or off), or only one of the AWS key
+/// variables is set; the binary validates them first and reports the error instead.
 pub fn app() -> Router {
     let config = Config::from_env().unwrap_or_else(|e| panic!("mock-llm: {e}"));
     let keys = aws::AwsKeys::from_env().unwrap_or_else(|e| panic!("mock-llm: {e}"));
-    app_with_keys(config, keys)
+    let features = Features::from_env().unwrap_or_else(|e| panic!("mock-llm: {e}"));
+    app_with_features(config, keys, features)
 }
 
 /// The router with explicit server-wide defaults, accepting only AWS's documented example key.
@@ -192,8 +269,13 @@ pub fn app_with(config: Config) -> Router {
     app_with_keys(config, aws::AwsKeys::default())
 }
 
-/// The router with explicit server-wide defaults and AWS keys.
+/// The router with explicit server-wide defaults and AWS keys, every feature on.
 pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
+    app_with_features(config, keys, Features::default())
+}
+
+/// The router with explicit server-wide defaults, AWS keys and features.
+pub fn app_with_features(config: Config, keys: aws::AwsKeys, features: Features) -> Router {
     let received = Arc::new(AtomicU64::new(0));
     let state = AppState {
         config,
@@ -201,10 +283,18 @@ pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
         received: received.clone(),
         lines: capacity::Lines::default(),
         prefix_cache: prefix_cache::PrefixCache::default(),
+        started: Instant::now(),
+        journal: journal::Journal::default(),
+        metrics: metrics::Metrics::default(),
     };
-    Router::new()
+    let mut router = Router::new();
+    if features.metrics {
+        router = router.route("/metrics", get(metrics_text));
+    }
+    router
         .route("/health", get(|| async { "ok" }))
         .route("/mock/stats", get(mock_stats))
+        .route("/mock/journal", get(journal_get).delete(journal_clear))
         .route("/v1/models", get(models))
         .route("/v1/chat/completions", handler::route(Api::OpenAiChat))
         .route("/v1/responses", handler::route(Api::OpenAiResponses))
@@ -221,24 +311,44 @@ pub fn app_with_keys(config: Config, keys: aws::AwsKeys) -> Router {
             capacity::limit,
         ))
         .with_state(state)
-        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
-            let received = received.clone();
-            async move {
-                if request.method() == axum::http::Method::POST {
-                    received.fetch_add(1, Ordering::Relaxed);
+        .layer(axum::middleware::from_fn(
+            move |mut request: Request, next: Next| {
+                let received = received.clone();
+                async move {
+                    request.extensions_mut().insert(Arrival(Instant::now()));
+                    if request.method() == axum::http::Method::POST {
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    next.run(request).await
                 }
-                next.run(request).await
-            }
-        }))
+            },
+        ))
         .layer(cors())
         .layer(axum::middleware::map_response(allow_timing))
 }
 
 /// `{"requests": N}`: how many model requests this server received, so a test can check that a load tester
 /// counted every request it sent exactly once.
-async fn mock_stats(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+async fn mock_stats(State(state): State<AppState>) -> Response {
     let body = serde_json::json!({ "requests": state.received.load(Ordering::Relaxed) }).to_string();
     ([(CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// `{"requests": [...]}`: the journal ([`journal`]), oldest first.
+async fn journal_get(State(state): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &state.journal.to_json())
+}
+
+/// Empties the journal: 204.
+async fn journal_clear(State(state): State<AppState>) -> StatusCode {
+    state.journal.clear();
+    StatusCode::NO_CONTENT
+}
+
+/// The load in Prometheus' text format, under vLLM's names ([`metrics`]).
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let text = state.metrics.render(MOCK_MODEL);
+    ([(CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 /// Lets the page read this server's Resource Timing details (otherwise zeroed for cross-origin responses), so a

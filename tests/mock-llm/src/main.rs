@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mock_llm::aws::AwsKeys;
-use mock_llm::{Config, DEFAULT_PORT};
+use mock_llm::{Config, Features, DEFAULT_PORT};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,7 +26,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 const USAGE: &str =
     "usage: mock-llm [--port N] [--tls]   (env: PORT, MOCK_TLS=1, MOCK_TTFT_MS, MOCK_ITL_MS, \
-MOCK_TOKENS, MOCK_AWS_ACCESS_KEY_ID + MOCK_AWS_SECRET_ACCESS_KEY)
+MOCK_TOKENS, MOCK_CAPACITY, MOCK_METRICS=off, MOCK_AWS_ACCESS_KEY_ID + MOCK_AWS_SECRET_ACCESS_KEY)
   --tls  HTTPS with HTTP/2 (ALPN h2, http/1.1) on a self-signed certificate for localhost and 127.0.0.1";
 
 #[tokio::main]
@@ -56,6 +56,13 @@ async fn main() -> ExitCode {
     };
     let keys = match AwsKeys::from_env() {
         Ok(keys) => keys,
+        Err(message) => {
+            eprintln!("mock-llm: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let features = match Features::from_env() {
+        Ok(features) => features,
         Err(message) => {
             eprintln!("mock-llm: {message}");
             return ExitCode::from(2);
@@ -91,10 +98,11 @@ async fn main() -> ExitCode {
         .tokens
         .map_or("20 (capped by max_tokens)".to_owned(), |n| n.to_string());
     eprintln!(
-        "mock-llm: defaults ttft={}ms itl={}ms tokens={tokens}; AWS access keys {}",
+        "mock-llm: defaults ttft={}ms itl={}ms tokens={tokens}; AWS access keys {}; /metrics {}",
         config.ttft_ms,
         config.itl_ms,
-        keys.key_ids().join(", ")
+        keys.key_ids().join(", "),
+        if features.metrics { "on" } else { "off" }
     );
     if tls.is_some() {
         eprintln!(
@@ -120,7 +128,7 @@ async fn main() -> ExitCode {
         let _ = force_rx.changed().await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
-    let app = mock_llm::app_with_keys(config, keys);
+    let app = mock_llm::app_with_features(config, keys, features);
     let serve = async move {
         match tls {
             Some(tls) => mock_llm::tls::serve_with_shutdown(listener, tls, app, graceful).await,

@@ -24,6 +24,15 @@ pub fn plan_json(plan: &RunPlan) -> Value {
         } => {
             json!({ "mode": "poisson", "per_second": per_second, "max_concurrency": max_concurrency })
         }
+        Arrival::Trace { max_concurrency } => {
+            let schedule = plan.schedule();
+            json!({
+                "mode": "trace",
+                "max_concurrency": max_concurrency,
+                "requests": schedule.len(),
+                "span": schedule.span().as_secs_f64(),
+            })
+        }
     };
     let stop = plan.stop();
     json!({

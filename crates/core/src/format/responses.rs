@@ -53,7 +53,7 @@ use crate::format::{
 };
 use crate::metrics;
 use crate::record::{
-    ErrorKind, EstimatedTokens, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts,
+    ErrorKind, EstimatedTokens, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts, Turn,
 };
 use crate::secret::{has_credentials, scrub_credentials};
 use crate::time::Timestamp;
@@ -303,6 +303,11 @@ struct ExtrasLine<'a> {
     input_tokens_estimated: bool,
     output_tokens_estimated: bool,
     finish_reason: Option<&'a str>,
+    /// Multi-turn runs: the conversation (its first request's id) and the turn (from 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    turn: Option<u32>,
     timing_ns: TimingNs,
 }
 
@@ -322,6 +327,8 @@ impl<'a> ExtrasLine<'a> {
             input_tokens_estimated: r.tokens_estimated.input,
             output_tokens_estimated: r.tokens_estimated.output,
             finish_reason: r.finish_reason.as_deref(),
+            conversation: r.turn.map(|t| t.conversation),
+            turn: r.turn.map(|t| t.index),
             timing_ns: TimingNs::new(&r.timing),
         }
     }
@@ -504,6 +511,13 @@ fn read_record(
             output: x.boolean("output_tokens_estimated")?.unwrap_or(false),
         };
         record.finish_reason = x.string("finish_reason")?.map(str::to_owned);
+        record.turn = match (x.count("conversation")?, x.count("turn")?) {
+            (Some(conversation), Some(index)) => Some(Turn {
+                conversation,
+                index: index.min(u64::from(u32::MAX)) as u32,
+            }),
+            _ => None,
+        };
         if let Some(timing) = x.object("timing_ns")? {
             let t = Fields {
                 map: timing,
@@ -685,6 +699,10 @@ mod tests {
             },
             queued: Some(Duration::from_micros(1500)),
             warmup: true,
+            turn: Some(Turn {
+                conversation: 40,
+                index: 3,
+            }),
         }
     }
 

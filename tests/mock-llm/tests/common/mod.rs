@@ -552,12 +552,27 @@ pub async fn spawn_binary(
     String,
     tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
 ) {
+    spawn_binary_with_env(args, &[]).await
+}
+
+/// Like [`spawn_binary`], with `env` set for the child only (the test process's environment is untouched).
+#[cfg(unix)]
+pub async fn spawn_binary_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (
+    tokio::process::Child,
+    String,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) {
     use std::process::Stdio;
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mock-llm"))
         .args(args)
         .env("MOCK_TTFT_MS", "0")
         .env_remove("MOCK_TLS")
+        .env_remove("MOCK_METRICS")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
