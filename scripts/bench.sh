@@ -17,6 +17,8 @@ MOCK_LLM="$PWD/target/release/mock-llm" node tests/e2e/bench.mjs 2>/dev/null
 # The command: browser shards, fan-out, the native engine and one browser without fan-out, at 4, 64 and 256 streams.
 cargo build --locked --release -p tokenmeter --bin tokenmeter
 MOCK_LLM="$PWD/target/release/mock-llm" node tests/e2e/bench_command.mjs 2>/dev/null
+# Trace replay (issue 19): schedule lag of a 1,000-request trace, native and in the page.
+node tests/e2e/bench_trace.mjs 2>/dev/null
 # Runs of any length (issue 22): a million requests with every response kept in the record store.
 node tests/e2e/bench_records.mjs 2>/dev/null
 # Start-up with 20 stored runs of 100,000 requests (issue 18 §8): only their small files are read.

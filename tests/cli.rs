@@ -982,3 +982,71 @@ fn a_thousand_request_trace_replays_on_time_with_exact_lengths() {
         stats["schedule_lag-max"].as_f64().unwrap_or(f64::NAN) * 1e3,
     );
 }
+
+/// The server's own metrics (issue 19): the mock's vLLM `/metrics` page, scraped once a second while a 3-second
+/// run goes on, is kept beside the run (`server_metrics.json`) with the known series; the counters follow the
+/// load (the prompt tokens counted by the server grow by what the run sent). A page that is refused (404) leaves
+/// a note naming why, and the run itself goes on and succeeds.
+#[test]
+fn server_metrics_are_scraped_beside_the_run_and_a_refused_page_is_named() {
+    let _turn = serial();
+    let dir = scratch("metrics");
+    let scraped = |url: &str| {
+        let config = config(
+            &dir,
+            &[
+                ("clients", "4"),
+                ("requests", ""),
+                ("duration", "3"),
+                ("metrics_url", url),
+            ],
+        );
+        let out = dir.join(format!("out-{}", url.len()));
+        let output = run(&[
+            "run",
+            config.to_str().unwrap(),
+            "--engine",
+            "native",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        (out, text(&output))
+    };
+    let (out, _) = scraped(&format!("{}/metrics", mock()));
+    let metrics: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("server_metrics.json")).unwrap()).unwrap();
+    assert!(metrics["scrapes"].as_u64().unwrap() >= 2, "{metrics}");
+    assert_eq!(metrics["failed_scrapes"], 0, "{metrics}");
+    let series = |name: &str| metrics["series"][name].as_array().cloned().unwrap_or_default();
+    let running: Vec<f64> = series("requests_running")
+        .iter()
+        .map(|p| p[1].as_f64().unwrap())
+        .collect();
+    assert!(
+        running.iter().any(|&r| r >= 1.0),
+        "requests were running while scraped: {running:?}"
+    );
+    assert!(
+        running.iter().all(|&r| r <= 4.0),
+        "never more than the 4 clients: {running:?}"
+    );
+    let prompt = series("prompt_tokens_total");
+    let grew = prompt.last().unwrap()[1].as_f64().unwrap() - prompt[0][1].as_f64().unwrap();
+    assert!(
+        grew > 0.0,
+        "the prompt-token counter follows the load: {prompt:?}"
+    );
+    assert!(!series("kv_cache_usage").is_empty() && !series("generation_tokens_total").is_empty());
+
+    let (refused, said) = scraped(&format!("{}/no-metrics-here", mock()));
+    assert!(
+        said.contains("could not be read (HTTP 404); the run went on without them"),
+        "{said}"
+    );
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(refused.join("server_metrics.json")).unwrap()).unwrap();
+    assert_eq!(kept["scrapes"], 0);
+    assert_eq!(kept["first_failure"], "HTTP 404");
+    assert_eq!(stats(&refused)["failed_requests"], 0, "the run itself went on");
+}

@@ -14,7 +14,9 @@ use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
 use crate::browser::store::RunStore;
-use crate::charts::{figures_of_files, method_of, run_figures, BatchFigures, Figure, FigureData};
+use crate::charts::{
+    figures_of_files, method_of, run_figures, server_metrics_figures, BatchFigures, Figure, FigureData,
+};
 use crate::core::checkpoint::{figures_key, Entry};
 use crate::core::format::ClockInfo;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
@@ -129,6 +131,13 @@ pub fn start() {
 /// (built by the engine as they finished), or else its records read batch by batch from the record store (and
 /// the figure data kept for next time), or its files; drawn into the per-run figures.
 async fn draw_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
+    let mut figures = request_figures(job).await?;
+    figures.extend(server_metrics_figures(&job.files, job.size));
+    Ok(figures)
+}
+
+/// The figures drawn from the run's requests.
+async fn request_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
     let Some(key) = &job.records else {
         return figures_of_files(&job.files, &job.stats, job.size);
     };

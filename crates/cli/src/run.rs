@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokenmeter_core::format::{merge_runs, MergedRun, MissingShard, ShardStatus};
 use tokenmeter_core::input::{RunInput, SearchPlan};
 use tokenmeter_core::search::{Outcome, SloSearch};
+use tokenmeter_core::server_metrics::{ServerMetrics, SERVER_METRICS_FILE};
 use tokenmeter_core::shard::Shard;
 use tokenmeter_core::stats::{compare_race, RaceComparison, RunningStats, Scalar, StatKey};
 use tokenmeter_core::threshold::Threshold;
@@ -374,6 +375,16 @@ fn finish(
         if parts.is_empty() {
             continue;
         }
+        // Shard 0 alone scrapes the server's metrics: its series are the run's, and its note is said here.
+        let scraped = run
+            .files
+            .iter()
+            .flatten()
+            .flatten()
+            .find(|(n, _)| n == SERVER_METRICS_FILE);
+        if let Some(note) = scraped.and_then(|(_, text)| ServerMetrics::from_json(text).ok()?.note()) {
+            eprintln!("tokenmeter: {}: {note}", run.name);
+        }
         let result = match (&dir, &run.files[..]) {
             // One shard (a whole run, or one pod's shard i/N): its own folder, shard record and all, for
             // `tokenmeter merge` to combine later.
@@ -382,7 +393,13 @@ fn finish(
                 merge_runs(parts, &missing)
                     .map_err(|e| CliError::Run(format!("the run cannot be read back: {e}")))?
             }
-            (Some(dir), _) => output::merge_into(dir, parts, &missing)?,
+            (Some(dir), _) => {
+                let merged = output::merge_into(dir, parts, &missing)?;
+                if let Some(file) = scraped {
+                    output::write_folder(dir, std::slice::from_ref(file))?;
+                }
+                merged
+            }
             (None, _) => {
                 merge_runs(parts, &missing).map_err(|e| CliError::Run(format!("the merge failed: {e}")))?
             }

@@ -19,6 +19,7 @@ use crate::format::RunConfigFile;
 use crate::payload::{generated_prompt, MAX_GENERATED_TOKENS};
 use crate::plan::{Arrival, Cancellation, Conversation, PlanError, RunPlan, RunPlanSpec, StopCondition};
 use crate::search::{parse_slo, Axis, SearchRange, SloSearch};
+use crate::server_metrics::{KNOWN, MAX_SERIES};
 use crate::shard::Shard;
 use crate::stats::{CostModel, Slo, StatsConfig, StopWhen};
 use crate::table::{parse_group_filter, TableGroup};
@@ -129,6 +130,8 @@ fields! {
     TraceSpeed: "trace_speed", "Trace speed (×)", "1";
     Turns: "turns", "Turns per conversation", "";
     ThinkTime: "think_time", "Think time between turns (s)", "";
+    MetricsUrl: "metrics_url", "Server metrics URL (Prometheus)", "";
+    MetricsSeries: "metrics_series", "More server metrics (names)", "";
 }
 
 impl Field {
@@ -384,6 +387,7 @@ impl RawInput {
             dataset_sample: parse(self, Field::DatasetSample)?,
             trace,
             trace_speed,
+            server_metrics: self.server_metrics()?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -678,6 +682,68 @@ impl RawInput {
             ));
         }
         Ok(Some(shared))
+    }
+
+    /// The server's `/metrics` page to scrape while the run goes on, and the series to keep besides the known
+    /// ones. The URL holds no credentials (they would be written with the run).
+    fn server_metrics(&self) -> Result<Option<MetricsScrape>, InputError> {
+        let url = self.get(Field::MetricsUrl).trim();
+        let names = self.get(Field::MetricsSeries);
+        let named: Vec<String> = names
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if url.is_empty() {
+            return match named.is_empty() {
+                true => Ok(None),
+                false => Err(error(
+                    Field::MetricsSeries,
+                    "name the server metrics URL to scrape first",
+                )),
+            };
+        }
+        let Some(rest) = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
+        else {
+            return Err(error(
+                Field::MetricsUrl,
+                "an http:// or https:// URL, e.g. http://127.0.0.1:8000/metrics",
+            ));
+        };
+        if rest
+            .split(['/', '?', '#'])
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+        {
+            return Err(error(
+                Field::MetricsUrl,
+                "no user or password in the URL: it is kept with the run",
+            ));
+        }
+        if url.len() > 2048 {
+            return Err(error(Field::MetricsUrl, "at most 2048 characters"));
+        }
+        let limit = MAX_SERIES - KNOWN.len();
+        if named.len() > limit {
+            return Err(error(Field::MetricsSeries, format!("at most {limit} series")));
+        }
+        if let Some(bad) = named.iter().find(|n| {
+            !n.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit())
+            })
+        }) {
+            return Err(error(
+                Field::MetricsSeries,
+                format!("{bad:?} is not a metric name"),
+            ));
+        }
+        Ok(Some(MetricsScrape {
+            url: url.to_owned(),
+            named,
+        }))
     }
 
     /// The trace file to replay and its speed, when the arrivals are a trace replay. The trace writes the prompts
@@ -1072,6 +1138,15 @@ pub struct RunInput {
     /// replay's speed as a factor of the trace's own (2: twice as fast).
     pub trace: Option<String>,
     pub trace_speed: f64,
+    /// The server's own metrics to scrape while the run goes on.
+    pub server_metrics: Option<MetricsScrape>,
+}
+
+/// A Prometheus `/metrics` page to scrape about once a second, and the series to keep besides the known ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsScrape {
+    pub url: String,
+    pub named: Vec<String>,
 }
 
 impl RunInput {

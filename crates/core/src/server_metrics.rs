@@ -248,7 +248,7 @@ no_value
 
     #[test]
     fn samples_are_read_with_colons_labels_and_timestamps() {
-        let all: Vec<Sample> = samples(VLLM).collect();
+        let all: Vec<Sample<'_>> = samples(VLLM).collect();
         let names: Vec<&str> = all.iter().map(|s| s.name).collect();
         assert_eq!(
             names,

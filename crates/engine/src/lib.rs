@@ -10,6 +10,7 @@ pub mod driver;
 pub mod live;
 pub mod remote;
 pub mod request;
+pub mod scrape;
 pub mod session;
 pub mod simulated;
 pub mod sink;

@@ -18,6 +18,7 @@ use crate::driver::{self, Stops};
 use crate::live::{LiveRun, RunIdentity};
 use crate::remote::{Ending, FinishedRun, FromEngine, RecordBatch, RunRequest, Snapshot};
 use crate::request::{execute, RequestOptions};
+use crate::scrape::scrape_every;
 use crate::simulated::{SimulatedModel, SimulatedTransport};
 use crate::sink::{EngineEvent, EventSink, RunSummary};
 use crate::target::Target;
@@ -26,12 +27,14 @@ use serde_json::{Map, Value};
 use tokenmeter_core::cold_check::ColdCheck;
 use tokenmeter_core::fan_out::{FanOut, FanOutPlan, BROWSER_SOCKETS, HTTP1_CONNECTIONS_PER_HOST};
 use tokenmeter_core::format::{ClientFacts, ClockInfo, ShardRecord};
+use tokenmeter_core::input::MetricsScrape;
 use tokenmeter_core::input::SearchPlan;
 use tokenmeter_core::input::{NamedRun, SimulatedSettings};
 use tokenmeter_core::plan::{Cancellation, RunPlan};
 use tokenmeter_core::progress::ProgressView;
 use tokenmeter_core::rng::SeededRng;
 use tokenmeter_core::scheduler::Dispatch;
+use tokenmeter_core::server_metrics::{ServerMetrics, SERVER_METRICS_FILE};
 use tokenmeter_core::stats::{compare_race, RunningStats, Scalar, StatsConfig, StopReason, StopWhen};
 use tokenmeter_core::time::Timestamp;
 
@@ -133,6 +136,8 @@ struct Shared {
     tap_records: bool,
     records_leave: bool,
     shard: Option<ShardRecord>,
+    /// The server's `/metrics` page to scrape during each run, if any.
+    server_metrics: Option<MetricsScrape>,
 }
 
 async fn session<R: Runtime>(
@@ -233,6 +238,8 @@ async fn session<R: Runtime>(
         simulated: input.simulated,
         check,
         seed: request.seed,
+        // One engine scrapes for the whole run: shard 0 (every shard scraping would load the server N times).
+        server_metrics: input.server_metrics.filter(|_| input.shard.index == 0),
     };
     if let Some(plan) = search {
         // Boxed: each of these holds whole runs' futures, which would otherwise all sit in the session's own.
@@ -536,9 +543,26 @@ async fn run_one<R: Runtime>(
         enough: &enough,
     };
     let reporter = report_every(runtime, &live, &clock, controls, stop_rules, &name, emit);
-    let summary = match future::select(pin!(driver), pin!(reporter)).await {
-        Either::Left((summary, _)) => summary,
-        Either::Right(((), driver)) => driver.await,
+    let measured = async {
+        match future::select(pin!(driver), pin!(reporter)).await {
+            Either::Left((summary, _)) => summary,
+            Either::Right(((), driver)) => driver.await,
+        }
+    };
+    // The server's own metrics, scraped while the run goes on (the scraper stops with the run).
+    let server_metrics = shared
+        .server_metrics
+        .as_ref()
+        .map(|s| RefCell::new(ServerMetrics::new(&s.url)));
+    let summary = match (&shared.server_metrics, &server_metrics) {
+        (Some(scrape), Some(into)) => {
+            let scraper = scrape_every(&http, &clock, scrape, into);
+            match future::select(pin!(measured), pin!(scraper)).await {
+                Either::Left((summary, _)) => summary,
+                Either::Right(((), measured)) => measured.await,
+            }
+        }
+        _ => measured.await,
     };
     if summary.interrupted {
         live.borrow_mut()
@@ -561,17 +585,24 @@ async fn run_one<R: Runtime>(
         live.set_notes(notes);
         stats = live.snapshot(wall);
     }
-    let files = live
+    let mut files: Vec<(String, String)> = live
         .files(wall)
         .into_iter()
         .map(|(name, text)| (name.to_owned(), text))
         .collect();
+    let server_metrics = server_metrics.map(RefCell::into_inner);
+    if let Some(m) = &server_metrics {
+        files.push((SERVER_METRICS_FILE.to_owned(), m.to_json()));
+    }
     let ending = if summary.interrupted {
         Ending::Stopped
     } else {
         Ending::Done
     };
-    let line = summary_line(&name, &summary, live.stopped());
+    let mut line = summary_line(&name, &summary, live.stopped());
+    if let Some(note) = server_metrics.as_ref().and_then(ServerMetrics::note) {
+        line = format!("{line} {note}");
+    }
     emit(FromEngine::RunEnded {
         run: Box::new(FinishedRun {
             run_name: name,
