@@ -14,6 +14,7 @@ use crate::charts::slo_search::slo_search_svg;
 use crate::charts::{load_test_figures, ClientScale, Figure};
 use crate::core::report::{Report, ReportRun, ReportSection};
 use crate::core::saved::{slo_search, SavedRun};
+use crate::core::server_metrics::SERVER_METRICS_FILE;
 use crate::core::timeline::Timeline;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
 use crate::ui::library::Library;
@@ -195,11 +196,13 @@ pub(crate) fn RunFigures(library: Library) -> impl IntoView {
         };
         let job = FigureJob {
             records: run.records.as_ref().map(|r| r.key.clone()),
-            files: if run.records.is_some() {
-                Vec::new()
-            } else {
-                run.files.to_vec()
-            },
+            // With its records in the store, a run's figures need only the server's metrics among its files.
+            files: run
+                .files
+                .iter()
+                .filter(|(name, _)| run.records.is_none() || name == SERVER_METRICS_FILE)
+                .cloned()
+                .collect(),
             stats: run.stats.clone(),
             size: FIGURE_SIZE,
         };

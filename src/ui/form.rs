@@ -588,6 +588,8 @@ impl RunForm {
                     {text_field(Field::SharedPrefix, "text", "e.g. 4x512: 4 prefixes of 512 tokens, each shared by a quarter of the requests")}
                     {text_field(Field::Turns, "number", "e.g. 4: each client holds conversations of 4 turns, each sending the conversation so far")}
                     {text_field(Field::ThinkTime, "text", "e.g. lognormal:2,0.5 or fixed:1: seconds from an answer to the next turn")}
+                    {text_field(Field::MetricsUrl, "url", "e.g. http://127.0.0.1:8000/metrics: vLLM, SGLang or TGI, scraped once a second")}
+                    {text_field(Field::MetricsSeries, "text", "more series to keep, e.g. vllm:num_preemptions_total")}
                     {text_field(Field::PriceInput, "number", "none")}
                     {text_field(Field::PriceOutput, "number", "none")}
                     {text_field(Field::Table, "text", "all: Throughput, TTFT, TTLT, TPOT, Tokens, Streaming, Client, Errors")}

@@ -1060,8 +1060,35 @@ test("issue 19: a multi-turn run sends each conversation so far, real answers in
     assert.ok(earlier.length >= 1, `a turn of ${later.messages} messages starts with an earlier turn: ${later.prompt.slice(0, 80)}`);
     assert.ok(later.input_tokens > earlier[0].input_tokens, "and is longer by the answer and the new prompt");
   }
-  await page.waitForSelector('#figures[data-complete="true"] [data-figure="ttft-by-turn"] svg', { timeout: 30000 });
+  await page.waitForSelector('#figures[data-complete="true"] [data-figure="ttft-by-turn"] svg', { state: "attached", timeout: 30000 });
   assert.match(await page.locator('#figures [data-figure="ttft-by-turn"] svg').innerHTML(), /turn of the conversation/);
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
+
+test("issue 19: the server's own metrics are scraped from the worker, kept with the run and drawn; a refused page is named", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  const form = {
+    endpoint: "http", api: "openai-chat", url: `${mock.url}/v1`, model: "mock-model", clients: "4", requests: "",
+    duration: "3", max_tokens: "8", headers: "x-mock-ttft-ms: 100\nx-mock-itl-ms: 5", check: "false",
+  };
+  await page.goto(`${site.url}/?${new URLSearchParams({ ...form, metrics_url: `${mock.url}/metrics` })}`);
+  await run(page);
+  await page.waitForSelector('#figures[data-complete="true"] [data-figure="server-requests"] svg', { state: "attached", timeout: 30000 });
+  for (const id of ["server-requests", "server-kv-cache", "server-tokens"]) {
+    assert.equal(await page.locator(`#figures [data-figure="${id}"] svg`).count(), 1, id);
+  }
+  assert.match(await page.locator('#figures [data-figure="server-requests"] svg').innerHTML(), /running/);
+  const next = page.waitForEvent("download");
+  await page.getByRole("button", { name: "server_metrics.json", exact: true }).click();
+  const metrics = JSON.parse(await readFile(await (await next).path(), "utf8"));
+  assert.ok(metrics.scrapes >= 2 && metrics.failed_scrapes === 0, JSON.stringify(metrics).slice(0, 300));
+  assert.ok(metrics.series.requests_running.some(([, v]) => v >= 1), "requests were running while scraped");
+  // A page the server refuses: the run goes on, and says why there are no server metrics.
+  await page.goto(`${site.url}/?${new URLSearchParams({ ...form, duration: "1.5", metrics_url: `${mock.url}/no-metrics-here` })}`);
+  await run(page);
+  assert.match(await page.textContent("#status"), /could not be read \(HTTP 404\); the run went on without them/);
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
