@@ -16,4 +16,6 @@ pub mod local_network;
 pub mod locks;
 pub mod raster;
 pub mod store;
+pub mod tokenizer_client;
+pub mod tokenizer_worker;
 pub mod worker;

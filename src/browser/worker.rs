@@ -19,7 +19,11 @@ use crate::charts::{
 };
 use crate::core::checkpoint::{figures_key, Entry};
 use crate::core::format::ClockInfo;
+use crate::core::tokenizer::TokenizerKind;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
+use crate::browser::tokenizer_client::RemoteTokenizer;
+use crate::engine::session::Counter;
+use futures::future::LocalBoxFuture;
 use crate::engine::session::{run_session, ClientProfile, Controls, Runtime};
 
 /// The browser as the session's runtime: `performance.now()` clocks and `fetch`.
@@ -49,6 +53,11 @@ impl Runtime for BrowserRuntime {
 
     fn profile(&self) -> ClientProfile {
         ClientProfile::BROWSER
+    }
+
+    /// The tokenizer in its own worker (started once, on first use), so this module never carries the BPE.
+    fn tokenizer(&self, kind: TokenizerKind) -> LocalBoxFuture<'static, Result<Option<Counter>, String>> {
+        Box::pin(RemoteTokenizer::get(kind))
     }
 }
 

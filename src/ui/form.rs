@@ -588,6 +588,16 @@ impl RunForm {
                     {text_field(Field::SharedPrefix, "text", "e.g. 4x512: 4 prefixes of 512 tokens, each shared by a quarter of the requests")}
                     {text_field(Field::Turns, "number", "e.g. 4: each client holds conversations of 4 turns, each sending the conversation so far")}
                     {text_field(Field::ThinkTime, "text", "e.g. lognormal:2,0.5 or fixed:1: seconds from an answer to the next turn")}
+                    <label for="tokenizer">{Field::Tokenizer.label()}</label>
+                    <div>
+                        <select id="tokenizer" prop:value=move || value(Field::Tokenizer).get()
+                            on:change=move |ev| value(Field::Tokenizer).set(event_target_value(&ev))>
+                            <option value="words">"words (LLMeter's DummyTokenizer)"</option>
+                            <option value="o200k_base">"o200k_base (GPT-4o, GPT-4.1, GPT-5, o-series)"</option>
+                            <option value="cl100k_base">"cl100k_base (GPT-4, GPT-3.5)"</option>
+                        </select>
+                        {error_for(Field::Tokenizer)}
+                    </div>
                     {text_field(Field::MetricsUrl, "url", "e.g. http://127.0.0.1:8000/metrics: vLLM, SGLang or TGI, scraped once a second")}
                     {text_field(Field::MetricsSeries, "text", "more series to keep, e.g. vllm:num_preemptions_total")}
                     {text_field(Field::PriceInput, "number", "none")}

@@ -27,6 +27,7 @@ use crate::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
 use crate::threshold::Threshold;
+use crate::tokenizer::TokenizerKind;
 use crate::trace::SPEED_RANGE;
 
 /// The most concurrent clients (or in-flight requests, or clients of one sweep level).
@@ -132,6 +133,7 @@ fields! {
     ThinkTime: "think_time", "Think time between turns (s)", "";
     MetricsUrl: "metrics_url", "Server metrics URL (Prometheus)", "";
     MetricsSeries: "metrics_series", "More server metrics (names)", "";
+    Tokenizer: "tokenizer", "Tokenizer (unreported tokens)", "words";
 }
 
 impl Field {
@@ -388,6 +390,7 @@ impl RawInput {
             trace,
             trace_speed,
             server_metrics: self.server_metrics()?,
+            tokenizer: parse(self, Field::Tokenizer)?,
             payload_json: optional(self, Field::PayloadJson, |v| {
                 match serde_json::from_str::<serde_json::Value>(v) {
                     Ok(body) if body.is_object() => Ok(body),
@@ -1140,6 +1143,8 @@ pub struct RunInput {
     pub trace_speed: f64,
     /// The server's own metrics to scrape while the run goes on.
     pub server_metrics: Option<MetricsScrape>,
+    /// What counts the input and output tokens a server did not report.
+    pub tokenizer: TokenizerKind,
 }
 
 /// A Prometheus `/metrics` page to scrape about once a second, and the series to keep besides the known ones.

@@ -37,4 +37,5 @@ pub mod target;
 pub mod threshold;
 pub mod time;
 pub mod timeline;
+pub mod tokenizer;
 pub mod trace;

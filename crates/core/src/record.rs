@@ -198,6 +198,8 @@ pub struct RequestRecord {
     pub warmup: bool,
     /// Multi-turn runs: which conversation and turn this request was.
     pub turn: Option<Turn>,
+    /// The tokenizer that counted the estimated tokens (`None`: whitespace words, LLMeter's `DummyTokenizer`).
+    pub tokens_counted_by: Option<crate::tokenizer::TokenizerKind>,
 }
 
 /// A request's place in a multi-turn conversation.

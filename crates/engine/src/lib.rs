@@ -16,6 +16,7 @@ pub mod simulated;
 pub mod sink;
 pub mod target;
 pub mod testing;
+pub mod tokenizer;
 
 use std::time::Duration;
 

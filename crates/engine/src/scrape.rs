@@ -45,6 +45,11 @@ pub async fn scrape_every<T: Transport + ?Sized, C: Clock + ?Sized>(
 
 /// One scrape: the page's text, or why it could not be read.
 async fn scrape_once<T: Transport + ?Sized>(transport: &T, url: &str) -> Result<String, String> {
+    get_text(transport, url, MAX_BYTES).await
+}
+
+/// `GET url` as text of at most `max_bytes`, or why it could not be read (refused, not 200, broke off, not UTF-8).
+pub async fn get_text<T: Transport + ?Sized>(transport: &T, url: &str, max_bytes: usize) -> Result<String, String> {
     let request = HttpRequest {
         method: "GET".into(),
         url: url.to_owned(),
@@ -63,8 +68,8 @@ async fn scrape_once<T: Transport + ?Sized>(transport: &T, url: &str) -> Result<
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| format!("the page broke off: {}", e.message))?;
         bytes.extend_from_slice(&chunk.bytes);
-        if bytes.len() > MAX_BYTES {
-            return Err(format!("the page is over {} MiB", MAX_BYTES >> 20));
+        if bytes.len() > max_bytes {
+            return Err(format!("the page is over {} MiB", max_bytes >> 20));
         }
     }
     String::from_utf8(bytes).map_err(|_| "the page is not UTF-8 text".to_owned())

@@ -6,14 +6,18 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::{pin, Pin};
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::{self, Either, LocalBoxFuture};
-use futures::FutureExt;
+use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
 
 use crate::cancel::CancelToken;
 use crate::conversation::Conversations;
+use crate::tokenizer::{CountTokens, Recount};
+use tokenmeter_core::tokenizer::TokenizerKind;
 use crate::driver::{self, Stops};
 use crate::live::{LiveRun, RunIdentity};
 use crate::remote::{Ending, FinishedRun, FromEngine, RecordBatch, RunRequest, Snapshot};
@@ -56,6 +60,51 @@ pub trait Runtime {
     fn platform_now_ms(&self) -> f64;
     /// What kind of client sends the requests, recorded with each run.
     fn profile(&self) -> ClientProfile;
+    /// The tokenizer that counts unreported tokens, loaded once per engine (`None`: words). Natively, the copy
+    /// compiled into `tiktoken-rs`; the page's worker fetches its ranks file beside the page.
+    fn tokenizer(&self, kind: TokenizerKind) -> LocalBoxFuture<'static, Result<Option<Counter>, String>> {
+        #[cfg(not(target_arch = "wasm32"))]
+        let loaded = crate::tokenizer::load_builtin(kind).map(|t| t.map(|t| Rc::new(t) as Counter));
+        #[cfg(target_arch = "wasm32")]
+        let loaded = match kind {
+            TokenizerKind::Words => Ok(None),
+            _ => Err(format!("this engine cannot load the {kind} tokenizer")),
+        };
+        Box::pin(async move { loaded })
+    }
+}
+
+/// A tokenizer that counts the tokens a server did not report.
+pub type Counter = Rc<dyn CountTokens>;
+
+/// Counts, with `counter`, the tokens the finished requests among `events` need counted (one call for the batch).
+/// On failure the records keep their word counts.
+async fn count_tokens(counter: &dyn CountTokens, events: &mut [EngineEvent]) -> Result<(), String> {
+    let mut plans = Vec::new();
+    for (i, event) in events.iter().enumerate() {
+        if let EngineEvent::RequestFinished(finished) = event {
+            if let Some(recount) = Recount::of(&finished.record) {
+                plans.push((i, recount));
+            }
+        }
+    }
+    if plans.is_empty() {
+        return Ok(());
+    }
+    let texts: Vec<String> = plans.iter().flat_map(|(_, r)| r.texts.iter().cloned()).collect();
+    let counts = counter.count(texts).await?;
+    let mut at = 0;
+    for (i, recount) in plans {
+        let n = recount.texts.len();
+        let Some(these) = counts.get(at..at + n) else {
+            return Err("the tokenizer answered with too few counts".into());
+        };
+        at += n;
+        if let EngineEvent::RequestFinished(finished) = &mut events[i] {
+            recount.apply(&mut finished.record, these, counter.kind());
+        }
+    }
+    Ok(())
 }
 
 /// What kind of client the engine runs in: a browser caps connections per host (HTTP/1.1), a native process
@@ -138,6 +187,8 @@ struct Shared {
     shard: Option<ShardRecord>,
     /// The server's `/metrics` page to scrape during each run, if any.
     server_metrics: Option<MetricsScrape>,
+    /// Counts the tokens a server did not report (`None`: whitespace words).
+    tokenizer: Option<Counter>,
 }
 
 async fn session<R: Runtime>(
@@ -240,6 +291,7 @@ async fn session<R: Runtime>(
         seed: request.seed,
         // One engine scrapes for the whole run: shard 0 (every shard scraping would load the server N times).
         server_metrics: input.server_metrics.filter(|_| input.shard.index == 0),
+        tokenizer: runtime.tokenizer(input.tokenizer).await?,
     };
     if let Some(plan) = search {
         // Boxed: each of these holds whole runs' futures, which would otherwise all sit in the session's own.
@@ -498,12 +550,29 @@ async fn run_one<R: Runtime>(
         }
         None => None,
     };
+    // Counting unreported tokens with a tokenizer may take a trip to its worker: events then queue, in order, and
+    // `pump` counts each batch before the live run sees it.
+    let (counted_tx, counted_rx) = match shared.tokenizer {
+        Some(_) => {
+            let (tx, rx) = mpsc::unbounded::<EngineEvent>();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let count_failed: RefCell<Option<String>> = RefCell::new(None);
     let driver = async {
+        // Owned here, so the queue closes when the run's last event is in.
+        let counted_tx = counted_tx;
         let mut sink = |mut event: EngineEvent| {
-            if let (Some(c), EngineEvent::RequestFinished(finished)) = (&conversations, &mut event) {
+            if let (EngineEvent::RequestFinished(finished), Some(c)) = (&mut event, &conversations) {
                 c.borrow_mut().finished(finished);
             }
-            live.borrow_mut().on_event(event)
+            match &counted_tx {
+                Some(tx) => {
+                    let _ = tx.unbounded_send(event);
+                }
+                None => live.borrow_mut().on_event(event),
+            }
         };
         // AWS requests are signed here, at dispatch, with the wall clock.
         let make = |d: &Dispatch| {
@@ -543,11 +612,31 @@ async fn run_one<R: Runtime>(
         enough: &enough,
     };
     let reporter = report_every(runtime, &live, &clock, controls, stop_rules, &name, emit);
-    let measured = async {
-        match future::select(pin!(driver), pin!(reporter)).await {
-            Either::Left((summary, _)) => summary,
-            Either::Right(((), driver)) => driver.await,
+    let pump = async {
+        let (Some(mut queue), Some(counter)) = (counted_rx, shared.tokenizer.clone()) else {
+            return;
+        };
+        while let Some(first) = queue.next().await {
+            let mut batch = vec![first];
+            while let Ok(event) = queue.try_recv() {
+                batch.push(event);
+            }
+            if let Err(e) = count_tokens(&*counter, &mut batch).await {
+                count_failed.borrow_mut().get_or_insert(e);
+            }
+            for event in batch {
+                live.borrow_mut().on_event(event);
+            }
         }
+    };
+    let measured = async {
+        let measured = async {
+            match future::select(pin!(driver), pin!(reporter)).await {
+                Either::Left((summary, _)) => summary,
+                Either::Right(((), driver)) => driver.await,
+            }
+        };
+        future::join(measured, pump).await.0
     };
     // The server's own metrics, scraped while the run goes on (the scraper stops with the run).
     let server_metrics = shared
@@ -600,6 +689,9 @@ async fn run_one<R: Runtime>(
         Ending::Done
     };
     let mut line = summary_line(&name, &summary, live.stopped());
+    if let Some(e) = count_failed.into_inner() {
+        line = format!("{line} Tokens the server did not report are counted as words: {e}.");
+    }
     if let Some(note) = server_metrics.as_ref().and_then(ServerMetrics::note) {
         line = format!("{line} {note}");
     }

@@ -56,6 +56,7 @@ use crate::record::{
     ErrorKind, EstimatedTokens, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts, Turn,
 };
 use crate::secret::{has_credentials, scrub_credentials};
+use crate::tokenizer::TokenizerKind;
 use crate::time::Timestamp;
 
 /// The only key of LLMeter's marker object for bytes inside a payload.
@@ -308,6 +309,9 @@ struct ExtrasLine<'a> {
     conversation: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     turn: Option<u32>,
+    /// The tokenizer that counted the tokens marked estimated (absent: whitespace words).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_counted_by: Option<&'static str>,
     timing_ns: TimingNs,
 }
 
@@ -329,6 +333,7 @@ impl<'a> ExtrasLine<'a> {
             finish_reason: r.finish_reason.as_deref(),
             conversation: r.turn.map(|t| t.conversation),
             turn: r.turn.map(|t| t.index),
+            tokens_counted_by: r.tokens_counted_by.map(TokenizerKind::as_str),
             timing_ns: TimingNs::new(&r.timing),
         }
     }
@@ -511,6 +516,9 @@ fn read_record(
             output: x.boolean("output_tokens_estimated")?.unwrap_or(false),
         };
         record.finish_reason = x.string("finish_reason")?.map(str::to_owned);
+        record.tokens_counted_by = x
+            .string("tokens_counted_by")?
+            .and_then(|name| name.parse::<TokenizerKind>().ok());
         record.turn = match (x.count("conversation")?, x.count("turn")?) {
             (Some(conversation), Some(index)) => Some(Turn {
                 conversation,
@@ -703,6 +711,7 @@ mod tests {
                 conversation: 40,
                 index: 3,
             }),
+            tokens_counted_by: Some(TokenizerKind::O200kBase),
         }
     }
 
