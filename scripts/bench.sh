@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/tools.sh --test
 cargo bench --locked --bench stats
 cargo bench --locked --bench charts
+cargo bench --locked --bench workloads
 WASM_BINDGEN_TEST_TIMEOUT=300 cargo test --locked --profile wasm-bench --target wasm32-unknown-unknown \
   --test browser_bench -- --nocapture 2>&1 | grep -E "BENCH|test result"
 export PATH="$PWD/tests/e2e/node_modules/.bin:$PATH" TRUNK_OFFLINE=true

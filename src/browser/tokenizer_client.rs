@@ -74,7 +74,12 @@ impl RemoteTokenizer {
                 };
                 match serde_json::from_str::<FromTokenizer>(&text) {
                     // It listens now: ask it to load (messages sent before could be lost).
-                    Ok(FromTokenizer::Ready) => post(&worker, &ToTokenizer::Load { kind: kind.to_string() }),
+                    Ok(FromTokenizer::Ready) => post(
+                        &worker,
+                        &ToTokenizer::Load {
+                            kind: kind.to_string(),
+                        },
+                    ),
                     Ok(FromTokenizer::Loaded) => answer(LOAD, Ok(Vec::new())),
                     Ok(FromTokenizer::Counted { id, counts }) => answer(id, Ok(counts)),
                     Ok(FromTokenizer::Failed { id, message }) => answer(id.unwrap_or(LOAD), Err(message)),

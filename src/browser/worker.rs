@@ -14,6 +14,7 @@ use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
 use crate::browser::store::RunStore;
+use crate::browser::tokenizer_client::RemoteTokenizer;
 use crate::charts::{
     figures_of_files, method_of, run_figures, server_metrics_figures, BatchFigures, Figure, FigureData,
 };
@@ -21,10 +22,9 @@ use crate::core::checkpoint::{figures_key, Entry};
 use crate::core::format::ClockInfo;
 use crate::core::tokenizer::TokenizerKind;
 use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
-use crate::browser::tokenizer_client::RemoteTokenizer;
 use crate::engine::session::Counter;
-use futures::future::LocalBoxFuture;
 use crate::engine::session::{run_session, ClientProfile, Controls, Runtime};
+use futures::future::LocalBoxFuture;
 
 /// The browser as the session's runtime: `performance.now()` clocks and `fetch`.
 struct BrowserRuntime {

@@ -1412,7 +1412,7 @@ mod tests {
             "the trace's rows are the requests"
         );
         assert_eq!(input(&[]).unwrap().trace, None);
-        let cases: [(&[(&str, &str)], Field, &str); 6] = [
+        let cases: [Case; 6] = [
             (&[("trace", "t.jsonl")], Field::Mode, "choose the trace replay"),
             (&[("mode", "trace")], Field::Trace, "pick the trace file"),
             (

@@ -56,7 +56,9 @@ impl FromStr for TokenizerKind {
         let text = text.trim();
         TokenizerKind::ALL
             .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(text) || (text.is_empty() && *k == TokenizerKind::Words))
+            .find(|k| {
+                k.as_str().eq_ignore_ascii_case(text) || (text.is_empty() && *k == TokenizerKind::Words)
+            })
             .ok_or_else(|| format!("unknown tokenizer {text:?}: use words, o200k_base or cl100k_base"))
     }
 }

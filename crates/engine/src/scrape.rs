@@ -49,7 +49,11 @@ async fn scrape_once<T: Transport + ?Sized>(transport: &T, url: &str) -> Result<
 }
 
 /// `GET url` as text of at most `max_bytes`, or why it could not be read (refused, not 200, broke off, not UTF-8).
-pub async fn get_text<T: Transport + ?Sized>(transport: &T, url: &str, max_bytes: usize) -> Result<String, String> {
+pub async fn get_text<T: Transport + ?Sized>(
+    transport: &T,
+    url: &str,
+    max_bytes: usize,
+) -> Result<String, String> {
     let request = HttpRequest {
         method: "GET".into(),
         url: url.to_owned(),

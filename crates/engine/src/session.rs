@@ -10,14 +10,12 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::{self, Either, LocalBoxFuture};
 use futures::channel::mpsc;
+use futures::future::{self, Either, LocalBoxFuture};
 use futures::{FutureExt, StreamExt};
 
 use crate::cancel::CancelToken;
 use crate::conversation::Conversations;
-use crate::tokenizer::{CountTokens, Recount};
-use tokenmeter_core::tokenizer::TokenizerKind;
 use crate::driver::{self, Stops};
 use crate::live::{LiveRun, RunIdentity};
 use crate::remote::{Ending, FinishedRun, FromEngine, RecordBatch, RunRequest, Snapshot};
@@ -26,6 +24,7 @@ use crate::scrape::scrape_every;
 use crate::simulated::{SimulatedModel, SimulatedTransport};
 use crate::sink::{EngineEvent, EventSink, RunSummary};
 use crate::target::Target;
+use crate::tokenizer::{CountTokens, Recount};
 use crate::{Clock, Transport};
 use serde_json::{Map, Value};
 use tokenmeter_core::cold_check::ColdCheck;
@@ -41,6 +40,7 @@ use tokenmeter_core::scheduler::Dispatch;
 use tokenmeter_core::server_metrics::{ServerMetrics, SERVER_METRICS_FILE};
 use tokenmeter_core::stats::{compare_race, RunningStats, Scalar, StatsConfig, StopReason, StopWhen};
 use tokenmeter_core::time::Timestamp;
+use tokenmeter_core::tokenizer::TokenizerKind;
 
 /// How often a running session reports (the issue asks for at least 4 Hz; LLMeter refreshes at 2 Hz).
 pub const SNAPSHOT_EVERY: Duration = Duration::from_millis(200);

@@ -56,8 +56,8 @@ use crate::record::{
     ErrorKind, EstimatedTokens, RequestError, RequestRecord, RequestTiming, ServerLatency, TokenCounts, Turn,
 };
 use crate::secret::{has_credentials, scrub_credentials};
-use crate::tokenizer::TokenizerKind;
 use crate::time::Timestamp;
+use crate::tokenizer::TokenizerKind;
 
 /// The only key of LLMeter's marker object for bytes inside a payload.
 pub const BYTES_MARKER_KEY: &str = "__llmeter_bytes__";
