@@ -379,7 +379,7 @@ test("out-of-range and unknown settings get a clear error beside their field, an
   await page.goto(pageUrl({ mode: "burst", requests: "1" }));
   await page.click("#run");
   await page.waitForSelector('#status[data-status="invalid"]');
-  assert.match(await page.textContent("#status"), /^Arrivals: unknown mode "burst": use closed, rate or poisson/);
+  assert.match(await page.textContent("#status"), /^Arrivals: unknown mode "burst": use closed, rate, poisson or trace/);
   await page.selectOption("#mode", "closed");
   await run(page);
   assert.equal(await stat(page, "failed_requests"), "0");
