@@ -15,8 +15,10 @@ use crate::engine::remote::{FromEngine, ToEngine};
 /// A handler for an event, kept alive as long as the worker.
 type Handler = Closure<dyn FnMut(JsValue)>;
 
-/// The worker's loader, next to the page (Trunk never hashes worker file names).
+/// The workers' loaders, next to the page (Trunk never hashes worker file names): the engine's, and the figures
+/// worker's (a module of its own, so the engine's never links the charts).
 const WORKER_LOADER: &str = "tokenmeter-worker_loader.js";
+const FIGURES_LOADER: &str = "tokenmeter-figures_loader.js";
 
 /// This build's identity (`build.rs`): the worker says its own in `Ready`, and the two must match.
 pub const BUILD_ID: &str = env!("TOKENMETER_BUILD_ID");
@@ -43,8 +45,8 @@ impl EngineWorker {
         EngineWorker::start(true, on_message, on_error)
     }
 
-    /// Starts a second instance of the worker for one figures job ([`ToEngine::Figures`]): it never measures, so
-    /// drawing a big run's figures never delays a timestamp, and dropping it gives its memory back. Its messages
+    /// Starts a figures worker for one figures job ([`ToEngine::Figures`]): it never measures, so drawing a big
+    /// run's figures never delays a timestamp, and dropping it gives its memory back. Its messages
     /// are not forwarded to the `tokenmeter` command, and it is not told the tab's visibility.
     pub fn spawn_figures(
         on_message: impl Fn(FromEngine) + 'static,
@@ -59,14 +61,13 @@ impl EngineWorker {
         on_error: impl Fn(String) + 'static,
     ) -> Result<EngineWorker, String> {
         let on_error: Rc<dyn Fn(String)> = Rc::new(on_error);
+        let loader = if measures { WORKER_LOADER } else { FIGURES_LOADER };
         let url = web_sys::window()
             .and_then(|w| w.document())
             .and_then(|d| d.base_uri().ok().flatten())
-            .and_then(|base| {
-                web_sys::Url::new_with_base(&format!("{WORKER_LOADER}?build={BUILD_ID}"), &base).ok()
-            })
+            .and_then(|base| web_sys::Url::new_with_base(&format!("{loader}?build={BUILD_ID}"), &base).ok())
             .map(|u| u.href())
-            .unwrap_or_else(|| WORKER_LOADER.to_owned());
+            .unwrap_or_else(|| loader.to_owned());
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(&url, &options)

@@ -10,6 +10,7 @@ pub mod command;
 pub mod engine_worker;
 pub mod export;
 pub mod fetch;
+pub mod figures_worker;
 pub mod files;
 pub mod js;
 pub mod local_network;

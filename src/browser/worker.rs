@@ -13,15 +13,10 @@ use crate::browser::checkpointer::{CheckpointQueue, RunCheckpoints};
 use crate::browser::clock::{clock_info, PerformanceClock};
 use crate::browser::fetch::FetchTransport;
 use crate::browser::js;
-use crate::browser::store::RunStore;
 use crate::browser::tokenizer_client::RemoteTokenizer;
-use crate::charts::{
-    figures_of_files, method_of, run_figures, server_metrics_figures, BatchFigures, Figure, FigureData,
-};
-use crate::core::checkpoint::{figures_key, Entry};
 use crate::core::format::ClockInfo;
 use crate::core::tokenizer::TokenizerKind;
-use crate::engine::remote::{FigureJob, FromEngine, ToEngine};
+use crate::engine::remote::{FromEngine, ToEngine};
 use crate::engine::session::Counter;
 use crate::engine::session::{run_session, ClientProfile, Controls, Runtime};
 use futures::future::LocalBoxFuture;
@@ -74,7 +69,6 @@ pub fn start() {
     });
     let queue = CheckpointQueue::start(post.clone());
     let on_message = {
-        let post = post.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let text = event.data().as_string().unwrap_or_default();
             match ToEngine::from_json(&text) {
@@ -104,12 +98,9 @@ pub fn start() {
                     checkpoint,
                     records_kept,
                 }) => queue.forget(checkpoint, records_kept),
-                Ok(ToEngine::Figures { job }) => {
-                    let post = post.clone();
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let figures = draw_figures(&job).await;
-                        post(FromEngine::Figures { figures });
-                    });
+                // Figures are drawn by the figures worker, a module of its own.
+                Ok(ToEngine::Figures { .. }) => {
+                    web_sys::console::error_1(&"figures are drawn by the figures worker".into())
                 }
                 Ok(ToEngine::Stop) => {
                     if let Some(controls) = current.borrow().as_ref() {
@@ -135,57 +126,3 @@ pub fn start() {
         build: crate::browser::engine_worker::BUILD_ID.to_owned(),
     });
 }
-
-/// A figures job (in a figures worker, never the one measuring): the run's figure data kept beside its records
-/// (built by the engine as they finished), or else its records read batch by batch from the record store (and
-/// the figure data kept for next time), or its files; drawn into the per-run figures.
-async fn draw_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
-    let mut figures = request_figures(job).await?;
-    figures.extend(server_metrics_figures(&job.files, job.size));
-    Ok(figures)
-}
-
-/// The figures drawn from the run's requests.
-async fn request_figures(job: &FigureJob) -> Result<Vec<Figure>, String> {
-    let Some(key) = &job.records else {
-        return figures_of_files(&job.files, &job.stats, job.size);
-    };
-    let store = RunStore::open().await.map_err(|e| e.to_string())?;
-    let method = method_of(&job.stats);
-    let kept = store.figure_data(key).await.ok().flatten();
-    let data = match kept.and_then(|json| FigureData::from_json(&json, method).ok()) {
-        Some(data) => data,
-        None => {
-            let data = figure_data_of_batches(&store, key, &job.stats).await?;
-            let entry = Entry::Figures {
-                key: figures_key(key),
-                json: data.to_json(),
-            };
-            let _ = store.put_checkpoint(&entry).await;
-            data
-        }
-    };
-    Ok(run_figures(&data, job.size))
-}
-
-/// A stored run's figure data, from its batches (a run imported, recovered, or kept before figure data was).
-async fn figure_data_of_batches(
-    store: &RunStore,
-    key: &str,
-    stats: &serde_json::Map<String, serde_json::Value>,
-) -> Result<FigureData, String> {
-    let mut figures = BatchFigures::new(stats);
-    store
-        .each_read(key, BATCHES_PER_READ, |batches| {
-            batches.iter().try_for_each(|batch| {
-                figures
-                    .add(&String::from(&batch.responses), &String::from(&batch.extras))
-                    .map_err(|e| format!("The stored records could not be read: {e}"))
-            })
-        })
-        .await?;
-    Ok(figures.finish())
-}
-
-/// How many stored batches one read takes (a batch is one snapshot's records: up to a few megabytes).
-const BATCHES_PER_READ: u32 = 8;
