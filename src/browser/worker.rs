@@ -68,55 +68,53 @@ pub fn start() {
         let _ = post_scope.post_message(&JsValue::from_str(&message.to_json()));
     });
     let queue = CheckpointQueue::start(post.clone());
-    let on_message = {
-        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let text = event.data().as_string().unwrap_or_default();
-            match ToEngine::from_json(&text) {
-                Ok(ToEngine::Start { request }) => {
-                    if current.borrow().is_some() {
-                        return; // The page starts one session at a time; a second Start is a page bug, ignored.
-                    }
-                    let controls = Rc::new(Controls::default());
-                    controls.hidden.set(hidden.get());
-                    *current.borrow_mut() = Some(controls.clone());
-                    let (current, queue) = (current.clone(), queue.clone());
-                    wasm_bindgen_futures::spawn_local(async move {
-                        let runtime = BrowserRuntime { clock };
-                        // Finished records go to the record store as they come (the snapshots carry them). A run
-                        // of the page keeps none in memory, if the store opened; the command's pages keep theirs
-                        // (it reads them from the snapshots, and writes the shard's files from them).
-                        let mut request = *request;
-                        request.records_leave = !request.tap_records && queue.store_opened().await;
-                        let checkpoints = RunCheckpoints::new(queue, &request);
-                        request.tap_records = true;
-                        let emit = |message: FromEngine| checkpoints.emit(message);
-                        run_session(&runtime, request, &controls, &emit).await;
-                        current.borrow_mut().take();
-                    });
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let text = event.data().as_string().unwrap_or_default();
+        match ToEngine::from_json(&text) {
+            Ok(ToEngine::Start { request }) => {
+                if current.borrow().is_some() {
+                    return; // The page starts one session at a time; a second Start is a page bug, ignored.
                 }
-                Ok(ToEngine::Forget {
-                    checkpoint,
-                    records_kept,
-                }) => queue.forget(checkpoint, records_kept),
-                // Figures are drawn by the figures worker, a module of its own.
-                Ok(ToEngine::Figures { .. }) => {
-                    web_sys::console::error_1(&"figures are drawn by the figures worker".into())
-                }
-                Ok(ToEngine::Stop) => {
-                    if let Some(controls) = current.borrow().as_ref() {
-                        controls.cancel.cancel();
-                    }
-                }
-                Ok(ToEngine::Visibility { hidden: now_hidden }) => {
-                    hidden.set(now_hidden);
-                    if let Some(controls) = current.borrow().as_ref() {
-                        controls.hidden.set(now_hidden);
-                    }
-                }
-                Err(message) => web_sys::console::error_1(&message.into()),
+                let controls = Rc::new(Controls::default());
+                controls.hidden.set(hidden.get());
+                *current.borrow_mut() = Some(controls.clone());
+                let (current, queue) = (current.clone(), queue.clone());
+                wasm_bindgen_futures::spawn_local(async move {
+                    let runtime = BrowserRuntime { clock };
+                    // Finished records go to the record store as they come (the snapshots carry them). A run
+                    // of the page keeps none in memory, if the store opened; the command's pages keep theirs
+                    // (it reads them from the snapshots, and writes the shard's files from them).
+                    let mut request = *request;
+                    request.records_leave = !request.tap_records && queue.store_opened().await;
+                    let checkpoints = RunCheckpoints::new(queue, &request);
+                    request.tap_records = true;
+                    let emit = |message: FromEngine| checkpoints.emit(message);
+                    run_session(&runtime, request, &controls, &emit).await;
+                    current.borrow_mut().take();
+                });
             }
-        })
-    };
+            Ok(ToEngine::Forget {
+                checkpoint,
+                records_kept,
+            }) => queue.forget(checkpoint, records_kept),
+            // Figures are drawn by the figures worker, a module of its own.
+            Ok(ToEngine::Figures { .. }) => {
+                web_sys::console::error_1(&"figures are drawn by the figures worker".into())
+            }
+            Ok(ToEngine::Stop) => {
+                if let Some(controls) = current.borrow().as_ref() {
+                    controls.cancel.cancel();
+                }
+            }
+            Ok(ToEngine::Visibility { hidden: now_hidden }) => {
+                hidden.set(now_hidden);
+                if let Some(controls) = current.borrow().as_ref() {
+                    controls.hidden.set(now_hidden);
+                }
+            }
+            Err(message) => web_sys::console::error_1(&message.into()),
+        }
+    });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The worker lives as long as the page: its handler is never dropped.
     on_message.forget();
