@@ -5,6 +5,7 @@
 
 use wasm_bindgen::JsValue;
 
+use crate::core::plan::Schedule;
 use crate::engine::target::Credentials;
 
 const HOOK: &str = "__tokenmeter_command";
@@ -40,6 +41,17 @@ impl CommandHook {
         self.field("settings")
             .as_string()
             .and_then(|text| serde_json::from_str(&text).ok())
+    }
+
+    /// The payloads the command built from a dataset or trace file beside its configuration (a page cannot read
+    /// it), with the trace's schedule: `(payloads, schedule)`, sent instead of any the page would build.
+    pub fn payloads(&self) -> Option<(Vec<serde_json::Value>, Schedule)> {
+        let read = |name: &str| self.field(name).as_string();
+        let payloads = serde_json::from_str(&read("payloads")?).ok()?;
+        let schedule = read("schedule")
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        Some((payloads, schedule))
     }
 
     /// The page's wall clock minus the command's, in ms, as the command measured it.

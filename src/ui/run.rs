@@ -198,11 +198,19 @@ impl RunController {
             Err(e) => return self.fail(e.to_string()),
         };
         let seed = PerformanceClock::start().wall_time().timestamp_micros() as u64;
-        let (target, schedule) =
-            match target_for(&input, form, seed).and_then(|t| Ok((t, form.trace_schedule(&input)?))) {
-                Ok(t) => t,
-                Err(e) => return self.fail(e),
-            };
+        // Driven by the command, with a dataset or trace beside its configuration: the payloads it built.
+        let built = match CommandHook::get().and_then(|hook| hook.payloads()) {
+            Some((payloads, schedule)) => {
+                Target::for_input(&input, Some(payloads), None, None, &form.credentials(), seed)
+                    .map(|t| (t, schedule))
+                    .map_err(|e| format!("The target cannot be used as set: {e}."))
+            }
+            None => target_for(&input, form, seed).and_then(|t| Ok((t, form.trace_schedule(&input)?))),
+        };
+        let (target, schedule) = match built {
+            Ok(t) => t,
+            Err(e) => return self.fail(e),
+        };
         self.table_groups.set_value(input.table_groups.clone());
         let plans: Vec<_> = input
             .runs

@@ -48,7 +48,7 @@ for (const [mode, args] of [["native engine", ["--engine", "native"]], ["1 brows
   const { code, out } = await tokenmeter(["run", join(dir, "config.json"), ...args, "--out", join(dir, "out")]);
   if (code !== 0) {
     table.push(`| ${mode} | failed (exit ${code}) | | | | |`);
-    console.error(out);
+    console.error(out.slice(-3000));
     continue;
   }
   const stats = JSON.parse(await readFile(join(dir, "out", "stats.json"), "utf8"));

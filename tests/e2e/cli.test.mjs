@@ -117,6 +117,28 @@ test("one browser past 6 connections: 12 clients fan out over *.localhost, no re
   assert.ok((stats["browser_queue_time-p99"] ?? 0) < 0.1, JSON.stringify(stats));
 });
 
+test("issue 19: browser shards replay a trace and send a dataset that sit beside the configuration (the command hands the payloads over)", async () => {
+  const trace = join(ROOT, "tests", "data", "traces", "sample_trace.jsonl");
+  const rows = (await readFile(trace, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+  const { dir, path } = await config({ mode: "trace", trace: "trace.jsonl", trace_speed: "4", clients: "32" });
+  await writeFile(join(dir, "trace.jsonl"), await readFile(trace, "utf8"));
+  await fetch(`${mock.url}/mock/journal`, { method: "DELETE" });
+  const out = join(dir, "out");
+  const { code, out: said } = await tokenmeter(["run", path, "--engine", "browser", "--shards", "2", "--out", out]);
+  assert.equal(code, 0, said);
+  assert.equal((await json(join(out, "stats.json"))).total_requests, 120);
+  const journal = (await (await fetch(`${mock.url}/mock/journal`)).json()).requests;
+  const key = (a, b) => a[0] - b[0] || a[1] - b[1];
+  assert.deepEqual(journal.map((r) => [r.input_tokens, r.max_output_tokens]).sort(key),
+    rows.map((r) => [r.input_length, r.output_length]).sort(key), "every row once, at its lengths, over both shards");
+  // A dataset the same way: its 24 prompts, each sent once by one browser.
+  const data = await config({ dataset: "prompts.csv", clients: "2", requests: "12" });
+  await writeFile(join(data.dir, "prompts.csv"), await readFile(join(ROOT, "tests", "data", "datasets", "sample_prompts.csv")));
+  const sent = await tokenmeter(["run", data.path, "--engine", "browser", "--out", join(data.dir, "out")]);
+  assert.equal(sent.code, 0, sent.out);
+  assert.equal((await json(join(data.dir, "out", "stats.json"))).total_requests, 24);
+});
+
 test("a browser shard that crashes mid-run is a failed shard: the other's results are merged and the merged run names it", async () => {
   const { dir, path } = await config({ clients: "2", requests: "", duration: "8" });
   const out = join(dir, "out");

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+use tokenmeter_core::input::Field;
 use tokenmeter_engine::remote::{Ending, FromEngine, RunRequest};
 
 use crate::error::CliError;
@@ -104,12 +105,25 @@ pub async fn launch(chromium: &Path, index: usize) -> Result<BrowserShard, CliEr
 /// It carries the settings too, so none (an extra header's value) ever sits in a URL.
 fn hook_script(request: &RunRequest, clock_offset_ms: Option<f64>) -> String {
     let credentials = serde_json::to_string(&request.credentials).expect("credentials serialise");
-    let hook = serde_json::json!({
+    let mut hook = serde_json::json!({
         "settings": request.settings.to_json().to_string(),
         "credentials": credentials,
         "clock_offset_ms": clock_offset_ms,
         "inbox": [],
     });
+    // A dataset or a trace is a file beside the configuration, which the page cannot read: the command hands over
+    // the payloads it built from it (and the trace's schedule), and the page sends those.
+    let from_file = [Field::Dataset, Field::Trace]
+        .iter()
+        .any(|f| !request.settings.get(*f).trim().is_empty());
+    if from_file {
+        hook["payloads"] = serde_json::to_string(&request.payloads)
+            .expect("payloads serialise")
+            .into();
+        hook["schedule"] = serde_json::to_string(&request.schedule)
+            .expect("schedules serialise")
+            .into();
+    }
     format!("window.__tokenmeter_command = {hook};")
 }
 
