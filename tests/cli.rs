@@ -1070,3 +1070,48 @@ fn server_metrics_are_scraped_beside_the_run_and_a_refused_page_is_named() {
     assert_eq!(kept["first_failure"], "HTTP 404");
     assert_eq!(stats(&refused)["failed_requests"], 0, "the run itself went on");
 }
+
+/// Real tokenizers natively (issue 19): tokens the server did not report are counted by the tokenizer the settings
+/// name, `o200k_base` from the copy compiled in, or a Hugging Face `tokenizer.json` beside the configuration.
+#[test]
+fn unreported_tokens_are_counted_by_the_named_tokenizer() {
+    let _turn = serial();
+    let dir = scratch("tokenizer");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/tokenizers/word_level.json"
+        ),
+        dir.join("word_level.json"),
+    )
+    .unwrap();
+    let counted = |tokenizer: &str| {
+        let config = config(
+            &dir,
+            &[
+                ("prompt", "Hello, load testing world!"),
+                ("headers", "x-mock-include-usage: false"),
+                ("tokenizer", tokenizer),
+            ],
+        );
+        let out = dir.join(format!("out-{tokenizer}"));
+        let output = run(&[
+            "run",
+            config.to_str().unwrap(),
+            "--engine",
+            "native",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let extras = std::fs::read_to_string(out.join("tokenmeter_responses.jsonl")).unwrap();
+        let first: Value = serde_json::from_str(extras.lines().next().unwrap()).unwrap();
+        (
+            stats(&out)["num_tokens_input-p50"].as_f64().unwrap(),
+            first["tokens_counted_by"].clone(),
+        )
+    };
+    assert_eq!(counted("words"), (4.0, Value::Null));
+    assert_eq!(counted("o200k_base"), (6.0, Value::from("o200k_base")));
+    assert_eq!(counted("word_level.json"), (6.0, Value::from("tokenizer.json")));
+}

@@ -80,6 +80,7 @@ fn request(pairs: &[(&str, &str)]) -> RunRequest {
         settings: raw,
         payloads: target.payloads().to_vec(),
         schedule: Default::default(),
+        tokenizer_json: None,
         credentials,
         seed: 7,
         default_name: "run-1".into(),

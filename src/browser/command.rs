@@ -54,6 +54,11 @@ impl CommandHook {
         Some((payloads, schedule))
     }
 
+    /// `tokenizer=FILE.json`: the Hugging Face tokenizer's text the command read beside its configuration.
+    pub fn tokenizer_json(&self) -> Option<String> {
+        self.field("tokenizer_json").as_string()
+    }
+
     /// The page's wall clock minus the command's, in ms, as the command measured it.
     pub fn clock_offset_ms(&self) -> Option<f64> {
         self.field("clock_offset_ms").as_f64()

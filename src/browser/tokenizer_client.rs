@@ -28,6 +28,8 @@ thread_local! {
 /// A tokenizer counting in its own worker.
 pub struct RemoteTokenizer {
     kind: TokenizerKind,
+    /// A Hugging Face tokenizer's fingerprint (of its `tokenizer.json`), so another file starts another worker.
+    key: Option<u64>,
     worker: Worker,
     next_id: Cell<u64>,
     /// Counts asked for and not yet answered; the load's answer under `u64::MAX`.
@@ -39,15 +41,18 @@ pub struct RemoteTokenizer {
 const LOAD: u64 = u64::MAX;
 
 impl RemoteTokenizer {
-    /// The tokenizer `kind`, its worker started and its ranks loaded on first use (`None` for words).
-    pub async fn get(kind: TokenizerKind) -> Result<Option<Counter>, String> {
+    /// The tokenizer `kind` (a Hugging Face one from its `json`), its worker started and loaded on first use
+    /// (`None` for words).
+    pub async fn get(kind: TokenizerKind, json: Option<String>) -> Result<Option<Counter>, String> {
         if kind == TokenizerKind::Words {
             return Ok(None);
         }
-        if let Some(started) = STARTED.with(|s| s.borrow().iter().find(|t| t.kind == kind).cloned()) {
+        let key = json.as_deref().map(fingerprint);
+        let known = |t: &&Rc<RemoteTokenizer>| t.kind == kind && t.key == key;
+        if let Some(started) = STARTED.with(|s| s.borrow().iter().find(known).cloned()) {
             return Ok(Some(started));
         }
-        let tokenizer = Rc::new(RemoteTokenizer::start(kind)?);
+        let tokenizer = Rc::new(RemoteTokenizer::start(kind, key, json)?);
         let loaded = tokenizer.answer(LOAD);
         loaded
             .await
@@ -57,7 +62,7 @@ impl RemoteTokenizer {
         Ok(Some(tokenizer))
     }
 
-    fn start(kind: TokenizerKind) -> Result<RemoteTokenizer, String> {
+    fn start(kind: TokenizerKind, key: Option<u64>, json: Option<String>) -> Result<RemoteTokenizer, String> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         let worker = Worker::new_with_options(LOADER, &options)
@@ -65,6 +70,7 @@ impl RemoteTokenizer {
         let waiting: Rc<RefCell<HashMap<u64, Reply>>> = Rc::default();
         let on_message = {
             let (worker, waiting) = (worker.clone(), waiting.clone());
+            let mut json = json;
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
                 let text = event.data().as_string().unwrap_or_default();
                 let answer = |id: u64, result: Result<Vec<u64>, String>| {
@@ -78,6 +84,7 @@ impl RemoteTokenizer {
                         &worker,
                         &ToTokenizer::Load {
                             kind: kind.to_string(),
+                            json: json.take(),
                         },
                     ),
                     Ok(FromTokenizer::Loaded) => answer(LOAD, Ok(Vec::new())),
@@ -103,6 +110,7 @@ impl RemoteTokenizer {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         Ok(RemoteTokenizer {
             kind,
+            key,
             worker,
             next_id: Cell::new(0),
             waiting,
@@ -117,6 +125,14 @@ impl RemoteTokenizer {
         self.waiting.borrow_mut().insert(id, tx);
         rx
     }
+}
+
+/// A fingerprint of a `tokenizer.json`'s text.
+fn fingerprint(json: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn post(worker: &Worker, message: &ToTokenizer) {

@@ -34,10 +34,10 @@ pub fn start() {
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let text = event.data().as_string().unwrap_or_default();
             match serde_json::from_str::<ToTokenizer>(&text) {
-                Ok(ToTokenizer::Load { kind }) => {
+                Ok(ToTokenizer::Load { kind, json }) => {
                     let (post, loaded) = (post.clone(), loaded.clone());
                     wasm_bindgen_futures::spawn_local(async move {
-                        match load(&kind).await {
+                        match load(&kind, json).await {
                             Ok(tokenizer) => {
                                 *loaded.borrow_mut() = Some(tokenizer);
                                 post(&FromTokenizer::Loaded);
@@ -66,9 +66,12 @@ pub fn start() {
     post(&FromTokenizer::Ready);
 }
 
-/// The tokenizer `kind` from its ranks file beside the page.
-async fn load(kind: &str) -> Result<Tokenizer, String> {
+/// The tokenizer `kind`: a Hugging Face one from its `json`, a BPE from its ranks file beside the page.
+async fn load(kind: &str, json: Option<String>) -> Result<Tokenizer, String> {
     let kind: TokenizerKind = kind.parse()?;
+    if kind == TokenizerKind::HuggingFace {
+        return Tokenizer::from_json(&json.ok_or("the tokenizer.json was not sent")?);
+    }
     let file = kind.ranks_file().ok_or("words need no tokenizer")?;
     let http = FetchTransport::new(PerformanceClock::start());
     let ranks = get_text(&http, &file, RANKS_MAX_BYTES)

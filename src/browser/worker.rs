@@ -51,8 +51,12 @@ impl Runtime for BrowserRuntime {
     }
 
     /// The tokenizer in its own worker (started once, on first use), so this module never carries the BPE.
-    fn tokenizer(&self, kind: TokenizerKind) -> LocalBoxFuture<'static, Result<Option<Counter>, String>> {
-        Box::pin(RemoteTokenizer::get(kind))
+    fn tokenizer(
+        &self,
+        kind: TokenizerKind,
+        json: Option<String>,
+    ) -> LocalBoxFuture<'static, Result<Option<Counter>, String>> {
+        Box::pin(RemoteTokenizer::get(kind, json))
     }
 }
 

@@ -35,6 +35,8 @@ pub(crate) struct RunForm {
     dataset: RwSignal<Option<(String, Dataset)>, LocalStorage>,
     /// The picked trace to replay, by file name.
     trace: RwSignal<Option<(String, Trace)>, LocalStorage>,
+    /// The picked Hugging Face `tokenizer.json`: file name and text.
+    tokenizer_file: RwSignal<Option<(String, String)>, LocalStorage>,
     /// An image attached to the prompt: file name and the image.
     image: RwSignal<Option<(String, Image)>>,
     /// Whether the payload options are unfolded (they open by themselves when the request body is shown).
@@ -69,6 +71,7 @@ impl RunForm {
             payload_error: RwSignal::new(None),
             dataset: RwSignal::new_local(None),
             trace: RwSignal::new_local(None),
+            tokenizer_file: RwSignal::new_local(None),
             image: RwSignal::new(None),
             options_open: RwSignal::new(false),
         }
@@ -177,6 +180,45 @@ impl RunForm {
                 Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
             }
         });
+    }
+
+    fn pick_tokenizer(&self, ev: leptos::ev::Event) {
+        let f = *self;
+        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            let name = file.name();
+            let read = crate::browser::files::read_text(&file).await.and_then(|text| {
+                // The tokenizer's worker reads it; here, only that it is a tokenizer.json at all.
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(v) if v.get("model").is_some() => Ok(text),
+                    _ => Err("not a Hugging Face tokenizer.json (no \"model\")".to_owned()),
+                }
+            });
+            match read {
+                Ok(text) => {
+                    f.signal(Field::Tokenizer).set(name.clone());
+                    f.tokenizer_file.set(Some((name, text)));
+                    f.payload_error.set(None);
+                }
+                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
+            }
+        });
+    }
+
+    /// The Hugging Face tokenizer the settings name (`tokenizer=FILE.json`), as picked here; an error when it was
+    /// not picked (a saved configuration names it, and a page cannot read a path).
+    pub(crate) fn tokenizer_json(&self, input: &RunInput) -> Result<Option<String>, String> {
+        let Some(name) = &input.tokenizer.file else {
+            return Ok(None);
+        };
+        self.tokenizer_file.with_untracked(|picked| match picked {
+            Some((picked_name, text)) if picked_name == name => Ok(Some(text.clone())),
+            _ => Err(format!(
+                "Pick the tokenizer file {name} (Tokenizer file) to run these settings."
+            )),
+        })
     }
 
     /// The prompts a run of `input` takes from a file: the trace's rows (synthesised from `seed`) or the dataset's,
@@ -595,7 +637,12 @@ impl RunForm {
                             <option value="words">"words (LLMeter's DummyTokenizer)"</option>
                             <option value="o200k_base">"o200k_base (GPT-4o, GPT-4.1, GPT-5, o-series)"</option>
                             <option value="cl100k_base">"cl100k_base (GPT-4, GPT-3.5)"</option>
+                            {move || f.tokenizer_file.get().map(|(name, _)| view! {
+                                <option value=name.clone()>{format!("{name} (Hugging Face)")}</option>
+                            })}
                         </select>
+                        <input id="tokenizer-file" type="file" accept=".json" title="a Hugging Face tokenizer.json"
+                            on:change=move |ev| f.pick_tokenizer(ev) />
                         {error_for(Field::Tokenizer)}
                     </div>
                     {text_field(Field::MetricsUrl, "url", "e.g. http://127.0.0.1:8000/metrics: vLLM, SGLang or TGI, scraped once a second")}

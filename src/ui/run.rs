@@ -211,6 +211,13 @@ impl RunController {
             Ok(t) => t,
             Err(e) => return self.fail(e),
         };
+        let tokenizer_json = match CommandHook::get().and_then(|hook| hook.tokenizer_json()) {
+            Some(json) => Some(json),
+            None => match form.tokenizer_json(&input) {
+                Ok(json) => json,
+                Err(e) => return self.fail(e),
+            },
+        };
         self.table_groups.set_value(input.table_groups.clone());
         let plans: Vec<_> = input
             .runs
@@ -260,6 +267,7 @@ impl RunController {
             settings: form.raw(),
             payloads: target.payloads().to_vec(),
             schedule,
+            tokenizer_json,
             credentials: form.credentials(),
             seed,
             default_name: format!("run-{number}"),

@@ -1123,6 +1123,16 @@ test("issue 19: a real tokenizer counts the tokens the server did not report, in
     assert.equal(line.tokens_counted_by, "o200k_base");
     assert.equal(line.input_tokens_estimated, true, "counted, not reported");
   }
+  // A Hugging Face tokenizer.json the user picks: its pre-tokenizer splits the comma and the full stop off.
+  await page.setInputFiles("#tokenizer-file", join(ROOT, "tests", "data", "tokenizers", "word_level.json"));
+  await page.waitForFunction(() => document.querySelector("#tokenizer")?.value === "word_level.json");
+  await run(page);
+  assert.equal(Number(await stat(page, "num_tokens_input-p50")), 6, "word_level.json counts 6 tokens");
+  // A configuration naming a tokenizer file the page was not given says which file to pick.
+  await page.goto(`${site.url}/?${new URLSearchParams({ ...form, tokenizer: "llama.json" })}`);
+  await page.click("#run");
+  await page.waitForSelector('#status[data-status="invalid"]');
+  assert.match(await page.textContent("#status"), /Pick the tokenizer file llama\.json/);
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });

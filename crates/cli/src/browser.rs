@@ -124,6 +124,9 @@ fn hook_script(request: &RunRequest, clock_offset_ms: Option<f64>) -> String {
             .expect("schedules serialise")
             .into();
     }
+    if let Some(json) = &request.tokenizer_json {
+        hook["tokenizer_json"] = json.clone().into();
+    }
     format!("window.__tokenmeter_command = {hook};")
 }
 

@@ -27,6 +27,8 @@ pub struct RunSetup {
     pub payloads: Vec<Value>,
     /// Trace replay: when each payload is sent (empty otherwise).
     pub schedule: Schedule,
+    /// `tokenizer=FILE.json`: the Hugging Face tokenizer's text, read beside the configuration.
+    pub tokenizer_json: Option<String>,
     pub credentials: Credentials,
     /// Keys of an LLMeter configuration that have no Tokenmeter setting.
     pub unmapped: Vec<String>,
@@ -80,7 +82,14 @@ impl RunSetup {
         let prompts = trace.as_ref().map(|t| t.prompts(seed)).or(dataset);
         let target = Target::for_input(&input, None, prompts.as_deref(), None, &credentials, seed)
             .map_err(|e| CliError::Config(format!("the target cannot be used as set: {e}")))?;
+        let tokenizer_json = input
+            .tokenizer
+            .file
+            .as_deref()
+            .map(|name| read_beside(path, name, "tokenizer").map(|(_, text)| text))
+            .transpose()?;
         Ok(RunSetup {
+            tokenizer_json,
             schedule: trace.map(|t| t.schedule(input.trace_speed)).unwrap_or_default(),
             payloads: target.payloads().to_vec(),
             raw,
@@ -111,6 +120,7 @@ impl RunSetup {
             settings: raw,
             payloads: self.payloads.clone(),
             schedule: self.schedule.clone(),
+            tokenizer_json: self.tokenizer_json.clone(),
             credentials: self.credentials.clone(),
             seed: self.seed.wrapping_add(u64::from(shard.index)),
             default_name: self.input.name.clone().unwrap_or_else(|| "tokenmeter-run".into()),

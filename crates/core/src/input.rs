@@ -27,7 +27,7 @@ use crate::target::{
     parse_headers, ApiKind, AwsAuthKind, AwsSpec, Container, InvokeFamily, TargetSpec, TransportKind,
 };
 use crate::threshold::Threshold;
-use crate::tokenizer::TokenizerKind;
+use crate::tokenizer::TokenizerChoice;
 use crate::trace::SPEED_RANGE;
 
 /// The most concurrent clients (or in-flight requests, or clients of one sweep level).
@@ -1143,8 +1143,8 @@ pub struct RunInput {
     pub trace_speed: f64,
     /// The server's own metrics to scrape while the run goes on.
     pub server_metrics: Option<MetricsScrape>,
-    /// What counts the input and output tokens a server did not report.
-    pub tokenizer: TokenizerKind,
+    /// What counts the input and output tokens a server did not report (and a Hugging Face tokenizer's file).
+    pub tokenizer: TokenizerChoice,
 }
 
 /// A Prometheus `/metrics` page to scrape about once a second, and the series to keep besides the known ones.

@@ -33,6 +33,9 @@ pub struct RunRequest {
     /// Trace replay: when each payload is sent (the whole trace; the engine takes its shard's part).
     #[serde(default, skip_serializing_if = "Schedule::is_empty")]
     pub schedule: Schedule,
+    /// `tokenizer=FILE.json`: that Hugging Face tokenizer's text (a page cannot read the file itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer_json: Option<String>,
     pub credentials: Credentials,
     /// Seeds the cache buster and the simulated model.
     pub seed: u64,

@@ -62,12 +62,18 @@ pub trait Runtime {
     fn profile(&self) -> ClientProfile;
     /// The tokenizer that counts unreported tokens, loaded once per engine (`None`: words). Natively, the copy
     /// compiled into `tiktoken-rs`; the page's worker fetches its ranks file beside the page.
-    fn tokenizer(&self, kind: TokenizerKind) -> LocalBoxFuture<'static, Result<Option<Counter>, String>> {
+    /// `json` is a Hugging Face `tokenizer.json`'s text, for that kind.
+    fn tokenizer(
+        &self,
+        kind: TokenizerKind,
+        json: Option<String>,
+    ) -> LocalBoxFuture<'static, Result<Option<Counter>, String>> {
         #[cfg(not(target_arch = "wasm32"))]
-        let loaded = crate::tokenizer::load_builtin(kind).map(|t| t.map(|t| Rc::new(t) as Counter));
+        let loaded =
+            crate::tokenizer::load_native(kind, json.as_deref()).map(|t| t.map(|t| Rc::new(t) as Counter));
         #[cfg(target_arch = "wasm32")]
-        let loaded = match kind {
-            TokenizerKind::Words => Ok(None),
+        let loaded = match (kind, json) {
+            (TokenizerKind::Words, _) => Ok(None),
             _ => Err(format!("this engine cannot load the {kind} tokenizer")),
         };
         Box::pin(async move { loaded })
@@ -291,7 +297,10 @@ async fn session<R: Runtime>(
         seed: request.seed,
         // One engine scrapes for the whole run: shard 0 (every shard scraping would load the server N times).
         server_metrics: input.server_metrics.filter(|_| input.shard.index == 0),
-        tokenizer: runtime.tokenizer(input.tokenizer).await?,
+        tokenizer: runtime
+            .tokenizer(input.tokenizer.kind, request.tokenizer_json.clone())
+            .await
+            .map_err(|e| format!("Tokenizer: {e}."))?,
     };
     if let Some(plan) = search {
         // Boxed: each of these holds whole runs' futures, which would otherwise all sit in the session's own.

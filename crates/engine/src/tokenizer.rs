@@ -28,9 +28,20 @@ thread_local! {
     static LOADED: RefCell<Vec<Rc<Tokenizer>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The tokenizer `kind` natively: the copy compiled into `tiktoken-rs`, built once per thread (`None` for words).
+/// The tokenizer natively: a Hugging Face one from its `json`, else the copy of a BPE compiled into
+/// `tiktoken-rs`, built once per thread (`None` for words).
 #[cfg(not(target_arch = "wasm32"))]
-pub fn load_builtin(kind: TokenizerKind) -> Result<Option<Rc<Tokenizer>>, String> {
+pub fn load_native(kind: TokenizerKind, json: Option<&str>) -> Result<Option<Rc<Tokenizer>>, String> {
+    if kind == TokenizerKind::HuggingFace {
+        let json = json.ok_or("the Hugging Face tokenizer.json was not given")?;
+        return Tokenizer::from_json(json).map(|t| Some(Rc::new(t)));
+    }
+    load_builtin(kind)
+}
+
+/// A BPE compiled into `tiktoken-rs`, built once per thread (`None` for words and Hugging Face).
+#[cfg(not(target_arch = "wasm32"))]
+fn load_builtin(kind: TokenizerKind) -> Result<Option<Rc<Tokenizer>>, String> {
     if let Some(loaded) = LOADED.with(|l| l.borrow().iter().find(|t| t.kind == kind).cloned()) {
         return Ok(Some(loaded));
     }
@@ -42,10 +53,17 @@ pub fn load_builtin(kind: TokenizerKind) -> Result<Option<Rc<Tokenizer>>, String
     Ok(Some(tokenizer))
 }
 
-/// A loaded BPE tokenizer.
+/// A loaded tokenizer.
 pub struct Tokenizer {
     kind: TokenizerKind,
-    bpe: CoreBPE,
+    model: Model,
+}
+
+enum Model {
+    /// OpenAI's BPE (`tiktoken-rs`).
+    Bpe(CoreBPE),
+    /// A Hugging Face `tokenizer.json` (the `tokenizers` crate, pure Rust).
+    HuggingFace(Box<tokenizers::Tokenizer>),
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -58,7 +76,7 @@ impl Tokenizer {
     /// The tokenizer `kind` from the text of its ranks file. Words need no file: `None`.
     pub fn from_ranks(kind: TokenizerKind, ranks: &str) -> Result<Option<Tokenizer>, String> {
         let (pattern, special): (&str, &[(&str, u32)]) = match kind {
-            TokenizerKind::Words => return Ok(None),
+            TokenizerKind::Words | TokenizerKind::HuggingFace => return Ok(None),
             TokenizerKind::O200kBase => (
                 tiktoken_rs::O200K_BASE_PAT_STR,
                 &[("<|endoftext|>", 199_999), ("<|endofprompt|>", 200_018)],
@@ -89,20 +107,33 @@ impl Tokenizer {
         }
         let special = special.iter().map(|&(s, r)| (s.to_owned(), r)).collect();
         let bpe = CoreBPE::new(encoder, special, pattern).map_err(|e| format!("{kind}: {e}"))?;
-        Ok(Some(Tokenizer { kind, bpe }))
+        Ok(Some(Tokenizer {
+            kind,
+            model: Model::Bpe(bpe),
+        }))
+    }
+
+    /// A Hugging Face tokenizer from its `tokenizer.json` text.
+    pub fn from_json(json: &str) -> Result<Tokenizer, String> {
+        let hf = tokenizers::Tokenizer::from_bytes(json.as_bytes())
+            .map_err(|e| format!("not a Hugging Face tokenizer.json: {e}"))?;
+        Ok(Tokenizer {
+            kind: TokenizerKind::HuggingFace,
+            model: Model::HuggingFace(Box::new(hf)),
+        })
     }
 
     /// The tokenizer compiled into `tiktoken-rs` (the command, native tests); the page loads ranks instead.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn builtin(kind: TokenizerKind) -> Result<Option<Tokenizer>, String> {
         let bpe = match kind {
-            TokenizerKind::Words => return Ok(None),
+            TokenizerKind::Words | TokenizerKind::HuggingFace => return Ok(None),
             TokenizerKind::O200kBase => tiktoken_rs::o200k_base(),
             TokenizerKind::Cl100kBase => tiktoken_rs::cl100k_base(),
         };
         Ok(Some(Tokenizer {
             kind,
-            bpe: bpe.map_err(|e| format!("{kind}: {e}"))?,
+            model: Model::Bpe(bpe.map_err(|e| format!("{kind}: {e}"))?),
         }))
     }
 
@@ -110,9 +141,16 @@ impl Tokenizer {
         self.kind
     }
 
-    /// Tokens in `text` (special tokens' text counted as ordinary text, as a prompt's would be).
+    /// Tokens in `text` (special tokens' text counted as ordinary text, as a prompt's would be; no special
+    /// tokens added). A text a Hugging Face tokenizer cannot encode counts as its words.
     pub fn count(&self, text: &str) -> u64 {
-        self.bpe.count_ordinary(text) as u64
+        match &self.model {
+            Model::Bpe(bpe) => bpe.count_ordinary(text) as u64,
+            Model::HuggingFace(hf) => hf.encode(text, false).map_or_else(
+                |_| text.split_whitespace().count() as u64,
+                |encoding| encoding.len() as u64,
+            ),
+        }
     }
 
     /// Counts the tokens `record` needs counted ([`Recount`]) at once.
@@ -128,8 +166,15 @@ impl Tokenizer {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToTokenizer {
-    Load { kind: String },
-    Count { id: u64, texts: Vec<String> },
+    /// `json`: a Hugging Face `tokenizer.json`'s text (`kind` is then `tokenizer.json`).
+    Load {
+        kind: String,
+        json: Option<String>,
+    },
+    Count {
+        id: u64,
+        texts: Vec<String>,
+    },
 }
 
 /// From the tokenizer's worker to the engine.
@@ -274,6 +319,18 @@ mod tests {
         assert!(err.contains("line 1"), "{err}");
         let err = Tokenizer::from_ranks(TokenizerKind::Cl100kBase, "QQ== 1\n").unwrap_err();
         assert!(err.contains("not a tiktoken ranks file"), "{err}");
+    }
+
+    #[test]
+    fn a_hugging_face_tokenizer_json_counts_as_its_model_does() {
+        let json = include_str!("../../../tests/data/tokenizers/word_level.json");
+        let t = Tokenizer::from_json(json).unwrap();
+        assert_eq!(t.kind(), TokenizerKind::HuggingFace);
+        // Its pre-tokenizer splits punctuation off: 4 words, 6 tokens.
+        assert_eq!(t.count("Hello, load testing world!"), 6);
+        let err = Tokenizer::from_json("{\"model\": 1}").unwrap_err();
+        assert!(err.contains("not a Hugging Face tokenizer.json"), "{err}");
+        assert!(load_native(TokenizerKind::HuggingFace, None).is_err());
     }
 
     #[test]
