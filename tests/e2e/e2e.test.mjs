@@ -1136,3 +1136,38 @@ test("issue 19: a real tokenizer counts the tokens the server did not report, in
   assert.deepEqual(pageErrors(errors), []);
   await page.close();
 });
+
+test("issue 19: shared prefixes report the cached tokens the server reports, and cancelled-by-design requests are counted apart", async () => {
+  const errors = [];
+  const page = await newPage(browser, errors);
+  const statsJson = async () => {
+    const next = page.waitForEvent("download");
+    await page.getByRole("button", { name: "stats.json", exact: true }).click();
+    return JSON.parse(await readFile(await (await next).path(), "utf8"));
+  };
+  // 2 prefixes of 64 tokens, each shared by half the requests, against the mock's prefix cache: every request after
+  // the first of its prefix finds the 64 tokens cached, as the API reports them.
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    endpoint: "http", api: "openai-chat", url: `${mock.url}/v1`, model: "mock-model", clients: "1", requests: "10",
+    max_tokens: "4", shared_prefix: "2x64", headers: "x-mock-prefix-cache: 1\nx-mock-ttft-ms: 5\nx-mock-itl-ms: 1",
+    check: "false",
+  })}`);
+  await run(page);
+  const shared = await statsJson();
+  assert.equal(shared.total_requests, 10);
+  assert.equal(shared.total_cached_input_tokens, 8 * 64, JSON.stringify(shared).slice(0, 400));
+  // Half the requests aborted on purpose after 5 tokens: sent = succeeded + failed + cancelled by design.
+  await page.goto(`${site.url}/?${new URLSearchParams({
+    clients: "4", requests: "25", sim_ttft: "fixed:0.01", sim_itl: "fixed:0.002", sim_tokens: "fixed:40",
+    cancel: "50%@5tokens",
+  })}`);
+  await run(page);
+  const cancelled = await statsJson();
+  const byDesign = cancelled.failed_requests_cancelled_by_design;
+  assert.ok(byDesign > 20 && byDesign < 80, `${byDesign} of 100 cancelled by design`);
+  assert.equal(cancelled.successful_requests + cancelled.failed_requests + byDesign, 100);
+  assert.equal(cancelled.failed_requests, 0);
+  assert.match(await page.textContent("#status"), new RegExp(`${byDesign} cancelled by design`));
+  assert.deepEqual(pageErrors(errors), []);
+  await page.close();
+});
