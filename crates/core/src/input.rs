@@ -264,7 +264,7 @@ impl RawInput {
                 "a race runs alone: clear the sweep, heatmap or search",
             ));
         }
-        let (trace, trace_speed) = self.trace(sweep.is_some() || heatmap.is_some() || search.is_some())?;
+        let (trace, trace_speed) = self.trace()?;
         if sweep.is_some() && heatmap.is_some() {
             return Err(error(
                 Field::Heatmap,
@@ -603,18 +603,11 @@ impl RawInput {
                 None => Ok(None),
             };
         };
-        let clash = [Field::PayloadJson, Field::Heatmap, Field::Trace]
-            .into_iter()
-            .find(|f| !self.get(*f).trim().is_empty());
-        if let Some(field) = clash {
-            return Err(error(
-                Field::Turns,
-                format!(
-                    "conversations are built from the prompts: clear {}",
-                    field.label()
-                ),
-            ));
-        }
+        self.alone(
+            Field::Turns,
+            &[Field::PayloadJson, Field::Heatmap, Field::Trace],
+            "conversations are built from the prompts",
+        )?;
         Ok(Some(Conversation { turns, think }))
     }
 
@@ -666,25 +659,24 @@ impl RawInput {
         let Some(shared) = optional(self, Field::SharedPrefix, |v| v.parse::<SharedPrefix>())? else {
             return Ok(None);
         };
-        let clash = [Field::PayloadJson, Field::Heatmap]
-            .into_iter()
-            .find(|f| !self.get(*f).trim().is_empty())
-            .or_else(|| {
-                flag(self, Field::CacheBuster)
-                    .ok()
-                    .filter(|on| *on)
-                    .map(|_| Field::CacheBuster)
-            });
-        if let Some(field) = clash {
-            return Err(error(
-                Field::SharedPrefix,
-                format!(
-                    "shared prefixes write the prompts themselves: clear {}",
-                    field.label()
-                ),
-            ));
-        }
+        self.alone(
+            Field::SharedPrefix,
+            &[Field::PayloadJson, Field::Heatmap, Field::CacheBuster],
+            "shared prefixes write the prompts themselves",
+        )?;
         Ok(Some(shared))
+    }
+
+    /// Refuses `field` beside the first of `others` that is set (a flag, when it is on): "`why`: clear LABEL".
+    fn alone(&self, field: Field, others: &[Field], why: &str) -> Result<(), InputError> {
+        let set = |other: Field| match other {
+            Field::CacheBuster => flag(self, other).unwrap_or(false),
+            _ => !self.get(other).trim().is_empty(),
+        };
+        match others.iter().copied().find(|other| set(*other)) {
+            Some(other) => Err(error(field, format!("{why}: clear {}", other.label()))),
+            None => Ok(()),
+        }
     }
 
     /// The server's `/metrics` page to scrape while the run goes on, and the series to keep besides the known
@@ -750,8 +742,8 @@ impl RawInput {
     }
 
     /// The trace file to replay and its speed, when the arrivals are a trace replay. The trace writes the prompts
-    /// and the schedule, so it takes no other source of either beside it (`planned`: a sweep, heatmap or search).
-    fn trace(&self, planned: bool) -> Result<(Option<String>, f64), InputError> {
+    /// and the schedule, so it takes no other source of either beside it (nor a sweep or search).
+    fn trace(&self) -> Result<(Option<String>, f64), InputError> {
         let name = self.get(Field::Trace).trim();
         let replay = parse::<Mode>(self, Field::Mode)? == Mode::Trace;
         let speed = bounded_value::<f64>(self.get(Field::TraceSpeed), SPEED_RANGE.0, SPEED_RANGE.1)
@@ -770,33 +762,20 @@ impl RawInput {
         if name.chars().count() > 4096 {
             return Err(error(Field::Trace, "at most 4096 characters"));
         }
-        let clash = [
-            Field::PayloadJson,
-            Field::Heatmap,
-            Field::SharedPrefix,
-            Field::Dataset,
-            Field::PromptTokens,
-            Field::Sweep,
-            Field::Search,
-        ]
-        .into_iter()
-        .find(|f| !self.get(*f).trim().is_empty())
-        .or_else(|| {
-            flag(self, Field::CacheBuster)
-                .ok()
-                .filter(|on| *on)
-                .map(|_| Field::CacheBuster)
-        })
-        .or(planned.then_some(Field::Sweep));
-        if let Some(field) = clash {
-            return Err(error(
-                Field::Trace,
-                format!(
-                    "a trace replay writes its own prompts and schedule: clear {}",
-                    field.label()
-                ),
-            ));
-        }
+        self.alone(
+            Field::Trace,
+            &[
+                Field::PayloadJson,
+                Field::Heatmap,
+                Field::SharedPrefix,
+                Field::Dataset,
+                Field::PromptTokens,
+                Field::Sweep,
+                Field::Search,
+                Field::CacheBuster,
+            ],
+            "a trace replay writes its own prompts and schedule",
+        )?;
         Ok((Some(name.to_owned()), speed))
     }
 
