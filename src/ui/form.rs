@@ -114,96 +114,76 @@ impl RunForm {
         result
     }
 
-    /// Reads a picked payload file: good lines become the payloads, bad ones are named by number.
-    fn upload(&self, ev: leptos::ev::Event) {
+    /// Reads the file picked in `ev` with `parse`; what it gives goes to `keep` with the file's name, or its error
+    /// shows beside the payload options.
+    fn pick<T: 'static>(
+        &self,
+        ev: leptos::ev::Event,
+        parse: impl FnOnce(String) -> Result<T, String> + 'static,
+        keep: impl FnOnce(RunForm, String, T) + 'static,
+    ) {
         let f = *self;
         let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
             return;
         };
         leptos::task::spawn_local(async move {
             let name = file.name();
-            let parsed = crate::browser::files::read_text(&file).await.and_then(|text| {
-                parse_payload_jsonl(&text)
-                    .require_payloads()
-                    .map_err(|e| e.to_string())
-            });
-            match parsed {
-                Ok(read) => {
-                    let errors = read.errors.iter().map(ToString::to_string).collect();
-                    f.payload_file.set(Some((name, read.payloads, errors)));
+            match crate::browser::files::read_text(&file).await.and_then(parse) {
+                Ok(value) => {
+                    keep(f, name, value);
                     f.payload_error.set(None);
                 }
                 Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
             }
+        });
+    }
+
+    /// Reads a picked payload file: good lines become the payloads, bad ones are named by number.
+    fn upload(&self, ev: leptos::ev::Event) {
+        let parse = |text: String| {
+            parse_payload_jsonl(&text)
+                .require_payloads()
+                .map_err(|e| e.to_string())
+        };
+        self.pick(ev, parse, |f, name, read| {
+            let errors = read.errors.iter().map(ToString::to_string).collect();
+            f.payload_file.set(Some((name, read.payloads, errors)));
         });
     }
 
     /// Reads a picked prompt dataset (ShareGPT JSON, JSONL or CSV); its name becomes the `dataset` setting.
     fn pick_dataset(&self, ev: leptos::ev::Event) {
-        let f = *self;
-        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
-            return;
-        };
-        leptos::task::spawn_local(async move {
-            let name = file.name();
-            match crate::browser::files::read_text(&file)
-                .await
-                .and_then(|text| Dataset::parse(&text))
-            {
-                Ok(dataset) => {
-                    f.signal(Field::Dataset).set(name.clone());
-                    f.dataset.set(Some((name, dataset)));
-                    f.payload_error.set(None);
-                }
-                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
-            }
-        });
+        self.pick(
+            ev,
+            |text| Dataset::parse(&text),
+            |f, name, dataset| {
+                f.signal(Field::Dataset).set(name.clone());
+                f.dataset.set(Some((name, dataset)));
+            },
+        );
     }
 
     fn pick_trace(&self, ev: leptos::ev::Event) {
-        let f = *self;
-        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
-            return;
-        };
-        leptos::task::spawn_local(async move {
-            let name = file.name();
-            match crate::browser::files::read_text(&file)
-                .await
-                .and_then(|text| Trace::parse(&text))
-            {
-                Ok(trace) => {
-                    f.signal(Field::Trace).set(name.clone());
-                    f.signal(Field::Mode).set("trace".into());
-                    f.trace.set(Some((name, trace)));
-                    f.payload_error.set(None);
-                }
-                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
-            }
-        });
+        self.pick(
+            ev,
+            |text| Trace::parse(&text),
+            |f, name, trace| {
+                f.signal(Field::Trace).set(name.clone());
+                f.signal(Field::Mode).set("trace".into());
+                f.trace.set(Some((name, trace)));
+            },
+        );
     }
 
     fn pick_tokenizer(&self, ev: leptos::ev::Event) {
-        let f = *self;
-        let Some(file) = crate::browser::files::take_picked(&ev).into_iter().next() else {
-            return;
+        // The tokenizer's worker reads it; here, only that it is a tokenizer.json at all.
+        let parse = |text: String| match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) if v.get("model").is_some() => Ok(text),
+            _ => Err("not a Hugging Face tokenizer.json (no \"model\")".to_owned()),
         };
-        leptos::task::spawn_local(async move {
-            let name = file.name();
-            let read = crate::browser::files::read_text(&file).await.and_then(|text| {
-                // The tokenizer's worker reads it; here, only that it is a tokenizer.json at all.
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v) if v.get("model").is_some() => Ok(text),
-                    _ => Err("not a Hugging Face tokenizer.json (no \"model\")".to_owned()),
-                }
-            });
-            match read {
-                Ok(text) => {
-                    f.signal(Field::Tokenizer).set(name.clone());
-                    f.tokenizer_file.set(Some((name, text)));
-                    f.payload_error.set(None);
-                }
-                Err(e) => f.payload_error.set(Some(format!("{name}: {e}"))),
-            }
+        self.pick(ev, parse, |f, name, text| {
+            f.signal(Field::Tokenizer).set(name.clone());
+            f.tokenizer_file.set(Some((name, text)));
         });
     }
 
