@@ -29,7 +29,7 @@ pub async fn scrape_every<T: Transport + ?Sized, C: Clock + ?Sized>(
 ) {
     loop {
         let started = clock.now();
-        let read = Box::pin(scrape_once(transport, &scrape.url));
+        let read = Box::pin(get_text(transport, &scrape.url, MAX_BYTES));
         let outcome = match future::select(read, clock.sleep_until(started.plus(TIMEOUT))).await {
             Either::Left((outcome, _)) => outcome,
             Either::Right(_) => Err(format!("no answer within {} s", TIMEOUT.as_secs())),
@@ -41,11 +41,6 @@ pub async fn scrape_every<T: Transport + ?Sized, C: Clock + ?Sized>(
         }
         clock.sleep_until(started.plus(EVERY)).await;
     }
-}
-
-/// One scrape: the page's text, or why it could not be read.
-async fn scrape_once<T: Transport + ?Sized>(transport: &T, url: &str) -> Result<String, String> {
-    get_text(transport, url, MAX_BYTES).await
 }
 
 /// `GET url` as text of at most `max_bytes`, or why it could not be read (refused, not 200, broke off, not UTF-8).

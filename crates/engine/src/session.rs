@@ -651,16 +651,16 @@ async fn run_one<R: Runtime>(
     let server_metrics = shared
         .server_metrics
         .as_ref()
-        .map(|s| RefCell::new(ServerMetrics::new(&s.url)));
-    let summary = match (&shared.server_metrics, &server_metrics) {
-        (Some(scrape), Some(into)) => {
+        .map(|scrape| (scrape, RefCell::new(ServerMetrics::new(&scrape.url))));
+    let summary = match &server_metrics {
+        Some((scrape, into)) => {
             let scraper = scrape_every(&http, &clock, scrape, into);
             match future::select(pin!(measured), pin!(scraper)).await {
                 Either::Left((summary, _)) => summary,
                 Either::Right(((), measured)) => measured.await,
             }
         }
-        _ => measured.await,
+        None => measured.await,
     };
     if summary.interrupted {
         live.borrow_mut()
@@ -688,7 +688,7 @@ async fn run_one<R: Runtime>(
         .into_iter()
         .map(|(name, text)| (name.to_owned(), text))
         .collect();
-    let server_metrics = server_metrics.map(RefCell::into_inner);
+    let server_metrics = server_metrics.map(|(_, into)| into.into_inner());
     if let Some(m) = &server_metrics {
         files.push((SERVER_METRICS_FILE.to_owned(), m.to_json()));
     }

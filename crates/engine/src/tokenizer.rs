@@ -152,14 +152,6 @@ impl Tokenizer {
             ),
         }
     }
-
-    /// Counts the tokens `record` needs counted ([`Recount`]) at once.
-    pub fn recount(&self, record: &mut RequestRecord) {
-        if let Some(recount) = Recount::of(record) {
-            let counts: Vec<u64> = recount.texts.iter().map(|t| self.count(t)).collect();
-            recount.apply(record, &counts, self.kind);
-        }
-    }
 }
 
 /// From the page's engine to the tokenizer's own worker (JSON): load a tokenizer once, then count texts.
@@ -333,6 +325,14 @@ mod tests {
         assert!(load_native(TokenizerKind::HuggingFace, None).is_err());
     }
 
+    /// What the engine does with a finished record ([`Recount`] of it, counted, applied), at once.
+    fn recount(t: &Tokenizer, record: &mut RequestRecord) {
+        if let Some(recount) = Recount::of(record) {
+            let counts: Vec<u64> = recount.texts.iter().map(|text| t.count(text)).collect();
+            recount.apply(record, &counts, t.kind());
+        }
+    }
+
     #[test]
     fn unreported_tokens_are_counted_and_the_record_names_the_tokenizer() {
         let t = Tokenizer::builtin(TokenizerKind::O200kBase).unwrap().unwrap();
@@ -345,7 +345,7 @@ mod tests {
             },
             ..Default::default()
         };
-        t.recount(&mut record);
+        recount(&t, &mut record);
         assert_eq!(record.tokens_counted_by, Some(TokenizerKind::O200kBase));
         let words = 6;
         assert!(record.tokens.input.unwrap() > words, "{:?}", record.tokens);
@@ -356,7 +356,7 @@ mod tests {
             ..Default::default()
         };
         reported.tokens.input = Some(99);
-        t.recount(&mut reported);
+        recount(&t, &mut reported);
         assert_eq!(
             (reported.tokens.input, reported.tokens_counted_by),
             (Some(99), None)
