@@ -132,6 +132,18 @@ fn run(args: &[&str]) -> Output {
     tokenmeter(args).output().unwrap()
 }
 
+/// `tokenmeter run CONFIG --engine native --out DIR`.
+fn native_run(config: &Path, out: &Path) -> Output {
+    run(&[
+        "run",
+        config.to_str().unwrap(),
+        "--engine",
+        "native",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// `tokenmeter run CONFIG --engine native --shards N --out DIR`.
 fn sharded_native_run(config: &Path, shards: u32, out: &Path) -> Output {
     let shards = shards.to_string();
@@ -517,14 +529,7 @@ fn adaptive_stop_ends_a_fixed_rate_run_early_against_a_steady_server() {
     );
     let out = dir.join("out");
     let before = served();
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = native_run(&config, &out);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stats = stats(&out);
     assert_eq!(stats["stop_reason"], "interval_met", "{stats:?}");
@@ -557,14 +562,7 @@ fn the_slo_search_finds_the_highest_load_that_meets_the_slo_within_one_step() {
     let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let searching = config(&dir, &pairs);
     let out = dir.join("out");
-    let output = run(&[
-        "run",
-        searching.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = native_run(&searching, &out);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let search: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("slo_search.json")).unwrap()).unwrap();
@@ -671,14 +669,7 @@ fn a_race_reports_a_real_difference_with_its_interval_and_none_between_twins() {
                 ("headers", "x-mock-jitter-ms: 4"),
             ],
         );
-        run(&[
-            "run",
-            config.to_str().unwrap(),
-            "--engine",
-            "native",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        native_run(&config, out)
     };
     let out = dir.join("out");
     let output = race(
@@ -755,14 +746,7 @@ fn injected_cancellations_are_counted_apart_and_the_counts_add_up_to_what_the_se
     );
     let out = dir.join("out");
     let before = served();
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = native_run(&config, &out);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stats = stats(&out);
     let count = |key: &str| stats[key].as_u64().unwrap();
@@ -796,14 +780,7 @@ fn a_shared_prefix_run_reports_the_cached_tokens_the_server_reports() {
         ],
     );
     let out = dir.join("out");
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = native_run(&config, &out);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stats = stats(&out);
     assert_eq!(stats["total_requests"], 10);
@@ -869,14 +846,7 @@ fn a_dataset_s_prompts_are_sent_in_turn_with_their_output_lengths() {
         &[("clients", "1"), ("requests", "24"), ("dataset", "prompts.json")],
     );
     let out = dir.join("out");
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = native_run(&config, &out);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let rows: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&sample).unwrap()).unwrap();
     let sent: Vec<Value> = std::fs::read_to_string(out.join("responses.jsonl"))
@@ -947,14 +917,7 @@ fn a_thousand_request_trace_replays_on_time_with_exact_lengths() {
     );
     http("DELETE", &format!("{}/mock/journal", mock()));
     let out = dir.join("out");
-    let output = run(&[
-        "run",
-        config.to_str().unwrap(),
-        "--engine",
-        "native",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = native_run(&config, &out);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stats = stats(&out);
     assert_eq!(stats["total_requests"], 1000, "{stats:?}");
@@ -1022,14 +985,7 @@ fn server_metrics_are_scraped_beside_the_run_and_a_refused_page_is_named() {
             ],
         );
         let out = dir.join(format!("out-{}", url.len()));
-        let output = run(&[
-            "run",
-            config.to_str().unwrap(),
-            "--engine",
-            "native",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let output = native_run(&config, &out);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         (out, text(&output))
     };
@@ -1095,14 +1051,7 @@ fn unreported_tokens_are_counted_by_the_named_tokenizer() {
             ],
         );
         let out = dir.join(format!("out-{tokenizer}"));
-        let output = run(&[
-            "run",
-            config.to_str().unwrap(),
-            "--engine",
-            "native",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let output = native_run(&config, &out);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output));
         let extras = std::fs::read_to_string(out.join("tokenmeter_responses.jsonl")).unwrap();
         let first: Value = serde_json::from_str(extras.lines().next().unwrap()).unwrap();

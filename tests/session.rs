@@ -139,6 +139,15 @@ fn file<'a>(run: &'a FinishedRun, name: &str) -> &'a str {
     &run.files.iter().find(|(n, _)| n == name).unwrap().1
 }
 
+/// A run's per-request lines, each as JSON, with its `tokenmeter_responses.jsonl` extras beside it.
+fn request_lines(run: &FinishedRun) -> Vec<(serde_json::Value, serde_json::Value)> {
+    let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
+    let lines = file(run, "responses.jsonl").lines().map(parse);
+    lines
+        .zip(file(run, "tokenmeter_responses.jsonl").lines().map(parse))
+        .collect()
+}
+
 #[test]
 fn a_simulated_run_reports_snapshots_at_least_four_times_a_second_then_its_files() {
     let rt = runtime(vec![Script::taking(millis(1))]);
@@ -581,11 +590,8 @@ fn r19_cancellation_injection_aborts_its_share_on_purpose_and_the_counts_add_up(
             "{cancel}: not among the processed requests"
         );
         // Their partial timings are kept in the per-request files (the two files go line for line).
-        let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
-        let lines = file(run, "responses.jsonl").lines().map(parse);
-        let extras = file(run, "tokenmeter_responses.jsonl").lines().map(parse);
-        let cancelled: Vec<serde_json::Value> = lines
-            .zip(extras)
+        let cancelled: Vec<serde_json::Value> = request_lines(run)
+            .into_iter()
             .filter(|(_, x)| x["error_kind"] == "cancelled_by_design")
             .map(|(r, _)| r)
             .collect();
@@ -642,12 +648,7 @@ fn r19_a_trace_replays_at_its_own_times_scaled_by_its_speed_with_prompts_of_its_
     let messages = session(&rt, request, &Controls::default());
     assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
     let run = finished_runs(&messages)[0];
-    let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
-    let lines: Vec<_> = file(run, "responses.jsonl").lines().map(parse).collect();
-    let extras: Vec<_> = file(run, "tokenmeter_responses.jsonl")
-        .lines()
-        .map(parse)
-        .collect();
+    let (lines, extras): (Vec<_>, Vec<_>) = request_lines(run).into_iter().unzip();
     assert_eq!(lines.len(), 5, "every row is sent once");
     // When each was due, from the run's origin, in ms; and what it sent.
     let mut sent: Vec<(f64, usize, u64, f64)> = lines
@@ -713,12 +714,7 @@ fn r19_a_multi_turn_run_sends_each_conversation_so_far_after_a_think_time() {
     let messages = session(&rt, request(&pairs), &Controls::default());
     assert_eq!(ended(&messages).0, Ending::Done, "{:?}", ended(&messages));
     let run = finished_runs(&messages)[0];
-    let parse = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap();
-    let lines: Vec<_> = file(run, "responses.jsonl").lines().map(parse).collect();
-    let extras: Vec<_> = file(run, "tokenmeter_responses.jsonl")
-        .lines()
-        .map(parse)
-        .collect();
+    let (lines, extras): (Vec<_>, Vec<_>) = request_lines(run).into_iter().unzip();
     assert_eq!(lines.len(), 12);
     let mut by_conversation: std::collections::BTreeMap<
         u64,
