@@ -2,11 +2,10 @@
 // requests/min and browser-queue p99 at 4 (the baseline), 64 and 256 concurrent streams for browser shards, one
 // browser with *.localhost fan-out, the native engine, and one browser without fan-out (the 6-connection cap).
 // Every row also checks the server's own count against the merged total. Run by scripts/bench.sh with release builds.
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startMock } from "./harness.mjs";
+import { ROOT, startMock, runProgram } from "./harness.mjs";
 
 const BIN = process.env.TOKENMETER ?? join(ROOT, "target", "release", "tokenmeter");
 const SERVER = { MOCK_TTFT_MS: "200", MOCK_ITL_MS: "10", MOCK_TOKENS: "20" };
@@ -21,15 +20,7 @@ const MODES = [
 const mock = await startMock(SERVER);
 const served = async () => (await (await fetch(`${mock.url}/mock/stats`)).json()).requests;
 
-function tokenmeter(args) {
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("exit", (code) => resolve({ code, out }));
-  });
-}
+const tokenmeter = (args) => runProgram(BIN, args);
 
 const rows = [];
 for (const clients of LEVELS) {

@@ -3,11 +3,10 @@
 // own speed by the release `tokenmeter` command, with the native engine and with one browser (the page's engine in
 // its worker), against the release mock-llm. Reports schedule lag p50/p99/max (how late each request started
 // against its trace time) and checks the server's journal: every input length and output limit as the trace asks.
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startMock } from "./harness.mjs";
+import { ROOT, startMock, runProgram } from "./harness.mjs";
 
 const BIN = process.env.TOKENMETER ?? join(ROOT, "target", "release", "tokenmeter");
 const N = Number(process.env.TRACE_REQUESTS ?? 1000);
@@ -27,15 +26,7 @@ for (let i = 0; i < N; i++) {
 }
 const asked = rows.map((r) => `${r.input_length}/${r.output_length}`).sort();
 
-function tokenmeter(args) {
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("exit", (code) => resolve({ code, out }));
-  });
-}
+const tokenmeter = (args) => runProgram(BIN, args);
 
 const table = [];
 for (const [mode, args] of [["native engine", ["--engine", "native"]], ["1 browser (page engine)", ["--engine", "browser"]]]) {

@@ -6,7 +6,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, startMock, startStatic, launchBrowser, newPage } from "./harness.mjs";
+import { ROOT, startMock, startStatic, launchBrowser, newPage, runProgram } from "./harness.mjs";
 
 const pageErrors = (errors) => errors.filter((e) => e.startsWith("pageerror"));
 
@@ -33,15 +33,7 @@ async function config(settings) {
 }
 
 /** Runs the command; resolves to { code, out }. */
-function tokenmeter(args, env = {}) {
-  return new Promise((resolve) => {
-    const child = spawn(BIN, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (out += d));
-    child.on("exit", (code) => resolve({ code, out }));
-  });
-}
+const tokenmeter = (args, env = {}) => runProgram(BIN, args, env);
 
 const json = async (path) => JSON.parse(await readFile(path, "utf8"));
 const lines = async (path) => (await readFile(path, "utf8")).split("\n").filter(Boolean).length;

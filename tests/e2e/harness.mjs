@@ -43,6 +43,18 @@ export async function startMock(env = {}, { tls = false } = {}) {
  * bare `/tools/tokenmeter` redirects as static hosts do, and anything outside it is a 404); `headers`, sent with
  * every response (such as hostedHeaders(…)).
  */
+/** Runs the program `bin` (the `tokenmeter` command) with `args` from the repository root; resolves to
+ * `{ code, out }`, its exit code and its stdout and stderr together. */
+export function runProgram(bin, args, env = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("exit", (code) => resolve({ code, out }));
+  });
+}
+
 export async function startStatic({ base = "/", headers = {} } = {}) {
   const prefix = base.endsWith("/") ? base : `${base}/`;
   const server = createServer(async (req, res) => {
